@@ -1,0 +1,5 @@
+"""`python -m dsplan`."""
+
+from dsplan.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""The Typer application. Each command lives in its own module and only parses, calls, renders."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from dsplan.cli._output import EXIT_INPUT, error_line
+
+
+class DsplanGroup(TyperGroup):
+    """Click's usage errors become one ``error: ...`` line and exit 2, never a traceback or a box."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,  # noqa: ARG002 - always False below: errors are ours to print
+        **extra: Any,
+    ) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as exc:
+            # Click (vendored by recent Typer, a dependency of older Typer) raises UsageError and
+            # friends; recognise them by their interface rather than a private import path.
+            if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+                if type(exc).__name__ == "NoArgsIsHelpError":
+                    sys.stdout.write(exc.format_message() + "\n")
+                    sys.exit(0)
+                error_line(exc.format_message())
+                sys.exit(exc.exit_code if isinstance(exc.exit_code, int) else EXIT_INPUT)
+            if type(exc).__name__ == "Abort":
+                error_line("aborted")
+                sys.exit(1)
+            raise
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=DsplanGroup,
+    name="dsplan",
+    help="Plan LLM pretraining runs from the DeepSeek LLM scaling laws (arXiv 2401.02954).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _register() -> None:
+    from dsplan.cli import budget, model, presets
+
+    for module in (budget, presets, model):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,66 @@
+"""Shared CLI plumbing: output formats, the stderr console, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any
+
+import typer
+
+from dsplan.errors import DsplanError, InputError, ProblemFound
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1  # the tool ran and found a problem: a failing check, an infeasible plan
+EXIT_INPUT = 2  # bad input: usage, unknown preset, unreadable or invalid file
+
+
+class Format(str, Enum):
+    """Output formats; each command accepts the subset that maps cleanly onto its result."""
+
+    text = "text"
+    json = "json"
+    env = "env"
+    toml = "toml"
+    csv = "csv"
+    github = "github"
+
+
+def error_line(message: str) -> None:
+    """Print one ``error: ...`` line on stderr."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+
+
+def warn_line(message: str) -> None:
+    """Print one ``warning: ...`` line on stderr."""
+    sys.stderr.write(f"warning: {' '.join(message.split())}\n")
+
+
+@contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Turn a :class:`DsplanError` into one stderr line and its exit code (2 input, 1 problem)."""
+    try:
+        yield
+    except DsplanError as exc:
+        error_line(str(exc))
+        raise typer.Exit(EXIT_PROBLEM if isinstance(exc, ProblemFound) else EXIT_INPUT) from None
+
+
+def require_format(fmt: Format, allowed: tuple[Format, ...]) -> None:
+    """Refuse a format this command cannot produce."""
+    if fmt not in allowed:
+        names = ", ".join(f.value for f in allowed)
+        raise InputError(f"--format {fmt.value} is not available here; choose one of: {names}")
+
+
+def dumps(document: Any) -> str:
+    """The JSON text of a result: sorted keys, no NaN, two-space indent, byte-identical per input."""
+    return json.dumps(document, sort_keys=True, indent=2, allow_nan=False)
+
+
+def out(text: str) -> None:
+    """Write a result to stdout, with exactly one trailing newline."""
+    sys.stdout.write(text.rstrip("\n") + "\n")

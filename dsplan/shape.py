@@ -1,0 +1,169 @@
+"""Choose a real layer/width shape whose exact M is as close as possible to a target M.
+
+The search walks the hardware-friendly widths (multiples of the head size), solves for the depth
+that hits the target at each width, and keeps both integer depths around it. Among the candidates
+whose M is within ``tolerance`` of the target, the one whose width/depth ratio is closest (in log
+space) to the target aspect ratio wins; ties go to the smaller M error. When no candidate is within
+the tolerance (tiny targets), the smallest M error wins.
+
+Defaults, and where they come from (see docs/decisions.md):
+
+* aspect ratio d_model / n_layers = 128: Llama 2 7B and 13B use 128, DeepSeek 7B 137, DeepSeek 67B 86,
+  Llama 2 70B 102; Kaplan et al. (2020, Fig. 5) found the loss within a few percent over 20 to 200.
+* head size 128, and 64 for models narrower than 1024 (d_model then a multiple of 64).
+* multi-head attention up to 40 heads; above that, grouped-query attention with 8 KV heads, as
+  DeepSeek 67B (64 heads) and Llama 2 70B (64 heads) do while DeepSeek 7B (32) and Llama 2 13B (40)
+  keep MHA.
+* d_ff the SwiGLU width 8/3 d_model rounded up to a multiple of 256.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from dsplan.errors import InputError
+from dsplan.flops import Shape, layer_flops_per_token, swiglu_d_ff
+
+DEFAULT_ASPECT_RATIO = 128.0
+DEFAULT_TOLERANCE = 0.02
+GQA_ABOVE_HEADS = 40
+GQA_KV_HEADS = 8
+SMALL_WIDTH = 1024
+MAX_D_MODEL = 65_536
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A shape found for a target M, with its relative M error and its aspect ratio."""
+
+    shape: Shape
+    flops_per_token: int
+    relative_error: float
+
+    @property
+    def aspect_ratio(self) -> float:
+        return self.shape.aspect_ratio
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.shape.to_dict(),
+            "flops_per_token": self.flops_per_token,
+            "relative_error": self.relative_error,
+            "aspect_ratio": self.aspect_ratio,
+        }
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Knobs of the shape search; ``None`` means the documented default."""
+
+    aspect_ratio: float = DEFAULT_ASPECT_RATIO
+    head_dim: int | None = None
+    n_kv_heads: int | None = None
+    layers_multiple: int = 1
+    tolerance: float = DEFAULT_TOLERANCE
+    vocab_size: int = 102_400
+    seq_len: int = 4096
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.aspect_ratio) and self.aspect_ratio > 0):
+            raise InputError(f"aspect ratio must be positive, got {self.aspect_ratio!r}")
+        for name in ("head_dim", "n_kv_heads"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InputError(
+                    f"{name.replace('_', '-')} must be a positive integer, got {value}"
+                )
+        if self.layers_multiple <= 0:
+            raise InputError(
+                f"layers-multiple must be a positive integer, got {self.layers_multiple}"
+            )
+        if not 0 < self.tolerance < 1:
+            raise InputError(f"tolerance must lie in (0, 1), got {self.tolerance}")
+        if self.vocab_size <= 0 or self.seq_len <= 0:
+            raise InputError("vocab size and sequence length must be positive integers")
+
+
+def _widths(options: SearchOptions) -> list[tuple[int, int]]:
+    """(d_model, head_dim) pairs to try, in increasing width."""
+    if options.head_dim is not None:
+        step = options.head_dim
+        return [(d, step) for d in range(step, MAX_D_MODEL + 1, step)]
+    small = [(d, 64) for d in range(64, SMALL_WIDTH, 64)]
+    return small + [(d, 128) for d in range(SMALL_WIDTH, MAX_D_MODEL + 1, 128)]
+
+
+def candidates(target_flops_per_token: float, options: SearchOptions) -> list[Candidate]:
+    """Every shape worth considering for ``target_flops_per_token``, unsorted."""
+    out: list[Candidate] = []
+    lm = options.layers_multiple
+    for d_model, head_dim in _widths(options):
+        n_heads = d_model // head_dim
+        if options.n_kv_heads is not None:
+            n_kv = options.n_kv_heads
+        else:
+            n_kv = GQA_KV_HEADS if n_heads > GQA_ABOVE_HEADS else n_heads
+        if n_heads % n_kv:
+            continue
+        d_ff = swiglu_d_ff(d_model)
+        per_layer = layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len)
+        if per_layer * lm > 2 * target_flops_per_token:
+            break  # wider models only get further from the target
+        exact_layers = target_flops_per_token / per_layer
+        below = max(lm, math.floor(exact_layers / lm) * lm)
+        for n_layers in {below, below + lm}:
+            m = n_layers * per_layer
+            shape = Shape(
+                n_layers=n_layers,
+                d_model=d_model,
+                n_heads=n_heads,
+                n_kv_heads=n_kv,
+                d_ff=d_ff,
+                vocab_size=options.vocab_size,
+                seq_len=options.seq_len,
+            )
+            out.append(Candidate(shape, m, m / target_flops_per_token - 1))
+    return out
+
+
+def search(
+    target_flops_per_token: float, options: SearchOptions | None = None, limit: int = 5
+) -> list[Candidate]:
+    """The best ``limit`` shapes for a target M (FLOPs per token), best first.
+
+    Raises:
+        InputError: the target is not positive, or too small for any shape with these options.
+    """
+    options = options or SearchOptions()
+    if not (math.isfinite(target_flops_per_token) and target_flops_per_token > 0):
+        raise InputError(f"target M must be a positive number, got {target_flops_per_token!r}")
+    found = candidates(target_flops_per_token, options)
+    if not found:
+        raise InputError(
+            f"M = {target_flops_per_token:.3g} FLOPs/token is too small for any shape "
+            f"(the smallest block with these options costs more than twice that)"
+        )
+    target_log_aspect = math.log(options.aspect_ratio)
+
+    def aspect_miss(c: Candidate) -> float:
+        return abs(math.log(c.aspect_ratio) - target_log_aspect)
+
+    close = [c for c in found if abs(c.relative_error) <= options.tolerance]
+    if close:
+        close.sort(
+            key=lambda c: (round(aspect_miss(c), 12), abs(c.relative_error), c.shape.d_model)
+        )
+        rest = sorted(
+            (c for c in found if abs(c.relative_error) > options.tolerance),
+            key=lambda c: abs(c.relative_error),
+        )
+        return (close + rest)[:limit]
+    found.sort(key=lambda c: (abs(c.relative_error), aspect_miss(c)))
+    return found[:limit]
+
+
+def best_shape(target_flops_per_token: float, options: SearchOptions | None = None) -> Candidate:
+    """The single best shape for a target M; see :func:`search`."""
+    return search(target_flops_per_token, options, limit=1)[0]
