@@ -12,7 +12,7 @@ from dsplan.plan import PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
 from dsplan.units import parse_positive
 
-FORMATS = (Format.text, Format.json, Format.env)
+FORMATS = (Format.text, Format.json, Format.env, Format.toml)
 
 
 def budget(
@@ -44,7 +44,8 @@ def budget(
         int, typer.Option(help="Warm-up steps (clamped to 10% of short runs).")
     ] = 2000,
     format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text, json or env.")
+        Format,
+        typer.Option("--format", "-f", help="Output: text, json, env or toml (a run config)."),
     ] = Format.text,
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
@@ -61,6 +62,8 @@ def budget(
         LR=$(dsplan budget 1e24 --field hyperparameters.learning_rate)
 
         eval "$(dsplan budget 1e24 --format env)"
+
+        dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
     """
     with exit_on_error():
         require_format(format, FORMATS)
@@ -86,6 +89,12 @@ def budget(
             if len(documents) != 1:
                 raise InputError("--format env takes one budget; use --format json for several")
             out(env_lines(documents[0]))
+        elif format is Format.toml:
+            if len(documents) != 1:
+                raise InputError("--format toml takes one budget: it writes one run config")
+            from dsplan.config import config_toml
+
+            out(config_toml(plans[0]))
         else:
             _text(plans)
 

@@ -1,0 +1,990 @@
+"""The rules of ``dsplan check``: a run config against the paper's laws.
+
+Every rule has a stable id (DSP1xx shape, DSP2xx hyperparameters, DSP3xx tokens and fit range,
+DSP4xx schedule, DSP5xx hardware), and every finding names the file, the key, the numbers and the
+value the laws suggest. All rules run on every file; nothing here prints or exits.
+
+The compute of a config is C = M * D with M the *exact* non-embedding FLOPs per token of its shape
+(:func:`dsplan.flops.counts`: GQA and the real d_ff counted, attention unmasked as in Eq. 2) and D
+its training tokens; the learning rate, batch and token laws are the preset's, evaluated at that C.
+
+Tolerance bands (ours; the paper publishes none). DeepSeek's near-optimal region is the set of
+settings whose generalization error is within 0.25% of the minimum, and the paper only says those
+points "fall within a broad band" (arXiv 2401.02954, Section 3.1, Fig. 3). The released models sit
+close to Eq. 1: learning rate 0.99x (7B) and 1.01x to 1.03x (67B), batch 1.02x (7B) and 0.91x to 0.96x
+(67B, depending on how M is counted). We therefore warn beyond a factor of 2 either way, about eight
+times the released models' largest deviation in log terms and well outside anything DeepSeek used,
+and report an error beyond a factor of 4, where a setting is much more likely a typo, a unit mistake
+or a config copied from another scale than a choice. The same reasoning, with the numbers, is in
+docs/check.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from dsplan.config import (
+    DEFAULT_STAGE_FACTORS,
+    ConfigProblems,
+    Problem,
+    RunConfig,
+    parse_config,
+    read_config_text,
+)
+from dsplan.errors import InputError
+from dsplan.flops import Counts, Shape, counts, swiglu_d_ff
+from dsplan.plan import round_batch_sequences
+from dsplan.presets import Preset, load_preset
+from dsplan.schedule import MAX_WARMUP_FRACTION
+
+SCHEMA_VERSION = 1
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+
+# Learning-rate and batch bands, as factors either side of Eq. 1 (see the module docstring).
+LR_WARNING_FACTOR = 2.0
+LR_ERROR_FACTOR = 4.0
+BATCH_WARNING_FACTOR = 2.0
+BATCH_ERROR_FACTOR = 4.0
+# Tokens against D_opt (Eq. 4): over-training is often deliberate (a smaller model is cheaper to
+# serve), so it is info; a run with far fewer tokens than D_opt spends its compute on a model too
+# large for its data, a warning. Factor 2 either way: ours.
+OVERTRAIN_FACTOR = 2.0
+UNDERTRAIN_FACTOR = 2.0
+# d_ff / d_model: SwiGLU uses 8/3 (LLaMA, DeepSeek), a GELU FFN 4, Qwen2-7B 5.3. Below 1 the FFN
+# is narrower than the model, almost always a swapped or mistyped value. Ours.
+D_FF_RATIO_WARN = (2.0, 6.0)
+D_FF_RATIO_ERROR_BELOW = 1.0
+# Head size: FlashAttention kernels take head sizes up to 256; below 32 heads get too thin.
+HEAD_DIM_RANGE = (32, 256)
+# Width over depth: Kaplan et al. (2020, Section 3.1, Fig. 5) found the loss within a few percent
+# for d_model / n_layers from about 20 to 200; DeepSeek 7B is 137, 67B 86.
+ASPECT_RANGE = (20.0, 200.0)
+# Tensor cores prefer vocabularies padded to a multiple of 64 (nanoGPT pads 50257 to 50304).
+VOCAB_MULTIPLE = 64
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: its id, the severities it can report, what it checks and where its threshold is from."""
+
+    id: str
+    severity: str
+    title: str
+    threshold: str
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("DSP101", ERROR, "a model size is zero or negative", "sizes are counts"),
+        Rule("DSP102", ERROR, "n_heads does not divide d_model", "heads split the width evenly"),
+        Rule(
+            "DSP103",
+            ERROR,
+            "n_kv_heads does not divide n_heads",
+            "GQA shares each KV head among a whole number of query heads",
+        ),
+        Rule(
+            "DSP104",
+            "error/warning",
+            "d_ff out of proportion to d_model",
+            "error below 1x d_model; warning outside 2x to 6x (SwiGLU 8/3, GELU 4; ours)",
+        ),
+        Rule(
+            "DSP105",
+            WARNING,
+            "unusual head size",
+            "head size outside 32 to 256 (FlashAttention supports up to 256)",
+        ),
+        Rule(
+            "DSP106",
+            WARNING,
+            "extreme width/depth ratio",
+            "d_model / n_layers outside 20 to 200 (Kaplan et al. 2020, Fig. 5)",
+        ),
+        Rule(
+            "DSP107",
+            INFO,
+            "vocabulary not a multiple of 64",
+            "tensor-core padding (nanoGPT pads 50257 to 50304)",
+        ),
+        Rule(
+            "DSP201",
+            "error/warning",
+            "learning rate far from eta_opt(C)",
+            "warning beyond 2x either way, error beyond 4x, against Eq. 1 (ours; see docs)",
+        ),
+        Rule(
+            "DSP202",
+            "error/warning",
+            "batch size far from B_opt(C)",
+            "warning beyond 2x either way, error beyond 4x, against Eq. 1 (ours; see docs)",
+        ),
+        Rule(
+            "DSP203",
+            ERROR,
+            "batch size given in the wrong unit",
+            "the value is outside the error band in its unit and inside it in the other, "
+            "or batch_size_tokens is less than one sequence",
+        ),
+        Rule(
+            "DSP204",
+            WARNING,
+            "batch_size_tokens not a whole number of sequences",
+            "a step holds whole sequences of seq_len tokens",
+        ),
+        Rule(
+            "DSP205",
+            ERROR,
+            "batch_size_tokens and batch_size_sequences disagree",
+            "tokens = sequences x seq_len",
+        ),
+        Rule("DSP206", ERROR, "learning rate or batch size not positive", "must be positive"),
+        Rule("DSP301", ERROR, "training tokens not positive", "must be positive"),
+        Rule(
+            "DSP302",
+            INFO,
+            "over-trained: tokens well above D_opt(C)",
+            "more than 2x D_opt (Eq. 4); often deliberate for cheaper inference",
+        ),
+        Rule(
+            "DSP303",
+            WARNING,
+            "under-trained: tokens well below D_opt(C)",
+            "less than 1/2 D_opt (Eq. 4): the model is too large for its data",
+        ),
+        Rule(
+            "DSP304",
+            INFO,
+            "compute above the preset's fit range",
+            "the preset's fit ranges; DeepSeek's 7B/67B sit 2.5 to 3.5 orders above Eq. 4's",
+        ),
+        Rule(
+            "DSP305",
+            WARNING,
+            "compute below the preset's fit range",
+            "the laws were neither fitted nor tested below the range's minimum",
+        ),
+        Rule("DSP401", ERROR, "warm-up as long as the run, or negative", "steps of the run"),
+        Rule(
+            "DSP402",
+            WARNING,
+            "warm-up longer than 10% of the run",
+            "dsplan's cap (DeepSeek 7B: 2000 of ~212K steps, 0.9%)",
+        ),
+        Rule("DSP403", WARNING, "no warm-up", "DeepSeek warms up over 2000 steps (Section 2.3)"),
+        Rule("DSP404", ERROR, "schedule milestones out of order", "milestones must increase"),
+        Rule(
+            "DSP405",
+            ERROR,
+            "a schedule milestone outside the run",
+            "a drop at or after the end (or before the start) never happens",
+        ),
+        Rule(
+            "DSP406",
+            ERROR,
+            "stage_factors and milestones differ in number",
+            "one factor per drop",
+        ),
+        Rule("DSP407", WARNING, "the learning rate never decays", "every schedule should decay"),
+        Rule(
+            "DSP408",
+            ERROR,
+            "a schedule factor outside (0, 1]",
+            "a factor above 1 raises the rate above the peak; 0 stops training",
+        ),
+        Rule("DSP409", WARNING, "the learning rate rises after a drop", "factors should decrease"),
+        Rule("DSP410", WARNING, "a drop inside the warm-up", "drops come after the peak"),
+        Rule(
+            "DSP411",
+            WARNING,
+            "schedule keys the chosen schedule ignores",
+            "stale keys from another schedule",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in one config: rule, severity, location, the numbers, and what the laws suggest."""
+
+    rule: str
+    severity: str
+    file: str
+    key: str
+    line: int | None
+    message: str
+    hint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The numbers the rules compared against, echoed so a finding can be reproduced."""
+
+    preset: str
+    preset_source: str
+    flops_per_token: int | None = None
+    compute_flops: float | None = None
+    params_total: int | None = None
+    batch_size_tokens: float | None = None
+    total_steps: int | None = None
+    learning_rate_law: float | None = None
+    batch_size_tokens_law: float | None = None
+    tokens_law: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The findings of one file, most severe first."""
+
+    file: str
+    findings: tuple[Finding, ...]
+    derived: Derived
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "derived": self.derived.to_dict(),
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": self.count(ERROR),
+            "warnings": self.count(WARNING),
+            "infos": self.count(INFO),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every file's findings and the exit code they imply."""
+
+    files: tuple[FileReport, ...]
+    strict: bool = False
+
+    def count(self, severity: str) -> int:
+        return sum(f.count(severity) for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        """1 if any error (or, under ``strict``, any warning), else 0."""
+        if self.count(ERROR) or (self.strict and self.count(WARNING)):
+            return 1
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "strict": self.strict,
+            "summary": {
+                "files": len(self.files),
+                "errors": self.count(ERROR),
+                "warnings": self.count(WARNING),
+                "infos": self.count(INFO),
+                "exit_code": self.exit_code,
+            },
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+@dataclass
+class _Context:
+    """What the rules of one file share: the config, its preset, and the numbers derived so far."""
+
+    cfg: RunConfig
+    preset: Preset
+    found: list[Finding] = field(default_factory=list)
+    shape: Shape | None = None
+    counts: Counts | None = None
+    compute: float | None = None
+    batch_tokens: float | None = None
+    total_steps: int | None = None
+
+    def add(self, rule: str, severity: str, key: str, message: str, hint: str) -> None:
+        self.found.append(
+            Finding(
+                rule=rule,
+                severity=severity,
+                file=self.cfg.file,
+                key=key,
+                line=self.cfg.line_of(key),
+                message=message,
+                hint=hint,
+            )
+        )
+
+    def given(self, key: str) -> bool:
+        return key in self.cfg.given
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _ratio_text(ratio: float) -> str:
+    return f"{ratio:.3g}x"
+
+
+# --------------------------------------------------------------------------------------- DSP1xx
+
+
+def _shape_rules(ctx: _Context) -> None:
+    m = ctx.cfg.model
+    bad = False
+    for name in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size", "seq_len"):
+        value = getattr(m, name)
+        if value <= 0:
+            bad = True
+            ctx.add("DSP101", ERROR, f"model.{name}", f"{name} = {value} must be positive", "")
+    if bad:
+        return
+    if m.d_model % m.n_heads:
+        bad = True
+        near = [h for h in range(1, m.d_model + 1) if m.d_model % h == 0]
+        best = min(near, key=lambda h: (abs(h - m.n_heads), h))
+        ctx.add(
+            "DSP102",
+            ERROR,
+            "model.n_heads",
+            f"n_heads = {m.n_heads} does not divide d_model = {m.d_model} "
+            f"(head size would be {m.d_model / m.n_heads:.4g})",
+            f"n_heads = {best} (head size {m.d_model // best}); or d_model = "
+            f"{round(m.d_model / m.n_heads) * m.n_heads}",
+        )
+    if m.n_heads % m.n_kv_heads:
+        bad = True
+        divisors = [k for k in range(1, m.n_heads + 1) if m.n_heads % k == 0]
+        best = min(divisors, key=lambda k: (abs(k - m.n_kv_heads), k))
+        ctx.add(
+            "DSP103",
+            ERROR,
+            "model.n_kv_heads",
+            f"n_kv_heads = {m.n_kv_heads} does not divide n_heads = {m.n_heads}",
+            f"n_kv_heads = {best} (divisors of {m.n_heads}: {', '.join(map(str, divisors))})",
+        )
+    ratio = m.d_ff / m.d_model
+    swiglu = swiglu_d_ff(m.d_model)
+    if ratio < D_FF_RATIO_ERROR_BELOW:
+        ctx.add(
+            "DSP104",
+            ERROR,
+            "model.d_ff",
+            f"d_ff = {m.d_ff} is {ratio:.3g}x d_model = {m.d_model}: the feed-forward layer "
+            "is narrower than the model",
+            f"d_ff = {swiglu} (SwiGLU, 8/3 d_model rounded up to 256)",
+        )
+    elif not D_FF_RATIO_WARN[0] <= ratio <= D_FF_RATIO_WARN[1]:
+        ctx.add(
+            "DSP104",
+            WARNING,
+            "model.d_ff",
+            f"d_ff = {m.d_ff} is {ratio:.3g}x d_model = {m.d_model}, outside "
+            f"{D_FF_RATIO_WARN[0]:g}x to {D_FF_RATIO_WARN[1]:g}x",
+            f"d_ff = {swiglu} (SwiGLU, 8/3 d_model rounded up to 256)",
+        )
+    if bad:
+        return
+    head_dim = m.d_model // m.n_heads
+    if not HEAD_DIM_RANGE[0] <= head_dim <= HEAD_DIM_RANGE[1]:
+        heads = max(1, m.d_model // 128)
+        ctx.add(
+            "DSP105",
+            WARNING,
+            "model.n_heads",
+            f"head size d_model / n_heads = {head_dim} is outside "
+            f"{HEAD_DIM_RANGE[0]} to {HEAD_DIM_RANGE[1]}",
+            f"n_heads = {heads} (head size {m.d_model // heads})"
+            if m.d_model % heads == 0
+            else "a head size of 64 or 128",
+        )
+    aspect = m.d_model / m.n_layers
+    if not ASPECT_RANGE[0] <= aspect <= ASPECT_RANGE[1]:
+        ctx.add(
+            "DSP106",
+            WARNING,
+            "model.n_layers",
+            f"d_model / n_layers = {m.d_model} / {m.n_layers} = {aspect:.3g}, outside "
+            f"{ASPECT_RANGE[0]:g} to {ASPECT_RANGE[1]:g}",
+            f"n_layers = {max(1, round(m.d_model / 128))} for d_model / n_layers near 128, or "
+            f"`dsplan shapes {counts(m.shape()).flops_per_token:.3g}` for shapes of the same M",
+        )
+    if m.vocab_size % VOCAB_MULTIPLE:
+        padded = math.ceil(m.vocab_size / VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+        ctx.add(
+            "DSP107",
+            INFO,
+            "model.vocab_size",
+            f"vocab_size = {m.vocab_size} is not a multiple of {VOCAB_MULTIPLE}",
+            f"vocab_size = {padded} (padded; the extra rows are never used)",
+        )
+    ctx.shape = m.shape()
+    ctx.counts = counts(ctx.shape)
+
+
+# --------------------------------------------------------------------------------------- DSP2xx
+
+
+def _band(ratio: float, warn: float, error: float) -> str | None:
+    """The severity of a ratio against a symmetric band of factors, or None inside it."""
+    if ratio > error or ratio < 1 / error:
+        return ERROR
+    if ratio > warn or ratio < 1 / warn:
+        return WARNING
+    return None
+
+
+def _batch_rules(ctx: _Context) -> None:
+    t = ctx.cfg.training
+    seq_len = ctx.cfg.model.seq_len
+    bad = False
+    if t.learning_rate <= 0:
+        bad = True
+        ctx.add(
+            "DSP206",
+            ERROR,
+            "training.learning_rate",
+            f"learning_rate = {t.learning_rate} must be positive",
+            _lr_hint(ctx),
+        )
+    for key, value in (
+        ("batch_size_tokens", t.batch_size_tokens),
+        ("batch_size_sequences", t.batch_size_sequences),
+    ):
+        if value is not None and value <= 0:
+            bad = True
+            ctx.add("DSP206", ERROR, f"training.{key}", f"{key} = {value} must be positive", "")
+    if bad and (
+        (t.batch_size_tokens is not None and t.batch_size_tokens <= 0)
+        or (t.batch_size_sequences is not None and t.batch_size_sequences <= 0)
+    ):
+        return
+    if t.batch_size_tokens is not None and t.batch_size_sequences is not None:
+        implied = t.batch_size_sequences * seq_len
+        if not math.isclose(implied, t.batch_size_tokens, rel_tol=1e-9):
+            ctx.add(
+                "DSP205",
+                ERROR,
+                "training.batch_size_tokens",
+                f"batch_size_tokens = {_fmt(t.batch_size_tokens)} but batch_size_sequences = "
+                f"{t.batch_size_sequences} x seq_len {seq_len} = {implied}",
+                "give only one of the two",
+            )
+    if t.batch_size_sequences is not None:
+        ctx.batch_tokens = float(t.batch_size_sequences * seq_len)
+    elif t.batch_size_tokens is not None:
+        ctx.batch_tokens = t.batch_size_tokens
+    if t.batch_size_tokens is not None and t.batch_size_sequences is None:
+        sequences = t.batch_size_tokens / seq_len
+        if sequences >= 1 and not math.isclose(sequences, round(sequences), abs_tol=1e-9):
+            whole = max(1, round(sequences))
+            ctx.add(
+                "DSP204",
+                WARNING,
+                "training.batch_size_tokens",
+                f"batch_size_tokens = {_fmt(t.batch_size_tokens)} is {sequences:.4g} sequences "
+                f"of {seq_len} tokens",
+                f"batch_size_tokens = {whole * seq_len} ({whole} sequences)",
+            )
+
+
+def _lr_hint(ctx: _Context) -> str:
+    if ctx.compute is None:
+        return ""
+    return (
+        f"learning_rate = {ctx.preset.learning_rate(ctx.compute):.3g} "
+        f"(Eq. 1, preset {ctx.preset.id})"
+    )
+
+
+def _batch_hint(ctx: _Context, law_tokens: float) -> str:
+    seq_len = ctx.cfg.model.seq_len
+    sequences, _ = round_batch_sequences(law_tokens / seq_len)
+    return (
+        f"batch_size_sequences = {sequences} ({_fmt(sequences * seq_len)} tokens; Eq. 1 gives "
+        f"{_fmt(law_tokens)} tokens, preset {ctx.preset.id})"
+    )
+
+
+def _hyper_rules(ctx: _Context) -> None:
+    if ctx.compute is None:
+        return
+    t = ctx.cfg.training
+    c = ctx.compute
+    law_lr = ctx.preset.learning_rate(c)
+    if t.learning_rate > 0:
+        ratio = t.learning_rate / law_lr
+        severity = _band(ratio, LR_WARNING_FACTOR, LR_ERROR_FACTOR)
+        if severity:
+            ctx.add(
+                "DSP201",
+                severity,
+                "training.learning_rate",
+                f"learning_rate = {_fmt(t.learning_rate)} is {_ratio_text(ratio)} eta_opt = "
+                f"{law_lr:.4g} at C = {c:.4g} FLOPs (warning beyond {LR_WARNING_FACTOR:g}x, "
+                f"error beyond {LR_ERROR_FACTOR:g}x)",
+                _lr_hint(ctx),
+            )
+    if ctx.batch_tokens is None or ctx.batch_tokens <= 0:
+        return
+    law_batch = ctx.preset.batch_size(c)
+    seq_len = ctx.cfg.model.seq_len
+    ratio = ctx.batch_tokens / law_batch
+    severity = _band(ratio, BATCH_WARNING_FACTOR, BATCH_ERROR_FACTOR)
+    in_tokens = t.batch_size_sequences is None
+    key = "training.batch_size_tokens" if in_tokens else "training.batch_size_sequences"
+    given: float = ctx.batch_tokens if in_tokens else float(t.batch_size_sequences or 0)
+    other = given * seq_len if in_tokens else float(given)
+    other_ratio = other / law_batch
+    less_than_a_sequence = in_tokens and given < seq_len
+    if (
+        severity == ERROR and _band(other_ratio, BATCH_ERROR_FACTOR, BATCH_ERROR_FACTOR) is None
+    ) or (less_than_a_sequence):
+        if in_tokens:
+            message = (
+                f"batch_size_tokens = {_fmt(given)} is {given / seq_len:.3g} sequences of "
+                f"{seq_len} tokens ({_ratio_text(ratio)} B_opt = {_fmt(law_batch)} tokens); "
+                f"read as sequences it would be {_fmt(other)} tokens, {_ratio_text(other_ratio)} "
+                "B_opt: a sequence count written as tokens?"
+            )
+            hint = f"batch_size_sequences = {int(given)}" if float(given).is_integer() else ""
+        else:
+            message = (
+                f"batch_size_sequences = {int(given)} is {_fmt(ctx.batch_tokens)} tokens per step "
+                f"({_ratio_text(ratio)} B_opt = {_fmt(law_batch)} tokens); read as tokens it "
+                f"would be {_ratio_text(other_ratio)} B_opt: a token count written as sequences?"
+            )
+            hint = f"batch_size_tokens = {int(given)}"
+        ctx.add("DSP203", ERROR, key, message, hint or _batch_hint(ctx, law_batch))
+    elif severity:
+        ctx.add(
+            "DSP202",
+            severity,
+            key,
+            f"batch of {_fmt(ctx.batch_tokens)} tokens per step is {_ratio_text(ratio)} B_opt = "
+            f"{_fmt(law_batch)} tokens at C = {c:.4g} FLOPs (warning beyond "
+            f"{BATCH_WARNING_FACTOR:g}x, error beyond {BATCH_ERROR_FACTOR:g}x)",
+            _batch_hint(ctx, law_batch),
+        )
+
+
+# --------------------------------------------------------------------------------------- DSP3xx
+
+
+def _token_rules(ctx: _Context) -> None:
+    t = ctx.cfg.training
+    if t.tokens <= 0:
+        ctx.add(
+            "DSP301", ERROR, "training.tokens", f"tokens = {_fmt(t.tokens)} must be positive", ""
+        )
+        return
+    if ctx.counts is None:
+        return
+    m = ctx.counts.flops_per_token
+    c = m * t.tokens
+    ctx.compute = c
+    p = ctx.preset
+    d_opt = p.data_scaling(c)
+    ratio = t.tokens / d_opt
+    per_param = t.tokens / ctx.counts.params_total
+    at = f"at C = M x D = {m:.4g} x {_fmt(t.tokens)} = {c:.4g} FLOPs"
+    hint = (
+        f"tokens = {d_opt:.3g} with a model of M = {p.model_scaling(c):.3g} FLOPs/token "
+        f"(Eq. 4, preset {p.id})"
+    )
+    if ratio > OVERTRAIN_FACTOR:
+        ctx.add(
+            "DSP302",
+            INFO,
+            "training.tokens",
+            f"tokens = {_fmt(t.tokens)} is {_ratio_text(ratio)} D_opt = {d_opt:.4g} {at} "
+            f"({per_param:.3g} tokens/parameter): over-trained, fine if inference cost is the goal",
+            hint,
+        )
+    elif ratio < 1 / UNDERTRAIN_FACTOR:
+        ctx.add(
+            "DSP303",
+            WARNING,
+            "training.tokens",
+            f"tokens = {_fmt(t.tokens)} is {_ratio_text(ratio)} D_opt = {d_opt:.4g} {at} "
+            f"({per_param:.3g} tokens/parameter): the model is too large for its data",
+            hint,
+        )
+    ranges = [("Eq. 4 allocation law", p.fit_range)]
+    if p.hyperparameter_fit_range is not None:
+        ranges.append(("Eq. 1 hyperparameter law", p.hyperparameter_fit_range))
+    above = [(name, r) for name, r in ranges if c > r.compute_max]
+    below = [(name, r) for name, r in ranges if c < r.compute_min]
+    if above:
+        parts = [
+            f"{r.orders_beyond(c):.1f} orders of magnitude above the {name}'s "
+            f"{r.compute_min:.0e} to {r.compute_max:.0e} FLOPs"
+            for name, r in above
+        ]
+        ctx.add(
+            "DSP304",
+            INFO,
+            "training.tokens",
+            f"C = {c:.4g} FLOPs is {'; '.join(parts)}: the laws are extrapolated",
+            "DeepSeek's own 7B and 67B sit this far out and match the laws (Fig. 5)",
+        )
+    if below:
+        parts = [
+            f"{r.orders_beyond(c):.1f} orders of magnitude below the {name}'s "
+            f"{r.compute_min:.0e} FLOPs"
+            for name, r in below
+        ]
+        ctx.add(
+            "DSP305",
+            WARNING,
+            "training.tokens",
+            f"C = {c:.4g} FLOPs is {'; '.join(parts)}: the laws were not fitted or tested here",
+            f"treat the suggested values as rough; C >= {p.fit_range.compute_min:.0e} FLOPs "
+            "is covered",
+        )
+
+
+# --------------------------------------------------------------------------------------- DSP4xx
+
+
+def _milestones(ctx: _Context) -> tuple[str, list[float]] | None:
+    """The multistep drops as fractions of the tokens, with the key they came from."""
+    t = ctx.cfg.training
+    if t.stage_tokens is not None:
+        if t.tokens <= 0:
+            return None
+        return "training.stage_tokens", [x / t.tokens for x in t.stage_tokens]
+    return "training.stage_fractions", list(t.stage_fractions or ())
+
+
+def _schedule_rules(ctx: _Context) -> None:
+    t = ctx.cfg.training
+    if ctx.batch_tokens is not None and ctx.batch_tokens > 0 and t.tokens > 0:
+        ctx.total_steps = max(1, math.ceil(t.tokens / ctx.batch_tokens))
+    steps = ctx.total_steps
+    warm = t.warmup_steps
+    if warm < 0:
+        ctx.add("DSP401", ERROR, "training.warmup_steps", f"warmup_steps = {warm} is negative", "")
+    elif steps is not None and warm >= steps:
+        ctx.add(
+            "DSP401",
+            ERROR,
+            "training.warmup_steps",
+            f"warmup_steps = {warm} but the run has only {steps} steps "
+            f"({_fmt(t.tokens)} tokens / {_fmt(ctx.batch_tokens or 0)} tokens per step)",
+            f"warmup_steps = {math.floor(0.01 * steps)} (1% of the run, as DeepSeek 7B)",
+        )
+    elif steps is not None and warm > MAX_WARMUP_FRACTION * steps:
+        ctx.add(
+            "DSP402",
+            WARNING,
+            "training.warmup_steps",
+            f"warmup_steps = {warm} is {warm / steps:.1%} of the run's {steps} steps",
+            f"warmup_steps <= {math.floor(MAX_WARMUP_FRACTION * steps)} "
+            f"({MAX_WARMUP_FRACTION:.0%} of the run)",
+        )
+    elif warm == 0:
+        ctx.add(
+            "DSP403",
+            WARNING,
+            "training.warmup_steps",
+            "warmup_steps = 0: the run starts at the peak learning rate",
+            f"warmup_steps = {min(2000, math.floor(0.01 * steps)) if steps else 2000} "
+            "(DeepSeek: 2000)",
+        )
+    stale = _unused_schedule_keys(ctx)
+    for key in stale:
+        ctx.add(
+            "DSP411",
+            WARNING,
+            key,
+            f"{key} has no effect with schedule = {t.schedule!r}",
+            "remove it, or set the schedule it belongs to",
+        )
+    if t.schedule == "constant":
+        ctx.add(
+            "DSP407",
+            WARNING,
+            "training.schedule",
+            "schedule = 'constant': the learning rate never decays",
+            'schedule = "multistep" (DeepSeek: x0.316 at 80% and x0.1 at 90% of the tokens)',
+        )
+    elif t.schedule == "multistep":
+        _multistep_rules(ctx)
+    else:
+        _decay_rules(ctx)
+
+
+def _unused_schedule_keys(ctx: _Context) -> list[str]:
+    used = {
+        "multistep": {"stage_fractions", "stage_tokens", "stage_factors"},
+        "cosine": {"final_lr_fraction"},
+        "wsd": {"final_lr_fraction", "decay_fraction"},
+        "constant": set(),
+    }[ctx.cfg.training.schedule]
+    every = {
+        "stage_fractions",
+        "stage_tokens",
+        "stage_factors",
+        "final_lr_fraction",
+        "decay_fraction",
+    }
+    return [f"training.{k}" for k in sorted(every - used) if ctx.given(f"training.{k}")]
+
+
+def _multistep_rules(ctx: _Context) -> None:
+    t = ctx.cfg.training
+    found = _milestones(ctx)
+    if found is None:
+        return
+    key, fractions = found
+    factors = list(t.stage_factors)
+    raw = list(t.stage_tokens) if t.stage_tokens is not None else fractions
+    if any(b <= a for a, b in pairwise(raw)):
+        ctx.add(
+            "DSP404",
+            ERROR,
+            key,
+            f"{key.split('.')[1]} = {raw} do not increase strictly",
+            f"{key.split('.')[1]} = {sorted(set(raw))}",
+        )
+    outside = [f for f in fractions if not 0 < f < 1]
+    if outside:
+        shown = (
+            ", ".join(f"{f * t.tokens:.4g} tokens" for f in outside)
+            if t.stage_tokens is not None
+            else ", ".join(f"{f:g}" for f in outside)
+        )
+        ctx.add(
+            "DSP405",
+            ERROR,
+            key,
+            f"drop at {shown} lies outside the run of {_fmt(t.tokens)} tokens: it never happens",
+            "stage_fractions = [0.8, 0.9] (DeepSeek: 80% and 90% of the tokens)",
+        )
+    if len(factors) != len(fractions):
+        ctx.add(
+            "DSP406",
+            ERROR,
+            "training.stage_factors",
+            f"{len(fractions)} milestones but {len(factors)} stage_factors",
+            "one factor per milestone, e.g. stage_factors = [0.316, 0.1]",
+        )
+    bad = [f for f in factors if not 0 < f <= 1]
+    if bad:
+        ctx.add(
+            "DSP408",
+            ERROR,
+            "training.stage_factors",
+            f"stage_factors {', '.join(f'{f:g}' for f in bad)} outside (0, 1]",
+            f"stage_factors = {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)",
+        )
+    if not factors or all(f >= 1 for f in factors):
+        ctx.add(
+            "DSP407",
+            WARNING,
+            "training.stage_factors",
+            f"stage_factors = {factors}: the learning rate never drops",
+            f"stage_factors = {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)",
+        )
+    elif any(b > a for a, b in pairwise(factors)):
+        ctx.add(
+            "DSP409",
+            WARNING,
+            "training.stage_factors",
+            f"stage_factors = {factors} rise after a drop",
+            f"decreasing factors, e.g. {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)",
+        )
+    steps = ctx.total_steps
+    if steps is not None and t.warmup_steps > 0:
+        early = [f for f in fractions if 0 < f < 1 and round(f * steps) < t.warmup_steps]
+        if early:
+            ctx.add(
+                "DSP410",
+                WARNING,
+                key,
+                f"a drop at step {round(early[0] * steps)} comes before warm-up ends at step "
+                f"{t.warmup_steps}",
+                f"drops after {t.warmup_steps / steps:.1%} of the run",
+            )
+
+
+def _decay_rules(ctx: _Context) -> None:
+    t = ctx.cfg.training
+    final = t.final_lr_fraction
+    if not 0 <= final <= 1:
+        ctx.add(
+            "DSP408",
+            ERROR,
+            "training.final_lr_fraction",
+            f"final_lr_fraction = {final:g} outside [0, 1]",
+            "final_lr_fraction = 0.1",
+        )
+    elif final == 1:
+        ctx.add(
+            "DSP407",
+            WARNING,
+            "training.final_lr_fraction",
+            f"final_lr_fraction = 1: the {t.schedule} schedule ends at its peak, it never decays",
+            "final_lr_fraction = 0.1",
+        )
+    if t.schedule == "wsd":
+        d = t.decay_fraction
+        if not 0 <= d <= 1:
+            ctx.add(
+                "DSP405",
+                ERROR,
+                "training.decay_fraction",
+                f"decay_fraction = {d:g} outside [0, 1]: the decay would start outside the run",
+                "decay_fraction = 0.2",
+            )
+        elif d == 0:
+            ctx.add(
+                "DSP407",
+                WARNING,
+                "training.decay_fraction",
+                "decay_fraction = 0: the wsd schedule never decays",
+                "decay_fraction = 0.2",
+            )
+
+
+# --------------------------------------------------------------------------------------- driver
+
+_RULE_GROUPS: tuple[Callable[[_Context], None], ...] = (
+    _shape_rules,
+    _token_rules,
+    _batch_rules,
+    _hyper_rules,
+    _schedule_rules,
+)
+_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def check_config(cfg: RunConfig) -> FileReport:
+    """Run every rule on one loaded config.
+
+    Raises:
+        ConfigProblems: ``[check].ignore`` names a rule that does not exist.
+        PresetError: the preset cannot be loaded.
+    """
+    unknown = [rule for rule in cfg.ignore if rule not in RULES]
+    if unknown:
+        import difflib
+
+        problems = []
+        for rule in unknown:
+            close = difflib.get_close_matches(rule, list(RULES), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(
+                Problem(
+                    cfg.file,
+                    cfg.line_of("check.ignore"),
+                    "check.ignore",
+                    f"unknown rule {rule!r}{hint}",
+                )
+            )
+        raise ConfigProblems(problems)
+    preset = load_preset(cfg.preset)
+    ctx = _Context(cfg, preset)
+    for group in _RULE_GROUPS:
+        group(ctx)
+    kept = [f for f in ctx.found if f.rule not in cfg.ignore]
+    kept.sort(key=lambda f: (_ORDER[f.severity], f.line if f.line is not None else 0, f.rule))
+    law_lr = preset.learning_rate(ctx.compute) if ctx.compute else None
+    derived = Derived(
+        preset=preset.id,
+        preset_source=preset.source,
+        flops_per_token=ctx.counts.flops_per_token if ctx.counts else None,
+        compute_flops=ctx.compute,
+        params_total=ctx.counts.params_total if ctx.counts else None,
+        batch_size_tokens=ctx.batch_tokens,
+        total_steps=ctx.total_steps,
+        learning_rate_law=law_lr,
+        batch_size_tokens_law=preset.batch_size(ctx.compute) if ctx.compute else None,
+        tokens_law=preset.data_scaling(ctx.compute) if ctx.compute else None,
+    )
+    return FileReport(cfg.file, tuple(kept), derived)
+
+
+def check_texts(
+    sources: Sequence[tuple[str, str, Any]], *, preset: str | None = None, strict: bool = False
+) -> Report:
+    """Check several configs given as ``(text, display_name, base_dir)``.
+
+    Every file is loaded first; if any cannot be, :class:`ConfigProblems` lists the problems of all
+    of them (exit 2). Otherwise every rule runs on every file.
+    """
+    if preset is not None:
+        load_preset(preset)  # an unknown --preset is one error, not one per file
+    configs: list[RunConfig] = []
+    problems: list[Problem] = []
+    for text, name, base in sources:
+        try:
+            configs.append(parse_config(text, name, base_dir=base, preset=preset))
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigProblems(problems)
+    reports: list[FileReport] = []
+    for cfg in configs:
+        try:
+            reports.append(check_config(cfg))
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigProblems(problems)
+    return Report(tuple(reports), strict=strict)
+
+
+def check_files(names: Sequence[str], *, preset: str | None = None, strict: bool = False) -> Report:
+    """Read and check config files (``-`` is standard input, read once).
+
+    Raises:
+        ConfigProblems: any file that cannot be read or loaded; every such problem is listed.
+        InputError: no files given, or an unknown ``preset``.
+    """
+    if not names:
+        raise InputError("give at least one config file (or - for standard input)")
+    sources = []
+    problems: list[Problem] = []
+    stdin_text: str | None = None
+    for name in names:
+        try:
+            if name == "-":
+                if stdin_text is not None:
+                    raise InputError("standard input (-) can be given only once")
+                text, display, base = read_config_text(name)
+                stdin_text = text
+            else:
+                text, display, base = read_config_text(name)
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+            continue
+        sources.append((text, display, base))
+    try:
+        report = check_texts(sources, preset=preset, strict=strict)
+    except ConfigProblems as exc:
+        raise ConfigProblems([*problems, *exc.problems]) from None
+    if problems:
+        raise ConfigProblems(problems)
+    return report
+
+
+def iter_findings(report: Report) -> Iterator[Finding]:
+    """Every finding of every file, in report order."""
+    for file_report in report.files:
+        yield from file_report.findings
