@@ -313,6 +313,7 @@ class _Context:
     counts: Counts | None = None
     compute: float | None = None
     batch_tokens: float | None = None
+    batch_unit_wrong: bool = False
     total_steps: int | None = None
 
     def add(self, rule: str, severity: str, key: str, message: str, hint: str) -> None:
@@ -570,6 +571,8 @@ def _hyper_rules(ctx: _Context) -> None:
             )
             hint = f"batch_size_tokens = {int(given)}"
         ctx.add("DSP203", ERROR, key, message, hint or _batch_hint(ctx, law_batch))
+        # Steps derived from a batch in the wrong unit would only add misleading findings.
+        ctx.batch_unit_wrong = True
     elif severity:
         ctx.add(
             "DSP202",
@@ -673,7 +676,8 @@ def _milestones(ctx: _Context) -> tuple[str, list[float]] | None:
 
 def _schedule_rules(ctx: _Context) -> None:
     t = ctx.cfg.training
-    if ctx.batch_tokens is not None and ctx.batch_tokens > 0 and t.tokens > 0:
+    usable = ctx.batch_tokens is not None and ctx.batch_tokens > 0 and not ctx.batch_unit_wrong
+    if usable and ctx.batch_tokens is not None and t.tokens > 0:
         ctx.total_steps = max(1, math.ceil(t.tokens / ctx.batch_tokens))
     steps = ctx.total_steps
     warm = t.warmup_steps
@@ -793,7 +797,9 @@ def _multistep_rules(ctx: _Context) -> None:
             f"stage_factors {', '.join(f'{f:g}' for f in bad)} outside (0, 1]",
             f"stage_factors = {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)",
         )
-    if not factors or all(f >= 1 for f in factors):
+    if bad:
+        pass  # out-of-range factors are already an error; "never decays" would mislead
+    elif not factors or all(f >= 1 for f in factors):
         ctx.add(
             "DSP407",
             WARNING,

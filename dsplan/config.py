@@ -382,14 +382,14 @@ def closest_key(path: str) -> str | None:
     table, _, name = path.rpartition(".")
     if name in _ALIASES:
         return _ALIASES[name]
-    same_table = [k.path for k in SCHEMA if k.table == table]
-    close = difflib.get_close_matches(path, same_table, n=1, cutoff=0.6)
-    if close:
-        return close[0]
     # The right name in the wrong table (learning_rate under [model]).
     elsewhere = [k.path for k in SCHEMA if k.name == name]
     if elsewhere:
         return elsewhere[0]
+    same_table = [k.name for k in SCHEMA if k.table == table]
+    close = difflib.get_close_matches(name, same_table, n=1, cutoff=0.6)
+    if close:
+        return f"{table}.{close[0]}" if table else close[0]
     close = difflib.get_close_matches(name, [k.name for k in SCHEMA], n=1, cutoff=0.75)
     if close:
         return next(k.path for k in SCHEMA if k.name == close[0])
@@ -405,6 +405,7 @@ class _Reader:
         self.lines = lines
         self.problems: list[Problem] = []
         self.given: set[str] = set()
+        self.suggested: set[str] = set()  # known keys offered for unknown ones
 
     def problem(self, key: str, message: str) -> None:
         line = self.lines.get(key)
@@ -434,6 +435,8 @@ class _Reader:
 
     def _unknown(self, path: str) -> None:
         close = closest_key(path)
+        if close:
+            self.suggested.add(close)
         hint = f"; did you mean {close}?" if close else ""
         self.problem(path, f"unknown key{hint}")
 
@@ -491,7 +494,8 @@ class _Reader:
         return tuple(value)
 
     def required(self, path: str, value: Any, why: str = "") -> None:
-        if value is None and path not in self.given:
+        # A misspelt key already says "did you mean <this>": no second line for the same mistake.
+        if value is None and path not in self.given and path not in self.suggested:
             self.problem(path, f"missing required key{why}")
 
 

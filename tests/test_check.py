@@ -1,0 +1,259 @@
+"""The rules of dsplan check: the paper's own settings, the example corpus, bands and edge cases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dsplan.check import (
+    BATCH_ERROR_FACTOR,
+    BATCH_WARNING_FACTOR,
+    ERROR,
+    INFO,
+    LR_ERROR_FACTOR,
+    LR_WARNING_FACTOR,
+    RULES,
+    WARNING,
+    FileReport,
+    check_config,
+    check_files,
+    check_texts,
+)
+from dsplan.config import ConfigProblems, parse_config
+
+DATA = Path(__file__).parent / "data" / "configs"
+VALID = sorted((DATA / "valid").glob("*.toml"))
+INVALID = sorted((DATA / "invalid").glob("*.toml"))
+DOCS = Path(__file__).parent.parent / "docs" / "check.md"
+
+DEEPSEEK_7B = (DATA / "valid" / "deepseek-7b.toml").read_text()
+DEEPSEEK_67B = (DATA / "valid" / "deepseek-67b.toml").read_text()
+
+
+def run(text: str, name: str = "run.toml") -> FileReport:
+    return check_config(parse_config(text, name))
+
+
+def rules(report: FileReport, severity: str | None = None) -> set[str]:
+    return {f.rule for f in report.findings if severity is None or f.severity == severity}
+
+
+def finding(report: FileReport, rule: str):  # type: ignore[no-untyped-def]
+    (f,) = [f for f in report.findings if f.rule == rule]
+    return f
+
+
+# ------------------------------------------------------------------ the paper's own settings
+
+
+def test_deepseek_7b_passes_without_errors_or_warnings() -> None:
+    report = run(DEEPSEEK_7B)
+    assert rules(report, ERROR) == set()
+    assert rules(report, WARNING) == set()
+    # arXiv 2401.02954 Table 2 vs Eq. 1, with the exact M of the released shape (d_ff 11008):
+    # reference deepseek-llm.md §9 gives eta_opt 4.244e-4 and B_opt 2254.9 sequences.
+    d = report.derived
+    assert d.learning_rate_law == pytest.approx(4.244e-4, rel=1e-3)
+    assert d.batch_size_tokens_law is not None
+    assert d.batch_size_tokens_law / 4096 == pytest.approx(2254.9, rel=1e-3)
+    # The 7B is over-trained against Eq. 4 (4.25x D_opt, §9), reported as info only.
+    assert finding(report, "DSP302").severity == INFO
+    assert "4.24x D_opt" in finding(report, "DSP302").message
+
+
+def test_deepseek_67b_passes_without_errors_or_warnings() -> None:
+    report = run(DEEPSEEK_67B)
+    assert rules(report, ERROR) == set()
+    assert rules(report, WARNING) == set()
+    # Reference §9, GQA-aware M: M = 4.3273e11, C = 8.655e23, eta_opt 3.175e-4, B_opt 4818 sequences;
+    # the published 3.2e-4 and 4608 sequences are 1.008x and 0.956x, inside our bands.
+    d = report.derived
+    assert d.flops_per_token == pytest.approx(4.3273e11, rel=1e-4)
+    assert d.compute_flops == pytest.approx(8.655e23, rel=1e-3)
+    assert d.learning_rate_law == pytest.approx(3.175e-4, rel=1e-3)
+    assert d.batch_size_tokens_law is not None
+    assert d.batch_size_tokens_law / 4096 == pytest.approx(4818.3, rel=1e-3)
+
+
+def test_67b_eq2_batch_deviation_is_inside_the_warning_band() -> None:
+    # With Eq. 2's M (GQA ignored) the 67B batch is 0.914x B_opt (reference §9): the widest deviation
+    # of a released model, which the warning band must tolerate.
+    assert 1 / BATCH_WARNING_FACTOR < 0.914 < BATCH_WARNING_FACTOR
+    assert 1 / LR_WARNING_FACTOR < 1.026 < LR_WARNING_FACTOR
+    assert LR_ERROR_FACTOR > LR_WARNING_FACTOR
+    assert BATCH_ERROR_FACTOR > BATCH_WARNING_FACTOR
+
+
+# ------------------------------------------------------------------ example corpus
+
+
+@pytest.mark.parametrize("path", VALID, ids=[p.name for p in VALID])
+def test_valid_examples_have_no_errors_or_warnings(path: Path) -> None:
+    report = check_files([str(path)])
+    assert report.exit_code == 0
+    assert report.count(ERROR) == 0
+    assert report.count(WARNING) == 0
+
+
+def test_the_invalid_corpus_is_large_and_covers_every_rule_family() -> None:
+    assert len(INVALID) >= 30
+    families = {p.name[:4] for p in INVALID}
+    assert {"DSP1", "DSP2", "DSP3", "DSP4"} <= families
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.name for p in INVALID])
+def test_invalid_examples_report_their_rule(path: Path) -> None:
+    rule = path.name.split("-", 1)[0]
+    assert rule in RULES
+    assert path.read_text().startswith("#"), "each example says which mistake it makes"
+    report = check_files([str(path)], strict=True)
+    reported = [f for f in report.files[0].findings if f.rule == rule]
+    assert reported, [f.rule for f in report.files[0].findings]
+    assert {f.severity for f in reported} <= {ERROR, WARNING}
+    assert report.exit_code == 1
+    if any(f.severity == ERROR for f in reported):
+        assert check_files([str(path)]).exit_code == 1
+    for f in reported:
+        assert f.key and f.message
+        assert f.line is not None, f
+
+
+def test_every_non_info_rule_has_an_invalid_example() -> None:
+    covered = {p.name.split("-", 1)[0] for p in INVALID}
+    missing = {r.id for r in RULES.values() if r.severity != INFO} - covered
+    assert missing == set()
+
+
+def test_every_rule_is_documented() -> None:
+    docs = DOCS.read_text()
+    for rule in RULES:
+        assert re.search(rf"^\| {rule} \|", docs, re.MULTILINE), rule
+
+
+# ------------------------------------------------------------------ bands and messages
+
+BASE = """\
+[model]
+n_layers = 24
+d_model = 2048
+n_heads = 16
+d_ff = 5632
+
+[training]
+tokens = 1e11
+batch_size_sequences = 512
+learning_rate = {lr}
+"""
+
+
+def base(lr: float = 7.5e-4, extra: str = "") -> str:
+    return BASE.format(lr=lr) + extra
+
+
+@pytest.mark.parametrize(
+    ("factor", "severity"),
+    [
+        (1.0, None),
+        (1.9, None),
+        (2.1, WARNING),
+        (0.45, WARNING),
+        (3.9, WARNING),
+        (4.1, ERROR),
+        (0.2, ERROR),
+    ],
+)
+def test_learning_rate_bands(factor: float, severity: str | None) -> None:
+    law = run(base()).derived.learning_rate_law
+    assert law is not None
+    report = run(base(lr=law * factor))
+    found = [f for f in report.findings if f.rule == "DSP201"]
+    assert [f.severity for f in found] == ([severity] if severity else [])
+
+
+def test_learning_rate_message_carries_the_numbers_and_the_hint() -> None:
+    f = finding(run(base(lr=3e-3)), "DSP201")
+    assert f.key == "training.learning_rate"
+    assert f.line == 10
+    assert "4.05x eta_opt = 0.0007411" in f.message
+    assert f.hint == "learning_rate = 0.000741 (Eq. 1, preset current)"
+
+
+def test_wrong_unit_sequences_written_as_tokens_7b() -> None:
+    # The issue's example: DeepSeek 7B's 2304 written as batch_size_tokens.
+    text = DEEPSEEK_7B.replace("batch_size_sequences = 2304", "batch_size_tokens = 2304")
+    f = finding(run(text), "DSP203")
+    assert f.severity == ERROR
+    assert f.hint == "batch_size_sequences = 2304"
+    assert "DSP202" not in rules(run(text))
+
+
+def test_wrong_unit_tokens_written_as_sequences_7b() -> None:
+    text = DEEPSEEK_7B.replace("batch_size_sequences = 2304", "batch_size_sequences = 9437184")
+    report = run(text)
+    f = finding(report, "DSP203")
+    assert f.hint == "batch_size_tokens = 9437184"
+    # Steps computed from the misread batch would only add noise.
+    assert rules(report, ERROR) == {"DSP203"}
+
+
+def test_batch_hint_is_rounded_sequences() -> None:
+    f = finding(run(base(extra="").replace("512", "32")), "DSP202")
+    assert f.hint.startswith("batch_size_sequences = 512 ")
+
+
+def test_over_training_is_info_and_under_training_a_warning() -> None:
+    assert finding(run(DEEPSEEK_7B), "DSP302").severity == INFO
+    small_data = DEEPSEEK_7B.replace("tokens = 2e12", "tokens = 2e10")
+    assert finding(run(small_data), "DSP303").severity == WARNING
+
+
+def test_vocab_padding_is_info() -> None:
+    text = base().replace("d_ff = 5632", "d_ff = 5632\nvocab_size = 50257")
+    f = finding(run(text), "DSP107")
+    assert f.severity == INFO
+    assert f.hint.startswith("vocab_size = 50304")
+
+
+def test_compute_above_the_fit_range_is_info() -> None:
+    f = finding(run(DEEPSEEK_67B), "DSP304")
+    assert f.severity == INFO
+    assert "3.5 orders of magnitude above" in f.message
+
+
+def test_ignore_drops_a_rule_and_unknown_ids_are_refused() -> None:
+    assert "DSP302" not in rules(run(DEEPSEEK_7B + '\n[check]\nignore = ["DSP302"]\n'))
+    with pytest.raises(ConfigProblems, match=r"unknown rule 'DSP999'"):
+        run(DEEPSEEK_7B + '\n[check]\nignore = ["DSP999"]\n')
+
+
+def test_broken_shape_skips_the_rules_that_need_m() -> None:
+    report = run(base().replace("n_heads = 16", "n_heads = 24"))
+    assert rules(report) == {"DSP102"}
+    assert report.derived.compute_flops is None
+
+
+def test_strict_turns_warnings_into_exit_1() -> None:
+    text = base(lr=1.8e-3)
+    report = check_texts([(text, "a.toml", Path())])
+    assert report.count(WARNING) == 1
+    assert report.exit_code == 0
+    assert check_texts([(text, "a.toml", Path())], strict=True).exit_code == 1
+
+
+def test_preset_override_changes_the_laws() -> None:
+    text = DEEPSEEK_7B
+    current = check_texts([(text, "a.toml", Path())]).files[0].derived
+    early = check_texts([(text, "a.toml", Path())], preset="early").files[0].derived
+    assert early.preset == "early"
+    assert early.tokens_law != current.tokens_law
+    assert early.learning_rate_law == current.learning_rate_law  # Eq. 1 is shared
+
+
+def test_all_files_are_loaded_before_any_is_checked(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(DEEPSEEK_7B)
+    with pytest.raises(ConfigProblems) as info:
+        check_files([str(good), str(tmp_path / "missing.toml"), str(good).replace("good", "bad")])
+    assert len(info.value.problems) == 2

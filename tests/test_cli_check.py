@@ -1,0 +1,170 @@
+"""``dsplan check`` and ``dsplan budget --format toml``: formats, exit codes, streams, round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import assert_input_error, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+DATA = Path(__file__).parent / "data" / "configs"
+SEVEN_B = str(DATA / "valid" / "deepseek-7b.toml")
+SIXTY_SEVEN_B = str(DATA / "valid" / "deepseek-67b.toml")
+LR_ERROR = str(DATA / "invalid" / "DSP201-lr-4x-too-high.toml")
+LR_WARNING = str(DATA / "invalid" / "DSP201-lr-somewhat-high.toml")
+
+
+def test_valid_files_exit_0_with_a_summary() -> None:
+    r = run_cli("check", SEVEN_B, SIXTY_SEVEN_B)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+    assert "dsplan check passed: 0 errors, 0 warnings, 3 infos in 2 files" in r.stdout
+    assert "DSP302" in r.stdout
+
+
+def test_an_error_exits_1_and_every_file_is_reported() -> None:
+    r = run_cli("check", LR_ERROR, SEVEN_B)
+    assert r.exit_code == 1
+    assert "error DSP201" in r.stdout
+    assert "deepseek-7b.toml" in r.stdout
+    assert "suggested: learning_rate = 0.000741" in r.stdout
+    assert "dsplan check failed: 1 error" in r.stdout
+
+
+def test_warnings_pass_unless_strict() -> None:
+    assert run_cli("check", LR_WARNING).exit_code == 0
+    r = run_cli("check", LR_WARNING, "--strict")
+    assert r.exit_code == 1
+    assert "(--strict)" in r.stdout
+
+
+def test_json_document() -> None:
+    r = run_cli("check", LR_ERROR, SEVEN_B, "--format", "json")
+    assert r.exit_code == 1
+    doc = r.json()
+    assert doc["schema_version"] == 1
+    assert doc["summary"] == {
+        "files": 2,
+        "errors": 1,
+        "warnings": 0,
+        "infos": 3,
+        "exit_code": 1,
+    }
+    first = doc["files"][0]["findings"][0]
+    assert set(first) == {"rule", "severity", "file", "key", "line", "message", "hint"}
+    assert (first["rule"], first["severity"], first["key"]) == (
+        "DSP201",
+        "error",
+        "training.learning_rate",
+    )
+    assert doc["files"][1]["derived"]["learning_rate_law"] > 0
+
+
+def test_github_annotations() -> None:
+    r = run_cli("check", LR_ERROR, SEVEN_B, "--format", "github")
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(
+        f"::error file={LR_ERROR},line=15,title=DSP201 training.learning_rate::"
+    )
+    assert any(line.startswith("::notice file=") and "DSP302" in line for line in lines)
+    assert lines[-1].startswith("dsplan check failed")
+
+
+def test_github_escapes_commas_and_colons_in_properties(tmp_path: Path) -> None:
+    path = tmp_path / "a,b:c.toml"
+    path.write_text(Path(LR_ERROR).read_text())
+    r = run_cli("check", str(path), "--format", "github")
+    assert "a%2Cb%3Ac.toml" in r.stdout.splitlines()[0]
+
+
+def test_stdin() -> None:
+    r = run_cli("check", "-", input=Path(SEVEN_B).read_text())
+    assert r.exit_code == 0
+    assert "<stdin>" in r.stdout
+
+
+def test_unknown_key_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(Path(SEVEN_B).read_text().replace("learning_rate", "lr"))
+    assert_input_error(
+        run_cli("check", str(path)),
+        f"{path}:18: training.lr: unknown key; did you mean training.learning_rate?",
+    )
+
+
+def test_wrong_type_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(Path(SEVEN_B).read_text().replace("= 2304", '= "2304"'))
+    r = run_cli("check", str(path), "--format", "json")
+    assert_input_error(r, "training.batch_size_sequences: expected an integer, got a string")
+
+
+def test_unparseable_file_exits_2_with_the_parser_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text("[model]\nn_layers = 30\nd_model = = 4096\n")
+    assert_input_error(run_cli("check", str(path)), f"{path}:3: not valid TOML")
+
+
+def test_missing_file_among_good_ones_exits_2_and_prints_nothing_on_stdout() -> None:
+    r = run_cli("check", SEVEN_B, "nope.toml", "--format", "json")
+    assert_input_error(r, "nope.toml: no such file")
+
+
+def test_several_load_errors_are_all_listed(tmp_path: Path) -> None:
+    a = tmp_path / "a.toml"
+    a.write_text("[model]\nn_layers = 'x'\n")
+    r = run_cli("check", str(a), "missing.toml")
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    errors = r.stderr.splitlines()
+    assert all(line.startswith("error: ") for line in errors)
+    assert any("missing.toml: no such file" in line for line in errors)
+    assert any(f"{a}:2: model.n_layers: expected an integer" in line for line in errors)
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_preset_option_exits_2() -> None:
+    assert_input_error(run_cli("check", SEVEN_B, "--preset", "curent"), "unknown preset 'curent'")
+
+
+def test_preset_option_is_used() -> None:
+    r = run_cli("check", SEVEN_B, "--preset", "early", "--format", "json")
+    assert r.json()["files"][0]["derived"]["preset"] == "early"
+
+
+def test_format_not_offered() -> None:
+    assert_input_error(
+        run_cli("check", SEVEN_B, "--format", "csv"), "--format csv is not available"
+    )
+
+
+def test_help_has_examples() -> None:
+    r = run_cli("check", "--help")
+    assert r.exit_code == 0
+    assert "Examples:" in r.stdout
+
+
+def test_budget_toml_takes_one_budget() -> None:
+    assert_input_error(
+        run_cli("budget", "1e20", "1e21", "--format", "toml"), "--format toml takes one budget"
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    preset=st.sampled_from(["current", "early", "openwebtext2"]),
+    exponent=st.floats(min_value=18.0, max_value=25.0),
+)
+def test_budget_toml_round_trips_through_check(preset: str, exponent: float) -> None:
+    budget = f"{10**exponent:.6g}"
+    written = run_cli("budget", budget, "--preset", preset, "--format", "toml")
+    assert written.exit_code == 0, written.stderr
+    checked = run_cli("check", "-", "--format", "json", input=written.stdout)
+    assert checked.exit_code == 0, checked.stdout
+    doc = checked.json()
+    assert doc["summary"]["errors"] == 0
+    derived = doc["files"][0]["derived"]
+    assert derived["preset"] == preset
+    assert derived["compute_flops"] == __import__("pytest").approx(float(budget), rel=1e-9)
