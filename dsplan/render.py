@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import shlex
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +47,9 @@ def scalar_text(value: Any) -> str:
 
 def env_lines(document: dict[str, Any], prefix: str = "DSPLAN") -> str:
     """``PREFIX_PATH=value`` lines for every scalar, quoted so that ``eval`` in bash is safe."""
+    import re
+    import shlex
+
     lines = []
     for path, value in flatten(document):
         name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{path}").upper()
