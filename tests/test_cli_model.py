@@ -114,7 +114,7 @@ def test_shapes_lists_candidates() -> None:
     assert abs(first["relative_error"]) < 1e-5
     assert len(doc["candidates"]) == 5
     text = run_cli("shapes", "4.2467e10", "--limit", "3")
-    assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 5
+    assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 6  # title, blank, header, 3 rows
 
 
 @pytest.mark.parametrize(
