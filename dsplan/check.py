@@ -643,7 +643,8 @@ def _token_rules(ctx: _Context) -> None:
             INFO,
             "training.tokens",
             f"C = {c:.4g} FLOPs is {'; '.join(parts)}: the laws are extrapolated",
-            "DeepSeek's own 7B and 67B sit this far out and match the laws (Fig. 5)",
+            "none needed if intended: DeepSeek's own 7B and 67B sit 2.5 to 3.5 orders above "
+            "the Eq. 4 range and match the laws (Section 3, Fig. 5)",
         )
     if below:
         parts = [

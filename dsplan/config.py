@@ -557,10 +557,8 @@ def _training(r: _Reader) -> TrainingConfig | None:
     t = {k.name: r.get(k.path) for k in SCHEMA if k.table == "training"}
     r.required("training.tokens", t["tokens"])
     r.required("training.learning_rate", t["learning_rate"])
-    if (
-        "training.batch_size_tokens" not in r.given
-        and "training.batch_size_sequences" not in r.given
-    ):
+    batch_keys = {"training.batch_size_tokens", "training.batch_size_sequences"}
+    if not batch_keys & (r.given | r.suggested):
         r.problem(
             "training",
             "missing the batch size: give training.batch_size_tokens or "

@@ -168,3 +168,29 @@ def test_budget_toml_round_trips_through_check(preset: str, exponent: float) -> 
     derived = doc["files"][0]["derived"]
     assert derived["preset"] == preset
     assert derived["compute_flops"] == __import__("pytest").approx(float(budget), rel=1e-9)
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_docs_list_every_config_key() -> None:
+    from dsplan.config import SCHEMA
+
+    docs = (ROOT / "docs" / "check.md").read_text()
+    for key in SCHEMA:
+        assert f"| `{key.path}` |" in docs, key.path
+
+
+def test_pre_commit_hook_pattern_matches_run_configs_only() -> None:
+    import re
+
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    assert "- id: dsplan-check\n" in text
+    assert "entry: dsplan check\n" in text
+    (pattern,) = set(re.findall(r"files: '([^']+)'", text))
+    matches = re.compile(pattern).search
+    assert matches("runs/7b.toml")
+    assert matches("configs/runs/7b.toml")
+    assert matches("pretrain.run.toml")
+    assert not matches("pyproject.toml")
+    assert not matches("presets/current.toml")

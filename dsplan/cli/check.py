@@ -113,28 +113,29 @@ def _text(report: Report) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False, soft_wrap=True)
+    # One print of the whole report: rich's per-call overhead, not the checks, would otherwise
+    # dominate a run over many files.
+    lines: list[str] = []
     for file_report in report.files:
         d = file_report.derived
-        if not file_report.findings:
-            console.print(f"[green]ok[/] {escape(file_report.file)}", end="")
-        else:
-            console.print(f"[bold]{escape(file_report.file)}[/]", end="")
+        head = (
+            f"[green]ok[/] {escape(file_report.file)}"
+            if not file_report.findings
+            else f"[bold]{escape(file_report.file)}[/]"
+        )
         if d.compute_flops is not None:
-            console.print(
-                f" [dim](C = {d.compute_flops:.3g} FLOPs, preset {escape(d.preset)})[/]",
-                end="",
-            )
-        console.print()
+            head += f" [dim](C = {d.compute_flops:.3g} FLOPs, preset {escape(d.preset)})[/]"
+        lines.append(head)
         for f in file_report.findings:
-            console.print(
+            lines.append(
                 f"  {escape(_location(f))}: [{_STYLE[f.severity]}]{f.severity} {f.rule}[/] "
                 f"[bold]{escape(f.key)}[/]: {escape(f.message)}"
             )
             if f.hint:
-                console.print(f"      [dim]suggested:[/] {escape(f.hint)}")
+                lines.append(f"      [dim]suggested:[/] {escape(f.hint)}")
     style = "bold red" if report.exit_code else "bold green"
-    console.print(f"[{style}]{escape(_summary(report))}[/]")
+    lines.append(f"[{style}]{escape(_summary(report))}[/]")
+    Console(highlight=False, soft_wrap=True).print("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:
