@@ -84,7 +84,9 @@ def parse_column_map(items: Sequence[str]) -> dict[str, str]:
         if not sep or not ours or not theirs:
             raise InputError(f"--column takes OURS=THEIRS such as loss=val_bpb, got {item!r}")
         if ours not in ALL_COLUMNS:
-            raise InputError(f"--column: unknown column {ours!r}; dsplan reads {', '.join(ALL_COLUMNS)}")
+            raise InputError(
+                f"--column: unknown column {ours!r}; dsplan reads {', '.join(ALL_COLUMNS)}"
+            )
         mapping[ours] = theirs
     return mapping
 
@@ -324,7 +326,9 @@ def _weight_chunks(
     while done < resamples:
         r = min(chunk, resamples - done)
         draws = (rng.random((r, n_budgets, width)) * sizes[None, :, None]).astype(np.int64)
-        base = (np.arange(r)[:, None, None] * n_budgets + np.arange(n_budgets)[None, :, None]) * width
+        base = (
+            np.arange(r)[:, None, None] * n_budgets + np.arange(n_budgets)[None, :, None]
+        ) * width
         flat = (base + draws)[np.broadcast_to(slots, (r, n_budgets, width))]
         weights = np.bincount(flat, minlength=r * cells).reshape(r, n_budgets, width)
         done += r
@@ -857,7 +861,11 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
     sources, notes, kinds = [], [], []
     if iso is not None:
         kinds.append("IsoFLOP")
-        model, data, alloc_range = iso.model_scaling.power_law(), iso.data_scaling.power_law(), iso.fit_range
+        model, data, alloc_range = (
+            iso.model_scaling.power_law(),
+            iso.data_scaling.power_law(),
+            iso.fit_range,
+        )
         sources.append(f"dsplan fit of IsoFLOP results {iso.source} ({iso.n_runs} runs)")
     else:
         model, data, alloc_range = base.model_scaling, base.data_scaling, base.fit_range

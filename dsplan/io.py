@@ -73,10 +73,7 @@ def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str
 
     name = str(path)
     try:
-        if name == "-":
-            text = sys.stdin.read()
-        else:
-            text = Path(path).read_text(encoding="utf-8-sig")
+        text = sys.stdin.read() if name == "-" else Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SweepDataError(f"{name}: no such file") from None
     except OSError as exc:
@@ -98,7 +95,8 @@ def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str
                 raise SweepDataError(
                     f"{name}, line {line}: {len(cells)} cells but the header has {len(header)}"
                 )
-            rows.append((line, {h: c.strip() for h, c in zip(header, cells)}))
+            # A short row's missing cells read as empty, and the caller refuses them by name.
+            rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=False)}))
     except csv.Error as exc:
         raise SweepDataError(f"{name}, line {reader.line_num}: not valid CSV: {exc}") from None
     if header is None:

@@ -16,9 +16,9 @@ renders as CSV, JSON or one run config per experiment.
 
 from __future__ import annotations
 
-import math
 import json
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dsplan.errors import InputError
@@ -132,7 +132,7 @@ class SweepOptions:
     batch_points: int = DEFAULT_GRID_POINTS
     batch_span_decades: float = DEFAULT_GRID_SPAN_DECADES
     warmup_steps: int = DEEPSEEK_WARMUP_STEPS
-    search: SearchOptions = SearchOptions()
+    search: SearchOptions = field(default_factory=SearchOptions)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -235,7 +235,6 @@ def _run(
     learning_rate: float,
     batch_size_tokens: float,
     options: SweepOptions,
-    preset: Preset,
     warnings: list[str],
 ) -> SweepRun:
     shape_counts = counts(shape)
@@ -318,7 +317,7 @@ def _isoflop_budget(
         if shape in seen:
             continue
         seen.add(shape)
-        out.append(_run("", "isoflop", c, target, shape, lr, batch, options, preset, warnings))
+        out.append(_run("", "isoflop", c, target, shape, lr, batch, options, warnings))
     out.sort(key=lambda r: r.flops_per_token)
     if len(out) < options.points:
         warnings.append(
@@ -352,7 +351,6 @@ def _grid_budget(
                 float(f"{lr:.4g}"),
                 batch,
                 options,
-                preset,
                 warnings,
             )
             key = (run.learning_rate, run.batch_size_sequences)

@@ -54,9 +54,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from dsplan.cli import budget, model, presets
+    from dsplan.cli import budget, fit, model, presets, sweep
 
-    for module in (budget, presets, model):
+    for module in (budget, presets, model, sweep, fit):
         module.register(app)
 
 
