@@ -63,9 +63,11 @@ class DsplanGroup(TyperGroup):
 # `dsplan budget` never pays for the other commands' modules and options (start-up time, issue #2).
 COMMANDS: dict[str, str] = {
     "budget": "budget",
+    "fit": "fit",
     "model": "model",
     "presets": "presets",
     "shapes": "model",
+    "sweep": "sweep",
 }
 
 
