@@ -64,9 +64,11 @@ class DsplanGroup(TyperGroup):
 COMMANDS: dict[str, str] = {
     "budget": "budget",
     "check": "check",
+    "fit": "fit",
     "model": "model",
     "presets": "presets",
     "shapes": "model",
+    "sweep": "sweep",
 }
 
 
