@@ -54,9 +54,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from dsplan.cli import budget, model, presets
+    from dsplan.cli import budget, gpus, model, presets
 
-    for module in (budget, presets, model):
+    for module in (budget, presets, model, gpus):
         module.register(app)
 
 

@@ -2,26 +2,86 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
-from dsplan.errors import InputError
-from dsplan.plan import PlanOptions, plan
+from dsplan.errors import InfeasiblePlanError, InputError
+from dsplan.plan import Plan, PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
 from dsplan.units import parse_positive
 
+if TYPE_CHECKING:
+    from dsplan.cost import Cost, Hardware
+
 FORMATS = (Format.text, Format.json, Format.env)
+HARDWARE_HELP = "Hardware (time, cost, feasibility; needs --gpu)"
+
+
+class HardwareOptions:
+    """The hardware flags shared by ``dsplan budget`` and ``dsplan model``, as plain values."""
+
+    def __init__(
+        self,
+        gpu: str | None,
+        gpus: int | None,
+        mfu: float | None,
+        dtype: str | None,
+        price_per_gpu_hour: float | None,
+        days: float | None,
+        max_cost_usd: float | None,
+    ) -> None:
+        self.gpu = gpu
+        self.others = {
+            "--gpus": gpus,
+            "--mfu": mfu,
+            "--dtype": dtype,
+            "--price-per-gpu-hour": price_per_gpu_hour,
+            "--days": days,
+            "--max-cost-usd": max_cost_usd,
+        }
+
+    def resolve(self) -> Hardware | None:
+        """The resolved hardware, None without --gpu. Reads the GPU table only when --gpu is given."""
+        if self.gpu is None:
+            given = [flag for flag, value in self.others.items() if value is not None]
+            if given:
+                raise InputError(f"{given[0]} needs --gpu ID (see `dsplan gpus` for the ids)")
+            return None
+        from dsplan.cost import resolve_hardware
+
+        o = self.others
+        return resolve_hardware(
+            self.gpu,
+            dtype=o["--dtype"],  # type: ignore[arg-type]
+            mfu=o["--mfu"],  # type: ignore[arg-type]
+            n_gpus=o["--gpus"],  # type: ignore[arg-type]
+            days=o["--days"],  # type: ignore[arg-type]
+            max_cost_usd=o["--max-cost-usd"],  # type: ignore[arg-type]
+            price_usd_per_gpu_hour=o["--price-per-gpu-hour"],  # type: ignore[arg-type]
+        )
+
+
+def finish_costs(costs: list[Cost]) -> None:
+    """After the result is on stdout: cost warnings on stderr, then exit 1 if any plan is infeasible."""
+    for c in costs:
+        for w in c.warnings:
+            warn_line(w)
+    reasons = [r for c in costs for r in c.feasibility.reasons]
+    if reasons:
+        raise InfeasiblePlanError("infeasible: " + "; ".join(reasons))
 
 
 def budget(
     compute: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            help="Compute budget(s) C in FLOPs: 1e24, 3.2e23, 2_000e20.", show_default=False
+            help="Compute budget(s) C in FLOPs: 1e24, 3.2e23, 2_000e20. Omit with --gpu, --gpus "
+            "and --days to plan for what that cluster computes.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     preset: Annotated[
         str,
         typer.Option(help="Law preset: an id (see `dsplan presets`) or a path to a .toml file."),
@@ -49,6 +109,49 @@ def budget(
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
     ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            help="GPU id or alias (see `dsplan gpus`): adds GPU-hours, days, cost and memory.",
+            rich_help_panel=HARDWARE_HELP,
+        ),
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="Number of GPUs.", rich_help_panel=HARDWARE_HELP)
+    ] = None,
+    mfu: Annotated[
+        float | None,
+        typer.Option(
+            help="Model FLOPs utilisation in (0, 1], against the dense peak of --dtype "
+            "[default: the GPU's planning MFU].",
+            rich_help_panel=HARDWARE_HELP,
+        ),
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="Training precision whose dense peak is used: bf16, fp8 (or fp16) [default: bf16].",
+            rich_help_panel=HARDWARE_HELP,
+        ),
+    ] = None,
+    price_per_gpu_hour: Annotated[
+        float | None,
+        typer.Option(
+            help="USD per GPU-hour [default: the table's dated on-demand price, where one exists].",
+            rich_help_panel=HARDWARE_HELP,
+        ),
+    ] = None,
+    days: Annotated[
+        float | None,
+        typer.Option(
+            help="Deadline in days: does the plan fit on --gpus, or how many GPUs does it need?",
+            rich_help_panel=HARDWARE_HELP,
+        ),
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None,
+        typer.Option(help="Spending limit in USD.", rich_help_panel=HARDWARE_HELP),
+    ] = None,
 ) -> None:
     """The compute-optimal plan for a budget: M, D, shape, learning rate, batch and schedule.
 
@@ -61,10 +164,17 @@ def budget(
         LR=$(dsplan budget 1e24 --field hyperparameters.learning_rate)
 
         eval "$(dsplan budget 1e24 --format env)"
+
+        dsplan budget 1e24 --gpu h800 --gpus 2048 --days 30
+
+        dsplan budget --gpu h800 --gpus 2048 --days 30 --format json
     """
     with exit_on_error():
         require_format(format, FORMATS)
-        budgets = [parse_positive(text, "compute budget") for text in compute]
+        budgets = [parse_positive(text, "compute budget") for text in compute or []]
+        hardware = HardwareOptions(
+            gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd
+        ).resolve()
         options = PlanOptions(
             preset=preset,
             seq_len=_positive(seq_len, "--seq-len"),
@@ -75,19 +185,50 @@ def budget(
             layers_multiple=layers_multiple,
             warmup_steps=warmup_steps,
         )
-        plans = [plan(c, options) for c in budgets]
-        documents = [p.to_dict() for p in plans]
+        plans, costs = _plans(budgets, options, hardware)
+        cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
+        documents = [_document(p, c) for p, c in zip(plans, cost_of, strict=True)]
         if field is not None:
             out("\n".join(field_text(get_field(doc, field)) for doc in documents))
-            return
-        if format is Format.json:
+        elif format is Format.json:
             out(dumps(documents[0] if len(documents) == 1 else documents))
         elif format is Format.env:
             if len(documents) != 1:
                 raise InputError("--format env takes one budget; use --format json for several")
             out(env_lines(documents[0]))
         else:
-            _text(plans)
+            _text(plans, documents)
+        finish_costs(costs)
+
+
+def _plans(
+    budgets: list[float], options: PlanOptions, hardware: Hardware | None
+) -> tuple[list[Plan], list[Cost]]:
+    """The plans, and their costs when a GPU is given (the inverse mode when no budget is)."""
+    if not budgets:
+        if hardware is None or hardware.n_gpus is None or hardware.days is None:
+            raise InputError(
+                "give a compute budget C (e.g. 1e24), or --gpu, --gpus and --days to derive one"
+            )
+        from dsplan.cost import plan_for_cluster
+
+        p, c = plan_for_cluster(hardware, options)
+        return [p], [c]
+    plans = [plan(c, options) for c in budgets]
+    if hardware is None:
+        return plans, []
+    from dsplan.cost import estimate
+
+    costs = [estimate(p.architecture.counts, p.training.tokens, hardware) for p in plans]
+    return plans, costs
+
+
+def _document(p: Plan, cost: Cost | None) -> dict[str, Any]:
+    doc = p.to_dict()
+    if cost is not None:
+        doc["cost"] = cost.to_dict()
+        doc["warnings"] = [*doc["warnings"], *cost.warnings]
+    return doc
 
 
 def _positive(value: int, flag: str) -> int:
@@ -96,13 +237,17 @@ def _positive(value: int, flag: str) -> int:
     return value
 
 
-def _text(plans: list) -> None:  # type: ignore[type-arg]
+def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
     from rich.console import Console
 
-    from dsplan.render import plan_text, plans_table, preset_footer
+    from dsplan.render import cost_table, costs_table, plan_text, plans_table, preset_footer
 
     console = Console(highlight=False, soft_wrap=False)
     console.print(plan_text(plans[0]) if len(plans) == 1 else plans_table(plans))
+    if "cost" in documents[0]:
+        console.print(
+            cost_table(documents[0]["cost"]) if len(plans) == 1 else costs_table(documents)
+        )
     console.print(preset_footer(plans), style="dim")
     for p in plans[:1] if len(plans) == 1 else plans:
         for w in p.warnings:
