@@ -6,8 +6,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from dsplan.cli._hardware import (
+    DaysOption,
+    DtypeOption,
+    GpuOption,
+    GpusOption,
+    HardwareOptions,
+    MaxCostOption,
+    MfuOption,
+    PriceOption,
+    finish_costs,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
-from dsplan.errors import InfeasiblePlanError, InputError
+from dsplan.errors import InputError
 from dsplan.plan import Plan, PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
 from dsplan.units import parse_positive
@@ -15,62 +26,8 @@ from dsplan.units import parse_positive
 if TYPE_CHECKING:
     from dsplan.cost import Cost, Hardware
 
+
 FORMATS = (Format.text, Format.json, Format.env)
-HARDWARE_HELP = "Hardware (time, cost, feasibility; needs --gpu)"
-
-
-class HardwareOptions:
-    """The hardware flags shared by ``dsplan budget`` and ``dsplan model``, as plain values."""
-
-    def __init__(
-        self,
-        gpu: str | None,
-        gpus: int | None,
-        mfu: float | None,
-        dtype: str | None,
-        price_per_gpu_hour: float | None,
-        days: float | None,
-        max_cost_usd: float | None,
-    ) -> None:
-        self.gpu = gpu
-        self.others = {
-            "--gpus": gpus,
-            "--mfu": mfu,
-            "--dtype": dtype,
-            "--price-per-gpu-hour": price_per_gpu_hour,
-            "--days": days,
-            "--max-cost-usd": max_cost_usd,
-        }
-
-    def resolve(self) -> Hardware | None:
-        """The resolved hardware, None without --gpu. Reads the GPU table only when --gpu is given."""
-        if self.gpu is None:
-            given = [flag for flag, value in self.others.items() if value is not None]
-            if given:
-                raise InputError(f"{given[0]} needs --gpu ID (see `dsplan gpus` for the ids)")
-            return None
-        from dsplan.cost import resolve_hardware
-
-        o = self.others
-        return resolve_hardware(
-            self.gpu,
-            dtype=o["--dtype"],  # type: ignore[arg-type]
-            mfu=o["--mfu"],  # type: ignore[arg-type]
-            n_gpus=o["--gpus"],  # type: ignore[arg-type]
-            days=o["--days"],  # type: ignore[arg-type]
-            max_cost_usd=o["--max-cost-usd"],  # type: ignore[arg-type]
-            price_usd_per_gpu_hour=o["--price-per-gpu-hour"],  # type: ignore[arg-type]
-        )
-
-
-def finish_costs(costs: list[Cost]) -> None:
-    """After the result is on stdout: cost warnings on stderr, then exit 1 if any plan is infeasible."""
-    for c in costs:
-        for w in c.warnings:
-            warn_line(w)
-    reasons = [r for c in costs for r in c.feasibility.reasons]
-    if reasons:
-        raise InfeasiblePlanError("infeasible: " + "; ".join(reasons))
 
 
 def budget(
@@ -109,49 +66,13 @@ def budget(
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
     ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option(
-            help="GPU id or alias (see `dsplan gpus`): adds GPU-hours, days, cost and memory.",
-            rich_help_panel=HARDWARE_HELP,
-        ),
-    ] = None,
-    gpus: Annotated[
-        int | None, typer.Option(help="Number of GPUs.", rich_help_panel=HARDWARE_HELP)
-    ] = None,
-    mfu: Annotated[
-        float | None,
-        typer.Option(
-            help="Model FLOPs utilisation in (0, 1], against the dense peak of --dtype "
-            "[default: the GPU's planning MFU].",
-            rich_help_panel=HARDWARE_HELP,
-        ),
-    ] = None,
-    dtype: Annotated[
-        str | None,
-        typer.Option(
-            help="Training precision whose dense peak is used: bf16, fp8 (or fp16) [default: bf16].",
-            rich_help_panel=HARDWARE_HELP,
-        ),
-    ] = None,
-    price_per_gpu_hour: Annotated[
-        float | None,
-        typer.Option(
-            help="USD per GPU-hour [default: the table's dated on-demand price, where one exists].",
-            rich_help_panel=HARDWARE_HELP,
-        ),
-    ] = None,
-    days: Annotated[
-        float | None,
-        typer.Option(
-            help="Deadline in days: does the plan fit on --gpus, or how many GPUs does it need?",
-            rich_help_panel=HARDWARE_HELP,
-        ),
-    ] = None,
-    max_cost_usd: Annotated[
-        float | None,
-        typer.Option(help="Spending limit in USD.", rich_help_panel=HARDWARE_HELP),
-    ] = None,
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    mfu: MfuOption = None,
+    dtype: DtypeOption = None,
+    price_per_gpu_hour: PriceOption = None,
+    days: DaysOption = None,
+    max_cost_usd: MaxCostOption = None,
 ) -> None:
     """The compute-optimal plan for a budget: M, D, shape, learning rate, batch and schedule.
 
