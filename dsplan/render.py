@@ -253,7 +253,12 @@ def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
             "states memory",
             f"{mem['states_bytes'] / 1e9:,.0f} GB ({mem['bytes_per_param']} bytes/param); fewest "
             f"GPUs of {mem['gpu_memory_bytes'] / 1e9:g} GB: ZeRO-3 {mem['min_gpus_zero3']:,}, ZeRO-1 "
-            + (f"{zero1:,}" if zero1 is not None else "none (4 bytes/param replicated overflow)"),
+            + (
+                f"{zero1:,}"
+                if zero1 is not None
+                else "never (its replicated bf16 weights and gradients alone overflow one GPU; "
+                "tensor or pipeline parallelism must split them)"
+            ),
         )
     )
     feas = cost["feasibility"]

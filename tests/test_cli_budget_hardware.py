@@ -229,3 +229,17 @@ def test_model_gpu_needs_tokens() -> None:
         run_cli("model", "--n-layers", "30", "--d-model", "4096", "--gpus", "8"),
         "--gpus needs --gpu ID",
     )
+
+
+def test_docs_worked_example_is_current() -> None:
+    # docs/hardware.md shows real output of the worked example; it must not drift.
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "hardware.md").read_text()
+    cost = run_cli("budget", "1e24", "--gpu", "h800", "--gpus", "2048", "--format", "json").json()
+    cost = cost["cost"]
+    assert re.search(rf"GPU-hours +{cost['gpu_hours']:,.0f}\n", docs)
+    assert re.search(rf"wall clock +{cost['wall_clock_days']:.1f} days\n", docs)
+    assert f"${cost['cost_usd']:,.0f} at $2/GPU-hour" in docs
+    assert f'"gpu_hours": {cost["gpu_hours"]!r}' in docs
