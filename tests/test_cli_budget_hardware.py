@@ -243,3 +243,17 @@ def test_docs_worked_example_is_current() -> None:
     assert re.search(rf"wall clock +{cost['wall_clock_days']:.1f} days\n", docs)
     assert f"${cost['cost_usd']:,.0f} at $2/GPU-hour" in docs
     assert f'"gpu_hours": {cost["gpu_hours"]!r}' in docs
+
+
+def test_gpu_from_a_toml_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from test_gpus import ONE_ENTRY
+
+    path = tmp_path / "chip.toml"
+    path.write_text(ONE_ENTRY)
+    r = run_cli("budget", "1e21", "--gpu", str(path), "--gpus", "4", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    cost = r.json()["cost"]
+    assert cost["gpu"] == "my-chip" and cost["peak_flops_per_gpu"] == 1e14 and cost["mfu"] == 0.5
+    assert_input_error(
+        run_cli("budget", "1e21", "--gpu", str(tmp_path / "no.toml")), "no such file"
+    )
