@@ -159,20 +159,27 @@ def _positive(value: int, flag: str) -> int:
 
 
 def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
-    from rich.console import Console
+    from dsplan.render import (
+        cost_table,
+        costs_table,
+        plan_text,
+        plans_table,
+        preset_footer,
+        to_text,
+    )
 
-    from dsplan.render import cost_table, costs_table, plan_text, plans_table, preset_footer
-
-    console = Console(highlight=False, soft_wrap=False)
-    console.print(plan_text(plans[0]) if len(plans) == 1 else plans_table(plans))
+    parts = [plan_text(plans[0]) if len(plans) == 1 else plans_table(plans)]
     if "cost" in documents[0]:
-        console.print(
+        parts.append(
             cost_table(documents[0]["cost"]) if len(plans) == 1 else costs_table(documents)
         )
-    console.print(preset_footer(plans), style="dim")
-    for p in plans[:1] if len(plans) == 1 else plans:
+    out(to_text(*parts, preset_footer(plans)))
+    seen: set[str] = set()
+    for p in plans:
         for w in p.warnings:
-            warn_line(w)
+            if w not in seen:
+                seen.add(w)
+                warn_line(w)
 
 
 def register(app: typer.Typer) -> None:

@@ -59,18 +59,14 @@ def gpus(
                 )
             )
             return
-        from rich.console import Console
+        from dsplan.render import gpus_table, to_text
 
-        from dsplan.render import gpus_table
-
-        console = Console(highlight=False, soft_wrap=False)
-        console.print(gpus_table(entries))
-        console.print(
+        footer = (
             "* fp16 (no bf16). MFU: dsplan's planning assumption against the dense bf16 peak. "
             "Prices: on-demand USD per GPU-hour, observed on the date shown. "
-            "`dsplan gpus ID` shows every field with its source.",
-            style="dim",
+            "`dsplan gpus ID` shows every field with its source."
         )
+        out(to_text(gpus_table(entries), footer))
 
 
 def register(app: typer.Typer) -> None:
