@@ -64,6 +64,7 @@ class DsplanGroup(TyperGroup):
 COMMANDS: dict[str, str] = {
     "budget": "budget",
     "fit": "fit",
+    "gpus": "gpus",
     "model": "model",
     "presets": "presets",
     "shapes": "model",
