@@ -65,6 +65,7 @@ COMMANDS: dict[str, str] = {
     "budget": "budget",
     "check": "check",
     "fit": "fit",
+    "gpus": "gpus",
     "model": "model",
     "presets": "presets",
     "shapes": "model",
