@@ -204,6 +204,60 @@ RULES: dict[str, Rule] = {
         Rule("DSP409", WARNING, "the learning rate rises after a drop", "factors should decrease"),
         Rule("DSP410", WARNING, "a drop inside the warm-up", "drops come after the peak"),
         Rule(
+            "DSP501",
+            ERROR,
+            "expected_days needs an MFU above 1",
+            "hardware FLOPs / (num_gpus x dense peak x time) > 1: more than the GPUs can compute",
+        ),
+        Rule(
+            "DSP502",
+            WARNING,
+            "expected_days needs an MFU above the best published",
+            "the GPU table's mfu_best_published for that GPU and precision",
+        ),
+        Rule(
+            "DSP503",
+            ERROR,
+            "model and optimizer states do not fit even fully sharded",
+            "16 bytes/parameter over num_gpus (ZeRO-3) against GPU memory (dsplan.cost)",
+        ),
+        Rule(
+            "DSP504",
+            INFO,
+            "states do not fit under ZeRO-1",
+            "weights and gradients replicated (4 bytes/parameter): needs ZeRO-3 or TP/PP",
+        ),
+        Rule(
+            "DSP505",
+            ERROR,
+            "a hardware value out of range",
+            "num_gpus, expected_days, budget_usd, price positive; mfu in (0, 1]",
+        ),
+        Rule(
+            "DSP506",
+            WARNING,
+            "planned MFU above the best published",
+            "the GPU table's mfu_best_published for that GPU and precision",
+        ),
+        Rule(
+            "DSP507",
+            WARNING,
+            "expected_days needs more MFU than planned",
+            "the MFU implied by expected_days on num_gpus against hardware.mfu",
+        ),
+        Rule(
+            "DSP508",
+            ERROR,
+            "the run costs more than budget_usd",
+            "GPU-hours x price per GPU-hour (dsplan.cost) at the planned MFU",
+        ),
+        Rule(
+            "DSP509",
+            INFO,
+            "hardware keys not checked",
+            "hardware rules need hardware.gpu; budget_usd needs a price",
+        ),
+        Rule(
             "DSP411",
             WARNING,
             "schedule keys the chosen schedule ignores",
@@ -243,6 +297,7 @@ class Derived:
     learning_rate_law: float | None = None
     batch_size_tokens_law: float | None = None
     tokens_law: float | None = None
+    implied_mfu: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -315,6 +370,7 @@ class _Context:
     batch_tokens: float | None = None
     batch_unit_wrong: bool = False
     total_steps: int | None = None
+    implied_mfu: float | None = None
 
     def add(self, rule: str, severity: str, key: str, message: str, hint: str) -> None:
         self.found.append(
@@ -869,6 +925,178 @@ def _decay_rules(ctx: _Context) -> None:
             )
 
 
+# --------------------------------------------------------------------------------------- DSP5xx
+
+# Implied MFU above a planned one by less than this is rounding, not a claim (the TOML written by
+# `dsplan budget --gpu ... --format toml` reproduces its own MFU to about 1e-15).
+_MFU_SLACK = 1e-6
+
+
+def _hardware_rules(ctx: _Context) -> None:
+    hw = ctx.cfg.hardware
+    if not hw.given:
+        return
+    if hw.gpu is None:
+        given = sorted(k for k in ctx.cfg.given if k.startswith("hardware."))
+        ctx.add(
+            "DSP509",
+            INFO,
+            given[0],
+            f"{', '.join(given)} given without hardware.gpu: the hardware rules are skipped",
+            'hardware.gpu = "h800" (see `dsplan gpus`)',
+        )
+        return
+    bad = False
+    for key, value in (
+        ("num_gpus", hw.num_gpus),
+        ("expected_days", hw.expected_days),
+        ("budget_usd", hw.budget_usd),
+        ("price_usd_per_gpu_hour", hw.price_usd_per_gpu_hour),
+    ):
+        if value is not None and value <= 0:
+            bad = True
+            ctx.add("DSP505", ERROR, f"hardware.{key}", f"{key} = {value:g} must be positive", "")
+    if hw.mfu is not None and not 0 < hw.mfu <= 1:
+        bad = True
+        ctx.add(
+            "DSP505",
+            ERROR,
+            "hardware.mfu",
+            f"mfu = {hw.mfu:g} must be a fraction in (0, 1]"
+            + (" (a percentage?)" if 1 < hw.mfu <= 100 else ""),
+            f"mfu = {hw.mfu / 100:g}" if 1 < hw.mfu <= 100 else "",
+        )
+    if bad or ctx.counts is None or ctx.cfg.training.tokens <= 0:
+        return
+    from dsplan.cost import (
+        cluster_flops,
+        gpu_hours,
+        resolve_hardware,
+        state_memory,
+        wall_clock_days,
+    )
+    from dsplan.gpus import get_gpu
+
+    gpu = get_gpu(hw.gpu)
+    try:
+        resolved = resolve_hardware(
+            gpu, dtype=hw.dtype, mfu=hw.mfu, price_usd_per_gpu_hour=hw.price_usd_per_gpu_hour
+        )
+        planned_mfu: float | None = resolved.mfu
+        price = resolved.price_usd_per_gpu_hour
+    except InputError:  # no planning MFU for this precision in the table
+        planned_mfu, price = hw.mfu, hw.price_usd_per_gpu_hour
+    dtype = hw.dtype or gpu.default_dtype
+    peak = gpu.peak_flops(dtype)
+    if peak is None:  # refused by the loader; kept for direct construction
+        return
+    flops = ctx.counts.flops_per_token_hardware * ctx.cfg.training.tokens
+    best = gpu.best_published_mfu(dtype)
+    best_text = (
+        f"{best:g} ({gpu.best_published_source(dtype)})" if best is not None else "not published"
+    )
+    where = f"{gpu.id}, {dtype}, dense peak {peak / 1e12:g} TFLOP/s"
+    if hw.mfu is not None and best is not None and hw.mfu > best:
+        ctx.add(
+            "DSP506",
+            WARNING,
+            "hardware.mfu",
+            f"mfu = {hw.mfu:g} is above the best published {dtype} MFU on {gpu.id}: {best_text}",
+            f"mfu <= {best:g}",
+        )
+    if hw.num_gpus is not None and hw.expected_days is not None:
+        implied = flops / cluster_flops(hw.num_gpus, peak, 1.0, hw.expected_days)
+        ctx.implied_mfu = implied
+        claim = (
+            f"{flops:.4g} hardware FLOPs (M + output head, x {ctx.cfg.training.tokens:.4g} tokens) "
+            f"in {hw.expected_days:g} days on {hw.num_gpus:,} GPUs ({where}) needs MFU "
+            f"{implied:.3g}"
+        )
+        needed = (
+            wall_clock_days(gpu_hours(flops, peak, planned_mfu), hw.num_gpus)
+            if planned_mfu
+            else None
+        )
+        hint = (
+            f"expected_days = {needed:.3g} at MFU {planned_mfu:g}"
+            if needed is not None and planned_mfu is not None
+            else ""
+        )
+        if implied > 1:
+            ctx.add("DSP501", ERROR, "hardware.expected_days", f"{claim}: above 1", hint)
+        elif best is not None and implied > best:
+            ctx.add(
+                "DSP502",
+                WARNING,
+                "hardware.expected_days",
+                f"{claim}, above the best published: {best_text}",
+                hint,
+            )
+        elif hw.mfu is not None and implied > hw.mfu * (1 + _MFU_SLACK):
+            ctx.add(
+                "DSP507",
+                WARNING,
+                "hardware.expected_days",
+                f"{claim}, more than the planned mfu = {hw.mfu:g}",
+                hint,
+            )
+    if hw.num_gpus is not None:
+        memory = state_memory(ctx.counts.params_total, gpu.memory_gb, hw.num_gpus)
+        states_gb = memory.states_bytes / 1e9
+        if memory.fits_zero3 is False:
+            ctx.add(
+                "DSP503",
+                ERROR,
+                "hardware.num_gpus",
+                f"the model and optimizer states ({states_gb:,.0f} GB: "
+                f"{ctx.counts.params_total:.4g} parameters x 16 bytes) do not fit on "
+                f"{hw.num_gpus:,} x {gpu.memory_gb:g} GB {gpu.id} even fully sharded (ZeRO-3), "
+                "before activations",
+                f"num_gpus >= {memory.min_gpus_zero3:,}",
+            )
+        elif memory.fits_zero1 is False:
+            fewest = (
+                f"num_gpus >= {memory.min_gpus_zero1:,} for ZeRO-1"
+                if memory.min_gpus_zero1 is not None
+                else "ZeRO-3, or tensor/pipeline parallelism"
+            )
+            ctx.add(
+                "DSP504",
+                INFO,
+                "hardware.num_gpus",
+                f"the states ({states_gb:,.0f} GB) do not fit on {hw.num_gpus:,} {gpu.id} under "
+                "ZeRO-1 (weights and gradients replicated): shard further",
+                fewest,
+            )
+    if hw.budget_usd is not None:
+        if price is None:
+            ctx.add(
+                "DSP509",
+                INFO,
+                "hardware.budget_usd",
+                f"budget_usd not checked: the GPU table has no price for {gpu.id}",
+                "hardware.price_usd_per_gpu_hour = ...",
+            )
+            return
+        mfu = planned_mfu
+        if hw.mfu is None and hw.num_gpus is not None and hw.expected_days is not None:
+            implied = flops / cluster_flops(hw.num_gpus, peak, 1.0, hw.expected_days)
+            mfu = implied if implied <= 1 else planned_mfu
+        if mfu is None:
+            return
+        cost = gpu_hours(flops, peak, mfu) * price
+        if cost > hw.budget_usd * (1 + _MFU_SLACK):
+            ctx.add(
+                "DSP508",
+                ERROR,
+                "hardware.budget_usd",
+                f"the run takes {gpu_hours(flops, peak, mfu):,.0f} GPU-hours at MFU {mfu:.3g}: "
+                f"${cost:,.0f} at ${price:g}/GPU-hour, over budget_usd = ${hw.budget_usd:,.0f}",
+                f"budget_usd >= {cost:.4g}, or tokens = "
+                f"{ctx.cfg.training.tokens * hw.budget_usd / cost:.3g} within the budget",
+            )
+
+
 # --------------------------------------------------------------------------------------- driver
 
 _RULE_GROUPS: tuple[Callable[[_Context], None], ...] = (
@@ -877,6 +1105,7 @@ _RULE_GROUPS: tuple[Callable[[_Context], None], ...] = (
     _batch_rules,
     _hyper_rules,
     _schedule_rules,
+    _hardware_rules,
 )
 _ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -923,6 +1152,7 @@ def check_config(cfg: RunConfig) -> FileReport:
         learning_rate_law=law_lr,
         batch_size_tokens_law=preset.batch_size(ctx.compute) if ctx.compute else None,
         tokens_law=preset.data_scaling(ctx.compute) if ctx.compute else None,
+        implied_mfu=ctx.implied_mfu,
     )
     return FileReport(cfg.file, tuple(kept), derived)
 

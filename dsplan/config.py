@@ -23,7 +23,7 @@ import difflib
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 if TYPE_CHECKING:
+    from dsplan.cost import Cost
     from dsplan.flops import Shape
     from dsplan.plan import Plan
 
@@ -164,11 +165,27 @@ SCHEMA: tuple[Key, ...] = (
     # [data]
     Key("data", "preset", "string", "", "current", "Law preset: an id or a path to a .toml file."),
     # [hardware]: all optional
-    Key("hardware", "gpu", "string", "", _NO_DEFAULT, "GPU id (see `dsplan gpus`)."),
+    Key("hardware", "gpu", "string", "", _NO_DEFAULT, "GPU id or alias (see `dsplan gpus`)."),
+    Key(
+        "hardware",
+        "dtype",
+        "string",
+        "",
+        "bf16 (fp16 where the GPU has no bf16)",
+        "Training precision; MFU is against its dense peak.",
+    ),
     Key("hardware", "num_gpus", "int", "GPUs", _NO_DEFAULT, "GPUs the run uses."),
     Key("hardware", "mfu", "number", "fraction", _NO_DEFAULT, "Model FLOPs utilisation planned."),
     Key("hardware", "expected_days", "number", "days", _NO_DEFAULT, "Wall-clock time claimed."),
     Key("hardware", "budget_usd", "number", "USD", _NO_DEFAULT, "Money available for the run."),
+    Key(
+        "hardware",
+        "price_usd_per_gpu_hour",
+        "number",
+        "USD/GPU-hour",
+        "the GPU table's price",
+        "Price used against budget_usd.",
+    ),
     # [check]
     Key("check", "ignore", "strings", "rule ids", [], "Rules to skip for this file."),
 )
@@ -299,10 +316,16 @@ class HardwareConfig:
     """The ``[hardware]`` table; every key optional."""
 
     gpu: str | None = None
+    dtype: str | None = None
     num_gpus: int | None = None
     mfu: float | None = None
     expected_days: float | None = None
     budget_usd: float | None = None
+    price_usd_per_gpu_hour: float | None = None
+
+    @property
+    def given(self) -> bool:
+        return any(v is not None for v in self.__dict__.values())
 
 
 @dataclass(frozen=True)
@@ -646,11 +669,16 @@ def parse_config(
     preset_value = r.get("data.preset")
     hardware = HardwareConfig(
         gpu=r.get("hardware.gpu"),
+        dtype=r.get("hardware.dtype"),
         num_gpus=r.get("hardware.num_gpus"),
         mfu=r.get("hardware.mfu"),
         expected_days=r.get("hardware.expected_days"),
         budget_usd=r.get("hardware.budget_usd"),
+        price_usd_per_gpu_hour=r.get("hardware.price_usd_per_gpu_hour"),
     )
+    gpu_name = _check_gpu(r, hardware, base)
+    if gpu_name is not None:
+        hardware = replace(hardware, gpu=gpu_name)
     ignore = r.get("check.ignore") or ()
     chosen = preset or preset_value or "current"
     if preset is None and preset_value is not None:
@@ -672,6 +700,36 @@ def parse_config(
         given=frozenset(r.given),
         lines=lines,
     )
+
+
+def _check_gpu(r: _Reader, hw: HardwareConfig, base: Path) -> str | None:
+    """An unknown GPU or a precision it lacks is a load error, like an unknown preset.
+
+    Returns:
+        The GPU name with a relative file path resolved against the config's folder.
+    """
+    if hw.dtype is not None and hw.gpu is None:
+        r.problem("hardware.dtype", "hardware.dtype needs hardware.gpu")
+    if hw.gpu is None:
+        return None
+    from dsplan.gpus import TRAINING_DTYPES, get_gpu
+
+    name = hw.gpu
+    if _looks_like_path(name) and not Path(name).is_absolute():
+        name = str(base / name)
+    try:
+        gpu = get_gpu(name)
+    except InputError as exc:
+        r.problem("hardware.gpu", str(exc))
+        return None
+    if hw.dtype is not None:
+        have = [d for d in TRAINING_DTYPES if gpu.peak_flops(d) is not None]
+        if hw.dtype not in have:
+            r.problem(
+                "hardware.dtype",
+                f"{gpu.id} has no {hw.dtype!r} peak in the GPU table; choose {' or '.join(have)}",
+            )
+    return name
 
 
 def _looks_like_path(name: str) -> bool:
@@ -716,11 +774,13 @@ def _toml_number(value: float) -> str:
     return repr(float(value))
 
 
-def config_toml(plan: Plan) -> str:
+def config_toml(plan: Plan, cost: Cost | None = None) -> str:
     """The run config of a plan, as TOML that ``dsplan check`` reads back.
 
     The batch is written in sequences (what the plan rounds to) and the schedule as DeepSeek's
     multi-step one with the plan's warm-up; numbers keep every digit so the round trip is exact.
+    With a ``cost`` (``dsplan budget --gpu ...``), a ``[hardware]`` table holds the GPU, precision,
+    MFU and, where known, the GPU count, the wall-clock days and the spending limit.
     """
     s = plan.architecture.shape
     h = plan.hyperparameters
@@ -758,6 +818,24 @@ def config_toml(plan: Plan) -> str:
         "[data]",
         f"preset = {_toml_string(preset_ref)}",
     ]
+    if cost is not None:
+        hw = cost.hardware
+        lines += [
+            "",
+            "[hardware]",
+            f"gpu = {_toml_string(hw.gpu.id)}",
+            f"dtype = {_toml_string(hw.dtype)}",
+            f"mfu = {_toml_number(hw.mfu)}",
+        ]
+        if cost.n_gpus is not None:
+            lines.append(f"num_gpus = {cost.n_gpus}")
+        days = cost.wall_clock_days
+        if days is not None:
+            lines.append(f"expected_days = {_toml_number(days)}")
+        if hw.max_cost_usd is not None:
+            lines.append(f"budget_usd = {_toml_number(hw.max_cost_usd)}")
+        if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
+            lines.append(f"price_usd_per_gpu_hour = {_toml_number(hw.price_usd_per_gpu_hour)}")
     return "\n".join(lines) + "\n"
 
 

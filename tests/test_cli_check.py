@@ -194,3 +194,13 @@ def test_pre_commit_hook_pattern_matches_run_configs_only() -> None:
     assert matches("pretrain.run.toml")
     assert not matches("pyproject.toml")
     assert not matches("presets/current.toml")
+
+
+def test_budget_toml_with_gpu_round_trips() -> None:
+    written = run_cli("budget", "1e24", "--gpu", "h800", "--gpus", "2048", "--format", "toml")
+    assert written.exit_code == 0, written.stderr
+    assert 'gpu = "h800"' in written.stdout
+    checked = run_cli("check", "-", "--format", "json", "--strict", input=written.stdout)
+    assert checked.exit_code == 0, checked.stdout
+    derived = checked.json()["files"][0]["derived"]
+    assert derived["implied_mfu"] == __import__("pytest").approx(0.4, rel=1e-9)

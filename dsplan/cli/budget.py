@@ -124,7 +124,7 @@ def budget(
                 raise InputError("--format toml takes one budget: it writes one run config")
             from dsplan.config import config_toml
 
-            out(config_toml(plans[0]))
+            out(config_toml(plans[0], costs[0] if costs else None))
         else:
             _text(plans, documents)
         finish_costs(costs)
