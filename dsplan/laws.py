@@ -49,7 +49,7 @@ def chinchilla_optimum(loss: ParametricLoss, compute_flops: float) -> tuple[floa
 
 def parametric_loss(loss: ParametricLoss, params: float, tokens: float) -> float:
     """``E + A / N^alpha + B / D^beta`` in nats (Hoffmann et al. 2022, Eq. 2)."""
-    return loss.e + loss.a / params**loss.alpha + loss.b / tokens**loss.beta
+    return float(loss.e + loss.a / params**loss.alpha + loss.b / tokens**loss.beta)
 
 
 @dataclass(frozen=True)

@@ -439,9 +439,9 @@ def _hyperparameters(
     return values.learning_rate, values.batch_size_tokens, law.fit_range, law, values
 
 
-def _data_constraint(
-    c: float, unique: float, alloc: Allocation, search: SearchOptions, warnings: list[str]
-) -> DataConstraint:
+def data_constraint(
+    c: float, unique: float, alloc: Allocation, search: SearchOptions
+) -> tuple[DataConstraint, list[str]]:
     """Epochs, Muennighoff's effective data, and a re-allocated plan when the data runs out.
 
     Re-allocation (dsplan's method, documented in docs/laws.md): Muennighoff et al.'s fitted
@@ -449,11 +449,12 @@ def _data_constraint(
     N_inf, at the same C = 6ND. Their ratio k = N_U / N_inf scales the chosen law's model size
     (M for M laws, the shape's parameters otherwise); the shape search and D = C / M_exact follow.
     """
+    warnings: list[str] = []
     tokens = alloc.tokens
     epochs = tokens / unique
     d_eff = effective_tokens(unique, tokens)
     if epochs <= 1:
-        return DataConstraint(unique, epochs, d_eff, 1.0)
+        return DataConstraint(unique, epochs, d_eff, 1.0), warnings
     muennighoff = load_preset("muennighoff")
     if muennighoff.loss is None or muennighoff.repetition is None:
         raise InputError(f"{muennighoff.path}: needs [loss] and [repetition] for --unique-tokens")
@@ -473,7 +474,7 @@ def _data_constraint(
             f"{MAX_USEFUL_EPOCHS:g} epochs repeated data loses value (Muennighoff et al. 2023); "
             f"see data_constrained.reallocated ({new_epochs:.1f} epochs)"
         )
-    return DataConstraint(
+    data = DataConstraint(
         unique_tokens=unique,
         epochs=epochs,
         effective_tokens=d_eff,
@@ -489,6 +490,7 @@ def _data_constraint(
             "to unconstrained optimum at the same C (dsplan's method, docs/laws.md)"
         ),
     )
+    return data, warnings
 
 
 def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
@@ -581,7 +583,8 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
         )
     data = None
     if options.unique_tokens is not None:
-        data = _data_constraint(c, float(options.unique_tokens), alloc, search, warnings)
+        data, data_warnings = data_constraint(c, float(options.unique_tokens), alloc, search)
+        warnings.extend(data_warnings)
     warnings.extend(schedule.notes)
 
     return Plan(

@@ -26,6 +26,18 @@ def budget(
         str,
         typer.Option(help="Law preset: an id (see `dsplan presets`) or a path to a .toml file."),
     ] = "current",
+    hyperparameters: Annotated[
+        str | None,
+        typer.Option(
+            help="Hyperparameter law: deepseek, step-law, kaplan or a .toml path [default: the preset's own, else deepseek]."
+        ),
+    ] = None,
+    unique_tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Unique tokens available: report epochs, effective data and a re-allocated plan."
+        ),
+    ] = None,
     seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
     aspect_ratio: Annotated[
@@ -61,6 +73,10 @@ def budget(
         LR=$(dsplan budget 1e24 --field hyperparameters.learning_rate)
 
         eval "$(dsplan budget 1e24 --format env)"
+
+        dsplan budget 1e24 --preset chinchilla-a3 --hyperparameters step-law
+
+        dsplan budget 1e24 --unique-tokens 3e11
     """
     with exit_on_error():
         require_format(format, FORMATS)
@@ -74,6 +90,10 @@ def budget(
             n_kv_heads=n_kv_heads,
             layers_multiple=layers_multiple,
             warmup_steps=warmup_steps,
+            hyperparameters=hyperparameters,
+            unique_tokens=(
+                None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
+            ),
         )
         plans = [plan(c, options) for c in budgets]
         documents = [p.to_dict() for p in plans]
