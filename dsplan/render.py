@@ -124,7 +124,7 @@ def plan_text(plan: Plan) -> RenderableType:
         table.add_row("  M_opt", both(o.flops_per_token, "FLOPs/token"))
         table.add_row("  D_opt", f"{sci(o.tokens)} tokens ({count(o.tokens)})")
     else:
-        section(f"Optimal allocation ({plan.preset.id}, {plan.preset.form})")
+        section(f"Allocation ({plan.preset.id})")
         size = o.model_size or 0.0
         table.add_row("  law predicts", f"{sci(size)} {o.model_size_unit} ({count(size)})")
         law_d = o.law_tokens or 0.0
@@ -172,7 +172,7 @@ def plan_text(plan: Plan) -> RenderableType:
     )
     if plan.data is not None:
         dc = plan.data
-        section("Data constraint (Muennighoff et al. 2023)")
+        section("Data (Muennighoff 2023)")
         table.add_row(
             "  epochs",
             f"{dc.epochs:.2f} of {count(dc.unique_tokens)} unique tokens; effective data "
