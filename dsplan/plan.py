@@ -86,7 +86,7 @@ class PlanOptions:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Optimal:
     """The law's compute-optimal allocation.
 
@@ -115,7 +115,7 @@ class Optimal:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Hyperparameters:
     """Eq. 1's peak learning rate and batch size at the plan's compute."""
 
@@ -130,7 +130,7 @@ class Hyperparameters:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Architecture:
     """The chosen shape and its exact counts.
 
@@ -162,7 +162,7 @@ class Architecture:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Training:
     """What the plan trains: D = C / M_exact tokens."""
 
@@ -174,7 +174,7 @@ class Training:
         return {"tokens": self.tokens, "tokens_per_param": self.tokens_per_param}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class FitCheck:
     """How far the plan lies outside the ranges the laws were fitted on.
 
@@ -250,7 +250,7 @@ class DataConstraint:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Plan:
     """A complete plan for one compute budget; ``to_dict()`` is the JSON document."""
 

@@ -178,7 +178,7 @@ class Repetition:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Preset:
     """A law preset: the allocation law, the hyperparameter laws and their provenance.
 
@@ -466,10 +466,17 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         raise PresetError(f"{where}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
     if data.get("kind", "law") != "law":
         raise PresetError(f"{where}: this is a {data.get('kind')!r} file, not a law preset")
+    if "predicts" not in data and "form" not in data:
+        # A DeepSeek-form file names its laws before anything else (the original error order).
+        for table in ("model_scaling", "data_scaling"):
+            if table not in data:
+                raise PresetError(f"{where}: missing table [{table}]")
     learning_rate = _optional_law(data, "learning_rate", where)
     batch_size = _optional_law(data, "batch_size", where)
     if (learning_rate is None) != (batch_size is None):
-        raise PresetError(f"{where}: give both [learning_rate] and [batch_size], or neither")
+        # Both hyperparameter tables, or neither (then `hyperparameters` names a law file).
+        missing = "learning_rate" if learning_rate is None else "batch_size"
+        raise PresetError(f"{where}: missing table [{missing}]")
     fraction = _positive_top(data, "compute_fraction", where)
     if fraction is not None and fraction > 1:
         raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
@@ -650,3 +657,34 @@ def load_hyperparameter_law(name: str = DEFAULT_HYPERPARAMETERS) -> Hyperparamet
 def all_hyperparameter_laws() -> list[HyperparameterLaw]:
     """Every shipped hyperparameter law, in id order."""
     return [load_hyperparameter_law(law_id) for law_id in hyperparameter_law_ids()]
+
+
+@dataclass(frozen=True)
+class MForm:
+    """The four DeepSeek-form laws of a preset that predicts M and carries its own Eq. 1 tables."""
+
+    model_scaling: PowerLaw
+    data_scaling: PowerLaw
+    learning_rate: PowerLaw
+    batch_size: PowerLaw
+
+
+def m_form(preset: Preset, command: str) -> MForm:
+    """A preset's DeepSeek-form laws, for commands that work in M and Eq. 1 (sweep, fit).
+
+    Raises:
+        PresetError: the preset predicts something other than M or has no own LR/batch laws.
+    """
+    ms, ds, lr, bs = (
+        preset.model_scaling,
+        preset.data_scaling,
+        preset.learning_rate,
+        preset.batch_size,
+    )
+    if preset.predicts != "flops_per_token" or ms is None or ds is None or lr is None or bs is None:
+        raise PresetError(
+            f"{command} needs a preset that predicts M with its own learning-rate and batch laws "
+            f"(current, early, openwebtext2 or a fitted file); {preset.id!r} predicts "
+            f"{preset.predicts} ({preset.form})"
+        )
+    return MForm(ms, ds, lr, bs)

@@ -34,7 +34,7 @@ SMALL_WIDTH = 1024
 MAX_D_MODEL = 65_536
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Candidate:
     """A shape found for a target M, with its relative M error and its aspect ratio."""
 
@@ -104,6 +104,9 @@ SEARCH_QUANTITIES = (
     "params_non_embedding_with_head",
 )
 
+# (n_layers, d_model, n_heads, n_kv_heads, d_ff, M, value of the searched quantity)
+Raw = tuple[int, int, int, int, int, int, int]
+
 
 def _per_layer_and_fixed(
     quantity: str, d_model: int, n_heads: int, n_kv: int, d_ff: int, options: SearchOptions
@@ -129,15 +132,16 @@ def _per_layer_and_fixed(
     return per_layer, fixed
 
 
-def candidates(
+def _raw_candidates(
     target: float, options: SearchOptions, quantity: str = "flops_per_token"
-) -> list[Candidate]:
-    """Every shape worth considering for ``target`` (in units of ``quantity``), unsorted.
+) -> list[Raw]:
+    """``(n_layers, d_model, n_heads, n_kv_heads, d_ff, M, value)`` for every shape worth considering.
 
-    ``Candidate.relative_error`` is the error in ``quantity``: in M for the default search, in the
-    parameter count for a search by parameters.
+    ``value`` is the shape's ``quantity``: M for the default search, a parameter count for a
+    search by parameters. Plain tuples: the search looks at a few hundred shapes and builds a
+    :class:`Shape` only for those it returns (start-up time matters, issue #2).
     """
-    out: list[Candidate] = []
+    out: list[Raw] = []
     lm = options.layers_multiple
     for d_model, head_dim in _widths(options):
         n_heads = d_model // head_dim
@@ -151,22 +155,31 @@ def candidates(
         per_layer, fixed = _per_layer_and_fixed(quantity, d_model, n_heads, n_kv, d_ff, options)
         if per_layer * lm + fixed > 2 * target:
             break  # wider models only get further from the target
-        exact_layers = (target - fixed) / per_layer
-        below = max(lm, math.floor(exact_layers / lm) * lm)
-        m_per_layer = layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len)
-        for n_layers in {below, below + lm}:
-            value = n_layers * per_layer + fixed
-            shape = Shape(
-                n_layers=n_layers,
-                d_model=d_model,
-                n_heads=n_heads,
-                n_kv_heads=n_kv,
-                d_ff=d_ff,
-                vocab_size=options.vocab_size,
-                seq_len=options.seq_len,
+        below = max(lm, math.floor((target - fixed) / per_layer / lm) * lm)
+        m_per_layer = (
+            per_layer
+            if quantity == "flops_per_token"
+            else layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len)
+        )
+        for n_layers in (below, below + lm):
+            out.append(
+                (
+                    n_layers,
+                    d_model,
+                    n_heads,
+                    n_kv,
+                    d_ff,
+                    n_layers * m_per_layer,
+                    n_layers * per_layer + fixed,
+                )
             )
-            out.append(Candidate(shape, n_layers * m_per_layer, value / target - 1))
     return out
+
+
+def _candidate(raw: Raw, target: float, options: SearchOptions) -> Candidate:
+    n_layers, d_model, n_heads, n_kv, d_ff, m, value = raw
+    shape = Shape(n_layers, d_model, n_heads, n_kv, d_ff, options.vocab_size, options.seq_len)
+    return Candidate(shape, m, value / target - 1)
 
 
 def search(
@@ -179,44 +192,44 @@ def search(
 
     With ``quantity`` set to a parameter count (``params_total``, ``params_non_embedding``,
     ``params_non_embedding_with_head``) the target is that count instead, and the ranking (aspect
-    ratio within the tolerance, then the smallest error) applies to the error in that count.
+    ratio within the tolerance, then the smallest error) applies to the error in that count;
+    ``Candidate.relative_error`` is then the error in the count.
 
     Raises:
         InputError: the target is not positive, or too small for any shape with these options.
     """
     options = options or SearchOptions()
+    target = target_flops_per_token
     what = "M" if quantity == "flops_per_token" else quantity
-    unit = "FLOPs/token" if quantity == "flops_per_token" else "parameters"
-    if not (math.isfinite(target_flops_per_token) and target_flops_per_token > 0):
-        raise InputError(f"target {what} must be a positive number, got {target_flops_per_token!r}")
-    found = candidates(target_flops_per_token, options, quantity)
+    if not (math.isfinite(target) and target > 0):
+        raise InputError(f"target {what} must be a positive number, got {target!r}")
+    found = _raw_candidates(target, options, quantity)
     if not found:
         if quantity == "flops_per_token":
             raise InputError(
-                f"M = {target_flops_per_token:.3g} FLOPs/token is too small for any shape "
+                f"M = {target:.3g} FLOPs/token is too small for any shape "
                 f"(the smallest block with these options costs more than twice that)"
             )
         raise InputError(
-            f"{what} = {target_flops_per_token:.3g} {unit} is too small for any shape "
+            f"{what} = {target:.3g} parameters is too small for any shape "
             f"(the smallest one-block model with these options has more than twice that)"
         )
     target_log_aspect = math.log(options.aspect_ratio)
+    tolerance = options.tolerance
 
-    def aspect_miss(c: Candidate) -> float:
-        return abs(math.log(c.aspect_ratio) - target_log_aspect)
+    def error(raw: Raw) -> float:
+        return abs(raw[6] / target - 1)
 
-    close = [c for c in found if abs(c.relative_error) <= options.tolerance]
-    if close:
-        close.sort(
-            key=lambda c: (round(aspect_miss(c), 12), abs(c.relative_error), c.shape.d_model)
-        )
-        rest = sorted(
-            (c for c in found if abs(c.relative_error) > options.tolerance),
-            key=lambda c: abs(c.relative_error),
-        )
-        return (close + rest)[:limit]
-    found.sort(key=lambda c: (abs(c.relative_error), aspect_miss(c)))
-    return found[:limit]
+    def aspect_miss(raw: Raw) -> float:
+        return round(abs(math.log(raw[1] / raw[0]) - target_log_aspect), 12)
+
+    close = sorted(
+        (r for r in found if error(r) <= tolerance), key=lambda r: (aspect_miss(r), error(r), r[1])
+    )
+    rest = sorted(
+        (r for r in found if error(r) > tolerance), key=lambda r: (error(r), aspect_miss(r))
+    )
+    return [_candidate(r, target, options) for r in (close + rest)[:limit]]
 
 
 def best_shape(target_flops_per_token: float, options: SearchOptions | None = None) -> Candidate:

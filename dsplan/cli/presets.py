@@ -43,8 +43,9 @@ def presets(
         if format is Format.json:
             out(dumps([p.to_dict() for p in items]))
             return
-        from rich.console import Console
         from rich.table import Table
+
+        from dsplan.render import to_text
 
         table = Table(title="dsplan presets", title_justify="left")
         for name in ("id", "predicts", "law", "fit range", "status", "hyperparameters"):
@@ -55,11 +56,10 @@ def presets(
                 p.predicts,
                 law_formula(p),
                 fit_range_text(p.fit_range),
-                p.status_label,
+                "assumed (see show)" if p.status_label == "assumption" else p.status_label,
                 p.hyperparameter_law_id or "own (Eq. 1)",
             )
-        console = Console(highlight=False)
-        console.print(table)
+        out(to_text(table))
 
 
 @presets_app.command("show")
