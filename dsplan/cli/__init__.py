@@ -54,9 +54,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from dsplan.cli import budget, model, presets
+    from dsplan.cli import budget, model, presets, schedule
 
-    for module in (budget, presets, model):
+    for module in (budget, presets, model, schedule):
         module.register(app)
 
 
