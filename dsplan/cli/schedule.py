@@ -427,7 +427,7 @@ def _chart(
     for i, row in enumerate(rows[:CHART_HEIGHT]):
         label = f"{y_max:.2e}" if i == 0 else ("0" if i == CHART_HEIGHT - 1 else "")
         text.append(f"{label:>9} │", style="dim")
-        text.append(row + "\n", style=style)
+        text.append(row.rstrip() + "\n", style=style)
     text.append(" " * 10 + "└" + "─" * CHART_WIDTH + "\n", style="dim")
     right = f"{count(x_max_tokens)} tokens"
     text.append(" " * 11 + "0" + right.rjust(CHART_WIDTH - 1) + "\n", style="dim")
