@@ -239,6 +239,7 @@ BAD = [
     ((*RUN_7B, "-f", "csv", "--every", "0"), "--every must be a positive integer"),
     ((*RUN_7B, "-f", "env"), "--format env is not available here"),
     ((*RUN_7B, "--n-layers", "30"), "give both --n-layers and --d-model"),
+    ((*RUN_7B, "--n-kv-heads", "8"), "give --n-layers and --d-model too"),
     ((*RUN_7B, *SHAPE_7B, "--flops-per-token", "4e10"), "not both"),
     ((*RUN_7B, "--flops-per-token", "0"), "--flops-per-token must be a positive finite number"),
     ((*RUN_7B, "--aspect-ratio", "100"), "--aspect-ratio applies to --budget plans only"),

@@ -341,6 +341,10 @@ def _explicit_m(
             )
         return parse_positive(flops_per_token, "--flops-per-token"), None
     if n_layers is None and d_model is None:
+        if head_dim is not None or n_kv_heads is not None:
+            raise InputError(
+                "--head-dim and --n-kv-heads describe the shape: give --n-layers and --d-model too"
+            )
         return None, None
     if n_layers is None or d_model is None:
         raise InputError("give both --n-layers and --d-model for the shape")
