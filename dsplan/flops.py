@@ -133,7 +133,7 @@ def layer_flops_per_token(
     return 6 * layer_matmul_params(d_model, n_heads, n_kv_heads, d_ff) + 12 * d_model * seq_len
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Counts:
     """Parameter and FLOP counts of one shape: exact, and as the paper's Eq. 2 prints them."""
 

@@ -62,7 +62,7 @@ class PlanOptions:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Optimal:
     """The law's compute-optimal allocation, before any shape is chosen."""
 
@@ -73,7 +73,7 @@ class Optimal:
         return {"flops_per_token": self.flops_per_token, "tokens": self.tokens}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Hyperparameters:
     """Eq. 1's peak learning rate and batch size at the plan's compute."""
 
@@ -88,7 +88,7 @@ class Hyperparameters:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Architecture:
     """The chosen shape and its exact counts."""
 
@@ -112,7 +112,7 @@ class Architecture:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Training:
     """What the plan trains: D = C / M_exact tokens."""
 
@@ -124,7 +124,7 @@ class Training:
         return {"tokens": self.tokens, "tokens_per_param": self.tokens_per_param}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class FitCheck:
     """How far the budget lies outside the ranges the laws were fitted on."""
 
@@ -144,7 +144,7 @@ class FitCheck:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Plan:
     """A complete plan for one compute budget; ``to_dict()`` is the JSON document."""
 

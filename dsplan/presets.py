@@ -96,7 +96,7 @@ class FitRange:
         return {"compute_min": self.compute_min, "compute_max": self.compute_max}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Preset:
     """A law preset: the allocation law, the hyperparameter laws and their provenance."""
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import shlex
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +47,9 @@ def scalar_text(value: Any) -> str:
 
 def env_lines(document: dict[str, Any], prefix: str = "DSPLAN") -> str:
     """``PREFIX_PATH=value`` lines for every scalar, quoted so that ``eval`` in bash is safe."""
+    import re
+    import shlex
+
     lines = []
     for path, value in flatten(document):
         name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{path}").upper()
@@ -109,6 +110,7 @@ def plan_text(plan: Plan) -> RenderableType:
         title=f"dsplan budget {sci(plan.compute_flops)} FLOPs ({si(plan.compute_flops, 'FLOPs')})",
         show_header=False,
         title_justify="left",
+        caption_justify="left",
         box=None,
         pad_edge=False,
     )
@@ -178,8 +180,9 @@ def plans_table(plans: Sequence[Plan]) -> RenderableType:
         "lr",
         "batch (seq)",
         "steps",
+        "beyond fit",
     ):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for p in plans:
         s = p.architecture.shape
         table.add_row(
@@ -192,8 +195,25 @@ def plans_table(plans: Sequence[Plan]) -> RenderableType:
             f"{p.hyperparameters.learning_rate:.2e}",
             str(p.hyperparameters.batch_size_sequences),
             f"{p.schedule.total_steps:,}",
+            f"{p.fit.allocation_orders_beyond:.1f} dex" if p.fit.allocation_orders_beyond else "-",
         )
     return table
+
+
+def to_text(*renderables: RenderableType | str) -> str:
+    """Render for stdout: styled on a terminal, plain and wide enough not to wrap when piped.
+
+    Trailing spaces that rich pads lines with are removed, so piped output diffs cleanly.
+    """
+    from rich.console import Console
+
+    con = Console(highlight=False)
+    if not con.is_terminal:
+        con = Console(highlight=False, width=200, no_color=True)
+    with con.capture() as capture:
+        for item in renderables:
+            con.print(item)
+    return "\n".join(line.rstrip() for line in capture.get().splitlines())
 
 
 def preset_footer(plans: Sequence[Plan]) -> str:

@@ -83,7 +83,7 @@ class Milestone:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Schedule:
     """A schedule: its milestones plus what :func:`learning_rate_at` needs for every step."""
 
@@ -460,7 +460,7 @@ def rate_table(schedule: Schedule, every: int = 1) -> Iterator[tuple[int, float,
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class LawDrift:
     """The laws' hyperparameters at the extended run's compute, against the running ones."""
 
@@ -477,7 +477,7 @@ class LawDrift:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Extension:
     """What a run planned for ``tokens`` can reuse when it grows to ``extended_tokens``."""
 

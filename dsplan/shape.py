@@ -34,7 +34,7 @@ SMALL_WIDTH = 1024
 MAX_D_MODEL = 65_536
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Candidate:
     """A shape found for a target M, with its relative M error and its aspect ratio."""
 
@@ -95,9 +95,15 @@ def _widths(options: SearchOptions) -> list[tuple[int, int]]:
     return small + [(d, 128) for d in range(SMALL_WIDTH, MAX_D_MODEL + 1, 128)]
 
 
-def candidates(target_flops_per_token: float, options: SearchOptions) -> list[Candidate]:
-    """Every shape worth considering for ``target_flops_per_token``, unsorted."""
-    out: list[Candidate] = []
+def _raw_candidates(
+    target_flops_per_token: float, options: SearchOptions
+) -> list[tuple[int, int, int, int, int, int]]:
+    """``(n_layers, d_model, n_heads, n_kv_heads, d_ff, M)`` for every shape worth considering.
+
+    Plain tuples: the search looks at a few hundred shapes and builds a :class:`Shape` only for
+    those it returns (start-up time matters, issue #2).
+    """
+    out: list[tuple[int, int, int, int, int, int]] = []
     lm = options.layers_multiple
     for d_model, head_dim in _widths(options):
         n_heads = d_model // head_dim
@@ -111,21 +117,18 @@ def candidates(target_flops_per_token: float, options: SearchOptions) -> list[Ca
         per_layer = layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len)
         if per_layer * lm > 2 * target_flops_per_token:
             break  # wider models only get further from the target
-        exact_layers = target_flops_per_token / per_layer
-        below = max(lm, math.floor(exact_layers / lm) * lm)
-        for n_layers in {below, below + lm}:
-            m = n_layers * per_layer
-            shape = Shape(
-                n_layers=n_layers,
-                d_model=d_model,
-                n_heads=n_heads,
-                n_kv_heads=n_kv,
-                d_ff=d_ff,
-                vocab_size=options.vocab_size,
-                seq_len=options.seq_len,
-            )
-            out.append(Candidate(shape, m, m / target_flops_per_token - 1))
+        below = max(lm, math.floor(target_flops_per_token / per_layer / lm) * lm)
+        for n_layers in (below, below + lm):
+            out.append((n_layers, d_model, n_heads, n_kv, d_ff, n_layers * per_layer))
     return out
+
+
+def _candidate(
+    raw: tuple[int, int, int, int, int, int], target: float, options: SearchOptions
+) -> Candidate:
+    n_layers, d_model, n_heads, n_kv, d_ff, m = raw
+    shape = Shape(n_layers, d_model, n_heads, n_kv, d_ff, options.vocab_size, options.seq_len)
+    return Candidate(shape, m, m / target - 1)
 
 
 def search(
@@ -139,29 +142,28 @@ def search(
     options = options or SearchOptions()
     if not (math.isfinite(target_flops_per_token) and target_flops_per_token > 0):
         raise InputError(f"target M must be a positive number, got {target_flops_per_token!r}")
-    found = candidates(target_flops_per_token, options)
+    found = _raw_candidates(target_flops_per_token, options)
     if not found:
         raise InputError(
             f"M = {target_flops_per_token:.3g} FLOPs/token is too small for any shape "
             f"(the smallest block with these options costs more than twice that)"
         )
     target_log_aspect = math.log(options.aspect_ratio)
+    tolerance = options.tolerance
 
-    def aspect_miss(c: Candidate) -> float:
-        return abs(math.log(c.aspect_ratio) - target_log_aspect)
+    def error(raw: tuple[int, ...]) -> float:
+        return abs(raw[5] / target_flops_per_token - 1)
 
-    close = [c for c in found if abs(c.relative_error) <= options.tolerance]
-    if close:
-        close.sort(
-            key=lambda c: (round(aspect_miss(c), 12), abs(c.relative_error), c.shape.d_model)
-        )
-        rest = sorted(
-            (c for c in found if abs(c.relative_error) > options.tolerance),
-            key=lambda c: abs(c.relative_error),
-        )
-        return (close + rest)[:limit]
-    found.sort(key=lambda c: (abs(c.relative_error), aspect_miss(c)))
-    return found[:limit]
+    def aspect_miss(raw: tuple[int, ...]) -> float:
+        return round(abs(math.log(raw[1] / raw[0]) - target_log_aspect), 12)
+
+    close = sorted(
+        (r for r in found if error(r) <= tolerance), key=lambda r: (aspect_miss(r), error(r), r[1])
+    )
+    rest = sorted(
+        (r for r in found if error(r) > tolerance), key=lambda r: (error(r), aspect_miss(r))
+    )
+    return [_candidate(r, target_flops_per_token, options) for r in (close + rest)[:limit]]
 
 
 def best_shape(target_flops_per_token: float, options: SearchOptions | None = None) -> Candidate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +14,24 @@ from dsplan.cli._output import EXIT_INPUT, error_line
 
 
 class DsplanGroup(TyperGroup):
-    """Click's usage errors become one ``error: ...`` line and exit 2, never a traceback or a box."""
+    """The top-level group: lazy subcommands, and one-line usage errors.
+
+    Click's usage errors become one ``error: ...`` line and exit 2, never a traceback or a box.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:  # noqa: ARG002 - click's signature
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:  # noqa: ARG002 - click's signature
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"dsplan.cli.{module_name}")
+        holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+        module.register(holder)
+        built = typer.main.get_command(holder)
+        commands = getattr(built, "commands", None)
+        return commands[cmd_name] if commands is not None else built
 
     def main(  # type: ignore[override]
         self,
@@ -41,10 +59,20 @@ class DsplanGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+# Command name -> the module that registers it. Commands are imported and built only when used, so
+# `dsplan budget` never pays for the other commands' modules and options (start-up time, issue #2).
+COMMANDS: dict[str, str] = {
+    "budget": "budget",
+    "model": "model",
+    "presets": "presets",
+    "schedule": "schedule",
+    "shapes": "model",
+}
+
+
 app = typer.Typer(
     cls=DsplanGroup,
     name="dsplan",
-    help="Plan LLM pretraining runs from the DeepSeek LLM scaling laws (arXiv 2401.02954).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -53,14 +81,13 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from dsplan.cli import budget, model, presets, schedule
+@app.callback()
+def root() -> None:
+    """Plan LLM pretraining runs from the DeepSeek LLM scaling laws (arXiv 2401.02954).
 
-    for module in (budget, presets, model, schedule):
-        module.register(app)
-
-
-_register()
+    Exit codes: 0 success, 1 the tool found a problem (infeasible plan, failing check),
+    2 bad input.
+    """
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import typer
 
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
 from dsplan.errors import InputError
-from dsplan.plan import PlanOptions, plan
+from dsplan.plan import Plan, PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
 from dsplan.units import parse_positive
 
@@ -96,17 +96,20 @@ def _positive(value: int, flag: str) -> int:
     return value
 
 
-def _text(plans: list) -> None:  # type: ignore[type-arg]
-    from rich.console import Console
+def _text(plans: list[Plan]) -> None:
+    from dsplan.render import plan_text, plans_table, preset_footer, to_text
 
-    from dsplan.render import plan_text, plans_table, preset_footer
-
-    console = Console(highlight=False, soft_wrap=False)
-    console.print(plan_text(plans[0]) if len(plans) == 1 else plans_table(plans))
-    console.print(preset_footer(plans), style="dim")
-    for p in plans[:1] if len(plans) == 1 else plans:
+    out(
+        to_text(
+            plan_text(plans[0]) if len(plans) == 1 else plans_table(plans), preset_footer(plans)
+        )
+    )
+    seen: set[str] = set()
+    for p in plans:
         for w in p.warnings:
-            warn_line(w)
+            if w not in seen:
+                seen.add(w)
+                warn_line(w)
 
 
 def register(app: typer.Typer) -> None:

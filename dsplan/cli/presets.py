@@ -43,8 +43,9 @@ def presets(
         if format is Format.json:
             out(dumps([p.to_dict() for p in items]))
             return
-        from rich.console import Console
         from rich.table import Table
+
+        from dsplan.render import to_text
 
         table = Table(title="dsplan presets", title_justify="left")
         for name in ("id", "M_opt = k C^a", "D_opt = k C^b", "fit range (FLOPs)", "coefficients"):
@@ -57,8 +58,7 @@ def presets(
                 f"{p.fit_range.compute_min:.0e} to {p.fit_range.compute_max:.0e}",
                 "assumed (see show)" if p.assumption else "published",
             )
-        console = Console(highlight=False)
-        console.print(table)
+        out(to_text(table))
 
 
 @presets_app.command("show")

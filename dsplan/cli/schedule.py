@@ -450,52 +450,50 @@ def _milestone_lines(sched: Schedule) -> list[str]:
 
 
 def _text(sched: Schedule, extension: Extension | None) -> None:
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(highlight=False, soft_wrap=True)
+    from dsplan.render import to_text
+
+    t = Text()
     x_max = extension.extended_tokens if extension else sched.tokens
-    head = Text(f"dsplan schedule: {sched.kind}\n", style="bold")
-    head.append(
+    t.append(f"dsplan schedule: {sched.kind}\n", style="bold")
+    t.append(
         f"{sci(sched.tokens)} tokens ({count(sched.tokens)}) in {sched.total_steps:,} steps of "
         f"{sched.tokens_per_step:,} tokens; peak lr {sched.peak_learning_rate:.4e}, "
         f"warm-up {sched.warmup_steps:,} steps\n"
     )
-    console.print(head, end="")
-    console.print("\n".join(_milestone_lines(sched)))
-    console.print()
-    console.print(_chart(sched, x_max, "cyan"), end="")
+    t.append("\n".join(_milestone_lines(sched)) + "\n\n")
+    t.append_text(_chart(sched, x_max, "cyan"))
     if extension:
         e = extension
-        console.print()
-        console.print(
-            Text(
-                f"Extended to {sci(e.extended_tokens)} tokens ({count(e.extended_tokens)}), "
-                f"{e.schedule.total_steps:,} steps",
-                style="bold",
-            )
+        t.append("\n")
+        t.append(
+            f"Extended to {sci(e.extended_tokens)} tokens ({count(e.extended_tokens)}), "
+            f"{e.schedule.total_steps:,} steps\n",
+            style="bold",
         )
-        console.print(
+        t.append(
             f"  reuse the checkpoint at step {e.reusable_step:,} = {count(e.reusable_tokens)} "
             f"tokens ({e.reuse_fraction:.1%} of the planned run); "
-            f"{count(e.lost_tokens)} planned tokens after it are not reused"
+            f"{count(e.lost_tokens)} planned tokens after it are not reused\n"
         )
-        console.print("\n".join(_milestone_lines(e.schedule)))
+        t.append("\n".join(_milestone_lines(e.schedule)) + "\n")
         if e.drift:
             dr = e.drift
-            console.print(
+            t.append(
                 f"  laws ({dr.preset}, Eq. 1) at C2 = M x D2 = {sci(dr.compute_flops)} FLOPs: "
                 f"peak lr {dr.law_learning_rate:.4e} ({dr.learning_rate_drift:+.1%} vs running), "
                 f"batch {count(dr.law_batch_size_tokens)} tokens "
-                f"({dr.batch_size_drift:+.1%} vs running {count(sched.tokens_per_step)})"
+                f"({dr.batch_size_drift:+.1%} vs running {count(sched.tokens_per_step)})\n"
             )
         for note in e.notes:
-            console.print(f"  note: {note}", style="dim")
-        console.print()
-        console.print(_chart(e.schedule, x_max, "magenta", e.reusable_tokens), end="")
-    console.print()
-    console.print(f"steps: {ROUNDING_NOTE}", style="dim")
-    console.print(f"reference: {REFERENCES[sched.kind]}", style="dim")
+            t.append(f"  note: {note}\n", style="dim")
+        t.append("\n")
+        t.append_text(_chart(e.schedule, x_max, "magenta", e.reusable_tokens))
+    t.append("\n")
+    t.append(f"steps: {ROUNDING_NOTE}\n", style="dim")
+    t.append(f"reference: {REFERENCES[sched.kind]}", style="dim")
+    out(to_text(t))
 
 
 def register(app: typer.Typer) -> None:

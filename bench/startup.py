@@ -1,0 +1,60 @@
+"""Start-up benchmark: `dsplan budget 1e24 --format json` against `python -c "import typer"`.
+
+The target (issue #2) is a ratio of at most 1.3, measured in the same run. Both commands are run
+alternately, several times, and the medians compared. Also lists any heavy module the command
+imports (scipy, numpy, matplotlib, pandas must not appear).
+
+    python bench/startup.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HEAVY = ("scipy", "numpy", "matplotlib", "pandas", "sympy")
+
+
+# An installed dsplan has its bytecode compiled by pip; a checkout gets it on the first run, unless
+# PYTHONDONTWRITEBYTECODE is set (as on some CI images), which would time the compiler, not dsplan.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    baseline_cmd = [sys.executable, "-c", "import typer"]
+    dsplan_cmd = [sys.executable, "-m", "dsplan", "budget", "1e24", "--format", "json"]
+    wall(baseline_cmd)
+    wall(dsplan_cmd)  # warm the file cache and the bytecode
+    base, ours = [], []
+    for _ in range(args.runs):
+        base.append(wall(baseline_cmd))
+        ours.append(wall(dsplan_cmd))
+    b, o = statistics.median(base), statistics.median(ours)
+    trace = subprocess.run(
+        [*dsplan_cmd[:1], "-X", "importtime", *dsplan_cmd[1:]],
+        capture_output=True, text=True, check=True, env=ENV,
+    ).stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in trace.splitlines() if "|" in line}
+    heavy = sorted(imported & set(HEAVY))
+    print(f"import typer:                    {b * 1000:7.1f} ms (median of {args.runs})")
+    print(f"dsplan budget 1e24 --format json: {o * 1000:7.1f} ms")
+    print(f"ratio:                            {o / b:7.2f}  (target <= 1.30)")
+    print(f"heavy modules imported:           {', '.join(heavy) or 'none'}")
+    return 0 if o / b <= 1.3 and not heavy else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The shape search: real shapes whose exact M is close to the target."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsplan.errors import InputError
+from dsplan.flops import Shape, counts, swiglu_d_ff
+from dsplan.plan import plan
+from dsplan.shape import SearchOptions, best_shape, search
+
+
+@pytest.mark.parametrize(
+    ("shape", "head_dim"),
+    [
+        (Shape.build(30, 4096), 128),  # DeepSeek 7B: MHA, 32 heads of 128 (Table 2)
+        (Shape.build(95, 8192, n_kv_heads=8), 128),  # DeepSeek 67B: GQA with 8 KV heads (Table 2)
+    ],
+    ids=["deepseek-7b", "deepseek-67b"],
+)
+def test_round_trip_deepseek_models(shape: Shape, head_dim: int) -> None:
+    m = counts(shape).flops_per_token
+    options = SearchOptions(
+        aspect_ratio=shape.aspect_ratio, head_dim=head_dim, n_kv_heads=shape.n_kv_heads
+    )
+    first = search(m, options)[0]
+    assert first.shape == shape
+    assert first.relative_error == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(log_c=st.floats(17, 26))
+def test_plan_shape_is_close_to_m_opt_and_hardware_friendly(log_c: float) -> None:
+    # Issue #3: within a few percent of M_opt at any budget from 1e17 up.
+    p = plan(10**log_c)
+    s = p.architecture.shape
+    assert abs(p.architecture.flops_per_token_error) <= 0.03
+    assert s.d_model % (64 if s.d_model < 1024 else 128) == 0
+    assert s.d_model % s.n_heads == 0 and s.n_heads % s.n_kv_heads == 0
+    assert s.head_dim == (64 if s.d_model < 1024 else 128)
+    assert s.n_kv_heads == (8 if s.n_heads > 40 else s.n_heads)
+    assert s.d_ff == swiglu_d_ff(s.d_model)
+
+
+@settings(max_examples=25, deadline=None)
+@given(log_m=st.floats(9, 13), multiple=st.sampled_from([1, 2, 4, 8]))
+def test_layers_multiple_is_honoured(log_m: float, multiple: int) -> None:
+    c = best_shape(10**log_m, SearchOptions(layers_multiple=multiple))
+    assert c.shape.n_layers % multiple == 0
+
+
+def test_aspect_ratio_steers_the_choice() -> None:
+    wide = best_shape(1e11, SearchOptions(aspect_ratio=200))
+    deep = best_shape(1e11, SearchOptions(aspect_ratio=50))
+    assert wide.aspect_ratio > deep.aspect_ratio
+    assert abs(math.log(wide.aspect_ratio / 200)) < abs(math.log(deep.aspect_ratio / 200))
+
+
+def test_results_are_sorted_best_first_and_limited() -> None:
+    found = search(4.2e10, limit=4)
+    assert len(found) == 4
+    assert abs(found[0].relative_error) <= 0.02
+
+
+def test_too_small_target_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="too small for any shape"):
+        search(1e3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"aspect_ratio": 0}, "aspect ratio"),
+        ({"head_dim": 0}, "head-dim"),
+        ({"layers_multiple": 0}, "layers-multiple"),
+    ],
+)
+def test_bad_options(options: dict[str, float], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        SearchOptions(**options)  # type: ignore[arg-type]
