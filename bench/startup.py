@@ -45,9 +45,14 @@ def main() -> int:
     b, o = statistics.median(base), statistics.median(ours)
     trace = subprocess.run(
         [*dsplan_cmd[:1], "-X", "importtime", *dsplan_cmd[1:]],
-        capture_output=True, text=True, check=True, env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=ENV,
     ).stderr
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in trace.splitlines() if "|" in line}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0] for line in trace.splitlines() if "|" in line
+    }
     heavy = sorted(imported & set(HEAVY))
     print(f"import typer:                    {b * 1000:7.1f} ms (median of {args.runs})")
     print(f"dsplan budget 1e24 --format json: {o * 1000:7.1f} ms")

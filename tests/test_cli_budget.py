@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import assert_input_error, run_cli
 
 # Issue #2 and #3: these keys are a public contract; scripts depend on them.
@@ -88,8 +87,13 @@ def test_env_is_safe_to_eval_in_bash() -> None:
     r = run_cli("budget", "1e24", "--format", "env", "--preset", "early")
     assert r.exit_code == 0
     assert all(line.startswith("DSPLAN_") for line in r.stdout.splitlines())
-    script = r.stdout + '\nprintf "%s|%s|%s" "$DSPLAN_HYPERPARAMETERS_LEARNING_RATE" "$DSPLAN_PRESET" "$DSPLAN_WARNINGS_0"'
-    shown = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    script = (
+        r.stdout
+        + '\nprintf "%s|%s|%s" "$DSPLAN_HYPERPARAMETERS_LEARNING_RATE" "$DSPLAN_PRESET" "$DSPLAN_WARNINGS_0"'
+    )
+    shown = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True
+    ).stdout
     lr, preset, warning = shown.split("|")
     assert float(lr) == pytest.approx(0.3118 * 1e24**-0.125)
     assert preset == "early"
@@ -99,7 +103,16 @@ def test_env_is_safe_to_eval_in_bash() -> None:
 def test_text_output_reads_at_a_glance() -> None:
     r = run_cli("budget", "1e24")
     assert r.exit_code == 0
-    for fragment in ("M_opt", "D_opt", "layers", "peak learning rate", "batch size", "stage2", "preset current", "arXiv 2401.02954"):
+    for fragment in (
+        "M_opt",
+        "D_opt",
+        "layers",
+        "peak learning rate",
+        "batch size",
+        "stage2",
+        "preset current",
+        "arXiv 2401.02954",
+    ):
         assert fragment in r.stdout
     assert "warning: " in r.stderr and "orders of magnitude" in r.stderr
 
@@ -112,8 +125,22 @@ def test_output_is_byte_identical() -> None:
 
 def test_options_reach_the_plan() -> None:
     doc = run_cli(
-        "budget", "1e22", "--seq-len", "2048", "--vocab-size", "32000", "--layers-multiple", "4",
-        "--head-dim", "64", "--n-kv-heads", "4", "--aspect-ratio", "100", "--format", "json",
+        "budget",
+        "1e22",
+        "--seq-len",
+        "2048",
+        "--vocab-size",
+        "32000",
+        "--layers-multiple",
+        "4",
+        "--head-dim",
+        "64",
+        "--n-kv-heads",
+        "4",
+        "--aspect-ratio",
+        "100",
+        "--format",
+        "json",
     ).json()
     a = doc["architecture"]
     assert (a["seq_len"], a["vocab_size"], a["head_dim"], a["n_kv_heads"]) == (2048, 32000, 64, 4)
@@ -154,7 +181,9 @@ def test_malformed_preset_file_names_file_and_key(tmp_path: object) -> None:
 
     path = Path(str(tmp_path)) / "p.toml"
     path.write_text('schema_version = 1\nid = "p"\ndescription = "d"\nsource = "s"\n')
-    assert_input_error(run_cli("budget", "1e24", "--preset", str(path)), f"{path}: missing table [model_scaling]")
+    assert_input_error(
+        run_cli("budget", "1e24", "--preset", str(path)), f"{path}: missing table [model_scaling]"
+    )
 
 
 def test_no_args_shows_help() -> None:
@@ -166,11 +195,16 @@ def test_no_args_shows_help() -> None:
 def test_python_m_dsplan_runs() -> None:
     r = subprocess.run(
         [sys.executable, "-m", "dsplan", "budget", "1e20", "--field", "preset"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 0 and r.stdout == "current\n"
     bad = subprocess.run(
-        [sys.executable, "-m", "dsplan", "budget", "nonsense"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "dsplan", "budget", "nonsense"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1

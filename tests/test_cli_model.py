@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_input_error, run_cli
 
 MODEL_KEYS = [
@@ -22,7 +21,9 @@ MODEL_KEYS = [
 
 
 def test_model_json_for_deepseek_67b() -> None:
-    r = run_cli("model", "--n-layers", "95", "--d-model", "8192", "--n-kv-heads", "8", "--format", "json")
+    r = run_cli(
+        "model", "--n-layers", "95", "--d-model", "8192", "--n-kv-heads", "8", "--format", "json"
+    )
     assert r.exit_code == 0, r.stderr
     doc = r.json()
     for key in MODEL_KEYS:
@@ -36,7 +37,9 @@ def test_model_json_for_deepseek_67b() -> None:
 
 
 def test_model_with_tokens_reports_compute_and_hyperparameters() -> None:
-    doc = run_cli("model", "--n-layers", "30", "--d-model", "4096", "--tokens", "2e12", "--format", "json").json()
+    doc = run_cli(
+        "model", "--n-layers", "30", "--d-model", "4096", "--tokens", "2e12", "--format", "json"
+    ).json()
     # deepseek-llm.md §9: with the real matmul M (4.2467e10), C = 8.49e22 and eta = 4.244e-4.
     assert doc["training"]["compute_flops"] == pytest.approx(8.4935e22, rel=1e-4)
     assert doc["hyperparameters"]["learning_rate"] == pytest.approx(4.244e-4, rel=1e-3)
@@ -70,8 +73,11 @@ def test_llama2_7b_from_hf_config(tmp_path: Path) -> None:
 
 def _hf(tmp_path: Path, **changes: object) -> str:
     config = {
-        "hidden_size": 1024, "intermediate_size": 2816, "num_attention_heads": 8,
-        "num_hidden_layers": 4, "vocab_size": 1000,
+        "hidden_size": 1024,
+        "intermediate_size": 2816,
+        "num_attention_heads": 8,
+        "num_hidden_layers": 4,
+        "vocab_size": 1000,
     }
     config.update(changes)
     config = {k: v for k, v in config.items() if v is not None}
@@ -85,11 +91,20 @@ def _hf(tmp_path: Path, **changes: object) -> str:
     [
         (["--n-layers", "4"], "give --n-layers and --d-model"),
         (["--n-layers", "4", "--d-model", "1000"], "default head size 128 does not divide"),
-        (["--n-layers", "4", "--d-model", "1024", "--n-heads", "7"], "n_heads (7) must divide d_model (1024)"),
-        (["--n-layers", "4", "--d-model", "1024", "--n-kv-heads", "3"], "n_kv_heads (3) must divide n_heads (8)"),
+        (
+            ["--n-layers", "4", "--d-model", "1024", "--n-heads", "7"],
+            "n_heads (7) must divide d_model (1024)",
+        ),
+        (
+            ["--n-layers", "4", "--d-model", "1024", "--n-kv-heads", "3"],
+            "n_kv_heads (3) must divide n_heads (8)",
+        ),
         (["--n-layers", "0", "--d-model", "1024"], "n_layers must be a positive integer"),
         (["--n-layers", "4", "--d-model", "1024", "--tokens", "-5"], "--tokens"),
-        (["--n-layers", "4", "--d-model", "1024", "--format", "env"], "--format env is not available"),
+        (
+            ["--n-layers", "4", "--d-model", "1024", "--format", "env"],
+            "--format env is not available",
+        ),
         (["--hf-config", "/nonexistent/config.json"], "no such file"),
     ],
 )
@@ -98,15 +113,22 @@ def test_model_bad_input(args: list[str], fragment: str) -> None:
 
 
 def test_hf_config_errors(tmp_path: Path) -> None:
-    assert_input_error(run_cli("model", "--hf-config", _hf(tmp_path, hidden_size=None)), "missing key 'hidden_size'")
-    assert_input_error(run_cli("model", "--hf-config", _hf(tmp_path, num_local_experts=8)), "mixture-of-experts")
+    assert_input_error(
+        run_cli("model", "--hf-config", _hf(tmp_path, hidden_size=None)),
+        "missing key 'hidden_size'",
+    )
+    assert_input_error(
+        run_cli("model", "--hf-config", _hf(tmp_path, num_local_experts=8)), "mixture-of-experts"
+    )
     bad = tmp_path / "broken.json"
     bad.write_text("{not json")
     assert_input_error(run_cli("model", "--hf-config", str(bad)), "not valid JSON")
 
 
 def test_shapes_lists_candidates() -> None:
-    r = run_cli("shapes", "4.2467e10", "--aspect-ratio", "136.5", "--n-kv-heads", "32", "--format", "json")
+    r = run_cli(
+        "shapes", "4.2467e10", "--aspect-ratio", "136.5", "--n-kv-heads", "32", "--format", "json"
+    )
     doc = r.json()
     first = doc["candidates"][0]
     # DeepSeek 7B's own shape comes first at its own M (issue #3 round trip).
@@ -114,12 +136,18 @@ def test_shapes_lists_candidates() -> None:
     assert abs(first["relative_error"]) < 1e-5
     assert len(doc["candidates"]) == 5
     text = run_cli("shapes", "4.2467e10", "--limit", "3")
-    assert text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 6  # title, blank, header, 3 rows
+    assert (
+        text.exit_code == 0 and len(text.stdout.strip().splitlines()) == 6
+    )  # title, blank, header, 3 rows
 
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["abc"], "target M must be a positive number"), (["1e3"], "too small for any shape"), (["1e10", "--limit", "0"], "--limit")],
+    [
+        (["abc"], "target M must be a positive number"),
+        (["1e3"], "too small for any shape"),
+        (["1e10", "--limit", "0"], "--limit"),
+    ],
 )
 def test_shapes_bad_input(args: list[str], fragment: str) -> None:
     assert_input_error(run_cli("shapes", *args), fragment)

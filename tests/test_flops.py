@@ -107,9 +107,18 @@ def test_mha_vanilla_ffn_matches_eq2(n: int, heads: int, head_dim: int, seq: int
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_layers": 0, "d_model": 4096, "n_heads": 32, "n_kv_heads": 32, "d_ff": 11008}, "n_layers"),
-        ({"n_layers": 2, "d_model": 4096, "n_heads": 30, "n_kv_heads": 30, "d_ff": 11008}, "must divide d_model"),
-        ({"n_layers": 2, "d_model": 4096, "n_heads": 32, "n_kv_heads": 6, "d_ff": 11008}, "must divide n_heads"),
+        (
+            {"n_layers": 0, "d_model": 4096, "n_heads": 32, "n_kv_heads": 32, "d_ff": 11008},
+            "n_layers",
+        ),
+        (
+            {"n_layers": 2, "d_model": 4096, "n_heads": 30, "n_kv_heads": 30, "d_ff": 11008},
+            "must divide d_model",
+        ),
+        (
+            {"n_layers": 2, "d_model": 4096, "n_heads": 32, "n_kv_heads": 6, "d_ff": 11008},
+            "must divide n_heads",
+        ),
         ({"n_layers": 2, "d_model": 4096, "n_heads": 32, "n_kv_heads": 32, "d_ff": -1}, "d_ff"),
     ],
 )

@@ -54,12 +54,24 @@ def test_load_by_path(tmp_path: Path) -> None:
     [
         (lambda t: t.replace("[batch_size]", "[batch]"), "missing table [batch_size]"),
         (lambda t: t.replace("coefficient = 0.2920\n", ""), "missing key batch_size.coefficient"),
-        (lambda t: t.replace("coefficient = 0.1715", 'coefficient = "x"'), "model_scaling.coefficient must be a finite number"),
-        (lambda t: t.replace("coefficient = 0.1715", "coefficient = -1.0"), "model_scaling.coefficient must be positive"),
-        (lambda t: t.replace("schema_version = 1", "schema_version = 9"), "schema_version must be 1"),
+        (
+            lambda t: t.replace("coefficient = 0.1715", 'coefficient = "x"'),
+            "model_scaling.coefficient must be a finite number",
+        ),
+        (
+            lambda t: t.replace("coefficient = 0.1715", "coefficient = -1.0"),
+            "model_scaling.coefficient must be positive",
+        ),
+        (
+            lambda t: t.replace("schema_version = 1", "schema_version = 9"),
+            "schema_version must be 1",
+        ),
         (lambda t: t.replace('source = "', "source = 7 #"), "source must be a string"),
         (lambda t: t + "\n[[[", "not valid TOML"),
-        (lambda t: t.replace("compute_max = 3e20", "compute_max = 1e10"), "compute_min <= compute_max"),
+        (
+            lambda t: t.replace("compute_max = 3e20", "compute_max = 1e10"),
+            "compute_min <= compute_max",
+        ),
     ],
     ids=["table", "key", "type", "sign", "schema", "source", "toml", "range"],
 )

@@ -20,7 +20,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # No build isolation: hatchling comes with the test extra, so this needs no network.
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+        ],
         check=True,
         capture_output=True,
     )
@@ -42,7 +53,17 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     bindir = venv / ("Scripts" if sys.platform == "win32" else "bin")
     subprocess.run(
-        [str(bindir / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
+        [
+            str(bindir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--force-reinstall",
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )
@@ -60,6 +81,9 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     assert doc["preset"] == "early"
     where = subprocess.run(
         [str(bindir / "python"), "-c", "import dsplan.presets as p; print(p.presets_dir())"],
-        cwd=elsewhere, capture_output=True, text=True, check=True,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert str(venv) in where and where.endswith("dsplan/presets")
