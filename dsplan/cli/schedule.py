@@ -449,6 +449,19 @@ def _milestone_lines(sched: Schedule) -> list[str]:
     return lines
 
 
+def _wrap(text: str, lead: str) -> str:
+    """A long note as lines of at most 100 columns, hanging under its lead-in."""
+    import textwrap
+
+    return textwrap.fill(
+        text,
+        width=100,
+        initial_indent=lead,
+        subsequent_indent=" " * len(lead),
+        break_on_hyphens=False,
+    )
+
+
 def _text(sched: Schedule, extension: Extension | None) -> None:
     from rich.text import Text
 
@@ -487,12 +500,12 @@ def _text(sched: Schedule, extension: Extension | None) -> None:
                 f"({dr.batch_size_drift:+.1%} vs running {count(sched.tokens_per_step)})\n"
             )
         for note in e.notes:
-            t.append(f"  note: {note}\n", style="dim")
+            t.append(_wrap(note, "  note: ") + "\n", style="dim")
         t.append("\n")
         t.append_text(_chart(e.schedule, x_max, "magenta", e.reusable_tokens))
     t.append("\n")
-    t.append(f"steps: {ROUNDING_NOTE}\n", style="dim")
-    t.append(f"reference: {REFERENCES[sched.kind]}", style="dim")
+    t.append(_wrap(ROUNDING_NOTE, "steps: ") + "\n", style="dim")
+    t.append(_wrap(REFERENCES[sched.kind], "reference: "), style="dim")
     out(to_text(t))
 
 
