@@ -9,15 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsplan.continual import COSINE_REUSE_TOLERANCE, extend
 from dsplan.errors import InputError
 from dsplan.presets import load_preset
 from dsplan.schedule import (
-    COSINE_REUSE_TOLERANCE,
     MAX_WARMUP_FRACTION,
     build,
     clamp_warmup,
     cosine,
-    extend,
     learning_rate_at,
     multistep,
     rate_table,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.continual import Extension, extend
 from dsplan.errors import InputError
 from dsplan.schedule import (
     DEEPSEEK_STAGE_FACTORS,
@@ -18,10 +19,8 @@ from dsplan.schedule import (
     DEFAULT_FINAL_LR_FRACTION,
     REFERENCES,
     ROUNDING_NOTE,
-    Extension,
     Schedule,
     build,
-    extend,
     learning_rate_at,
     rate_table,
 )
