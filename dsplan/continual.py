@@ -108,26 +108,38 @@ def law_drift(
 
 
 def _cosine_reusable_step(planned: Schedule, extended: Schedule) -> int:
-    """The last step of the planned cosine run whose rate is still within tolerance of the longer run.
+    """The first step at which the planned cosine rate falls out of tolerance of the longer run's.
 
-    After warm-up the ratio of the two rates only falls (the shorter cosine decays faster), so a
-    binary search over [warm-up end, total] finds the last step that passes.
+    The checkpoint before that step is the last one whose every step ran within tolerance. Both
+    runs share their warm-up; after it the ratio planned/longer falls from 1 and, since both curves
+    end near the same floor, may rise again near the planned end: one minimum. A ternary search finds
+    that minimum; if it is in tolerance, the whole planned run is reusable, else a binary search over
+    the falling part finds the first step out of tolerance. (The property tests check this against a
+    step-by-step scan.)
     """
 
-    def ok(step: int) -> bool:
-        return learning_rate_at(planned, step) >= (1 - COSINE_REUSE_TOLERANCE) * learning_rate_at(
-            extended, step
-        )
+    def ratio(step: int) -> float:
+        wanted = learning_rate_at(extended, step)
+        return learning_rate_at(planned, step) / wanted if wanted > 0 else 1.0
 
-    lo, hi = planned.warmup_steps, planned.total_steps
-    if not ok(lo):
-        return lo
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(mid):
-            lo = mid
+    floor = 1 - COSINE_REUSE_TOLERANCE
+    lo, hi = planned.warmup_steps, planned.total_steps - 1
+    while hi - lo > 2:
+        third = (hi - lo) // 3
+        if ratio(lo + third) < ratio(hi - third):
+            hi = hi - third
         else:
-            hi = mid - 1
+            lo = lo + third
+    lowest = min(range(lo, hi + 1), key=ratio)
+    if ratio(lowest) >= floor:
+        return planned.total_steps
+    lo, hi = planned.warmup_steps, lowest  # the ratio falls on this span; ratio(hi) < floor
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ratio(mid) < floor:
+            hi = mid
+        else:
+            lo = mid + 1
     return lo
 
 
@@ -180,8 +192,8 @@ def extend(
         lost = planned - tokens_at(step, planned, schedule.tokens_per_step)
         notes.append(
             f"cosine: only checkpoints whose rate stayed within {COSINE_REUSE_TOLERANCE:.0%} of "
-            f"the longer run's rate can be reused (dsplan's tolerance); the last is at step "
-            f"{step}, and the {lost:.4g} tokens trained after it are lost (retrain them at the "
+            f"the longer run's rate can be reused (dsplan's tolerance); the last is the one before "
+            f"step {step}, and the {lost:.4g} tokens trained after it are lost (retrain them at the "
             "longer run's higher rates); restarting from the decayed end instead needs a re-warm-up "
             "that disturbs the model"
         )
