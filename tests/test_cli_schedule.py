@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 from unittest.mock import MagicMock
@@ -166,6 +167,7 @@ def test_plot_draws_both_runs(monkeypatch, tmp_path) -> None:
     plt.subplots.return_value = (fig, ax)
     fig.savefig.side_effect = lambda path, **_: Path(path).write_bytes(b"png")
     matplotlib = ModuleType("matplotlib")
+    matplotlib.__spec__ = ModuleSpec("matplotlib", None)  # found by importlib.util.find_spec
     matplotlib.use = MagicMock()  # type: ignore[attr-defined]
     matplotlib.pyplot = plt  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
@@ -246,6 +248,7 @@ BAD = [
     (("--budget", "1e21", "--n-layers", "30"), "not both"),
     (("--budget", "1e21", "--preset", "nope"), "unknown preset 'nope'"),
     ((*RUN_7B, "--kind", "linear"), "Invalid value for '--kind'"),
+    ((*RUN_7B, "--plot", "lr.txt"), "--plot lr.txt: give a file ending in .png, .svg, .pdf"),
 ]
 
 

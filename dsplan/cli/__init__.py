@@ -63,10 +63,12 @@ class DsplanGroup(TyperGroup):
 # `dsplan budget` never pays for the other commands' modules and options (start-up time, issue #2).
 COMMANDS: dict[str, str] = {
     "budget": "budget",
+    "fit": "fit",
     "model": "model",
     "presets": "presets",
     "schedule": "schedule",
     "shapes": "model",
+    "sweep": "sweep",
 }
 
 

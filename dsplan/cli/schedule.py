@@ -119,7 +119,9 @@ def schedule(
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option(help="Also draw the schedule(s) to this PNG (needs dsplan[plot])."),
+        typer.Option(
+            help="Also draw the schedule(s) to this .png, .svg or .pdf (needs dsplan[plot])."
+        ),
     ] = None,
 ) -> None:
     """The learning-rate schedule of a run, and what carries over when it is extended.
@@ -140,6 +142,11 @@ def schedule(
     """
     with exit_on_error():
         require_format(format, FORMATS)
+        if plot is not None:
+            from dsplan.plot import require_matplotlib, validate_plot_path
+
+            validate_plot_path(plot)
+            require_matplotlib()
         if every is not None and format is not Format.csv:
             raise InputError("--every applies to --format csv only")
         if every is not None and every <= 0:
@@ -372,7 +379,7 @@ def _csv(sched: Schedule, every: int) -> str:
 
 
 def _plot(sched: Schedule, extension: Extension | None, path: Path) -> None:
-    from dsplan.plot import plot_schedules
+    from dsplan.schedule_plot import plot_schedules
 
     curves = [(f"{sched.kind}, {count(sched.tokens)} tokens", sched)]
     if extension:

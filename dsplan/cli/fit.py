@@ -1,0 +1,270 @@
+"""``dsplan fit RESULTS.csv``: your own scaling laws from your sweep's results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.errors import InputError
+
+if TYPE_CHECKING:
+    from dsplan.fit import FitReport, LawFit, Progress
+
+FORMATS = (Format.text, Format.json, Format.toml)
+# Show a progress bar when the bootstrap touches at least this many (resample x run) cells
+# (about a tenth of a second of work) and stderr is a terminal.
+PROGRESS_CELLS = 5_000_000
+
+
+def fit(
+    results: Annotated[
+        str,
+        typer.Argument(
+            help="Results CSV (- reads stdin): compute_flops, flops_per_token, tokens, loss; "
+            "for --kind hyperparameters: compute_flops, loss, learning_rate, batch_size_tokens.",
+            show_default=False,
+        ),
+    ],
+    kind: Annotated[
+        str, typer.Option(help="What RESULTS holds: isoflop or hyperparameters.")
+    ] = "isoflop",
+    hyperparameters: Annotated[
+        str | None,
+        typer.Option(help="A second CSV with a learning-rate x batch-size grid, fitted too."),
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="Map a column: OURS=THEIRS, e.g. --column loss=val_bpb (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Near-optimal band: loss within this fraction of the best.")
+    ] = 0.0025,
+    bootstrap: Annotated[
+        int, typer.Option(help="Resamples for 95% intervals (0: none; 1000 is typical).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    predict: Annotated[
+        list[str] | None,
+        typer.Option(help="Also evaluate the fitted laws at this compute in FLOPs (repeatable)."),
+    ] = None,
+    preset: Annotated[
+        str,
+        typer.Option(help="Preset to compare with, and to carry laws you did not fit from."),
+    ] = "current",
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the fit as a preset file for `dsplan budget --preset FILE`."),
+    ] = None,
+    preset_id: Annotated[
+        str | None, typer.Option("--id", help="The written preset's id [default: file stem].")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Draw the profiles and fitted laws to FILE.png or .svg (matplotlib)."),
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="Output: text, json or toml (the preset).")
+    ] = Format.text,
+) -> None:
+    """Fit M_opt, D_opt, the loss and (from a grid) LR and batch-size laws to your sweep.
+
+    IsoFLOP: a parabola of loss against ln M per budget, its minimum as (M_opt, D_opt), then power
+    laws in C. Hyperparameters: power laws through the runs within --threshold of each budget's
+    best loss. NaN losses are dropped with a warning; other bad cells are refused (exit 2).
+
+    Examples:
+
+        dsplan fit results.csv
+
+        dsplan fit results.csv --bootstrap 1000 --format json
+
+        dsplan fit isoflop.csv --hyperparameters grid.csv --output mylaws.toml
+
+        dsplan fit results.csv --column loss=val_bpb --predict 1e23 --plot fit.png
+    """
+    with exit_on_error():
+        require_format(format, FORMATS)
+        from dsplan import fit as core
+        from dsplan.io import read_csv_rows, write_text
+        from dsplan.presets import load_preset
+        from dsplan.units import parse_positive
+
+        if plot is not None:
+            from dsplan.plot import require_matplotlib, validate_plot_path
+
+            validate_plot_path(plot)
+            require_matplotlib()
+        if kind not in core.KINDS:
+            raise InputError(f"--kind must be one of {', '.join(core.KINDS)}, got {kind!r}")
+        if hyperparameters is not None and kind == "hyperparameters":
+            raise InputError("--hyperparameters adds a grid to an IsoFLOP file; drop one of them")
+        column_map = core.parse_column_map(column or [])
+        predict_at = [parse_positive(c, "--predict") for c in predict or []]
+        reference = load_preset(preset)
+
+        files = [(results, kind)]
+        if hyperparameters is not None:
+            files.append((hyperparameters, "hyperparameters"))
+        datasets = {}
+        for path, what in files:
+            header, rows = read_csv_rows(path)
+            datasets[what] = core.sweep_data(
+                header, rows, "stdin" if path == "-" else path, kind=what, column_map=column_map
+            )
+
+        iso = hp = None
+        if "isoflop" in datasets:
+            data = datasets["isoflop"]
+            with _progress(len(data) * bootstrap, "IsoFLOP bootstrap") as tick:
+                iso = core.fit_isoflop(data, bootstrap=bootstrap, seed=seed, progress=tick)
+        if "hyperparameters" in datasets:
+            data = datasets["hyperparameters"]
+            with _progress(len(data) * bootstrap, "hyperparameter bootstrap") as tick:
+                hp = core.fit_hyperparameters(
+                    data, threshold=threshold, bootstrap=bootstrap, seed=seed, progress=tick
+                )
+        dropped = [w for d in datasets.values() for w in d.warnings]
+        result = core.report(iso, hp, reference, predict_at, dropped)
+
+        toml_text = None
+        if output is not None or format is Format.toml:
+            name = preset_id or (output.stem if output is not None else "fitted")
+            toml_text = core.preset_toml(result, name, reference)
+        if output is not None and toml_text is not None:
+            write_text(output, toml_text)
+        if plot is not None:
+            from dsplan.plot import plot_fit
+
+            plot_fit(result, datasets, plot)
+
+        if format is Format.json:
+            out(dumps(result.to_dict()))
+        elif format is Format.toml and toml_text is not None:
+            out(toml_text)
+        else:
+            out(_text(result))
+        for w in result.warnings:
+            warn_line(w)
+
+
+class _progress:
+    """A rich progress bar on stderr for long bootstraps; a no-op otherwise."""
+
+    def __init__(self, cells: int, label: str) -> None:
+        self.show = cells >= PROGRESS_CELLS and sys.stderr.isatty()
+        self.label = label
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> Progress | None:
+        if not self.show:
+            return None
+        from rich.console import Console
+        from rich.progress import Progress as Bar
+
+        self.bar = Bar(console=Console(stderr=True), transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task(self.label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            self.bar.update(self.task, completed=done, total=total)
+
+        return tick
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _law_cells(law: LawFit) -> tuple[str, str]:
+    fitted = f"{law.coefficient:.4g} x C^{law.exponent:.4f}"
+    if law.exponent_interval is None or law.coefficient_interval is None:
+        return fitted, "-"
+    (elo, ehi), (clo, chi) = law.exponent_interval, law.coefficient_interval
+    return fitted, f"exp [{elo:.4f}, {ehi:.4f}], coef [{clo:.3g}, {chi:.3g}]"
+
+
+def _text(result: FitReport) -> str:
+    ref = result.reference
+    lines: list[str] = []
+    rows: list[tuple[str, Any, str]] = []
+    iso, hp = result.isoflop, result.hyperparameters
+    if iso is not None:
+        used = [b for b in iso.budgets if b.used]
+        lines += [
+            f"IsoFLOP fit of {iso.source}: {iso.n_runs} runs, {len(used)} of {len(iso.budgets)} "
+            f"budgets used ({iso.fit_range.compute_min:.3g} to {iso.fit_range.compute_max:.3g} FLOPs)",
+            "",
+            f"{'C (FLOPs)':>11}{'runs':>6}{'M_opt (FLOPs/token)':>21}{'D_opt (tokens)':>16}"
+            f"{'L_opt':>9}  note",
+        ]
+        for b in iso.budgets:
+            cells = (
+                f"{b.flops_per_token_opt:>21.4g}{b.tokens_opt:>16.4g}{b.loss_opt:>9.4f}"
+                if b.used and b.flops_per_token_opt and b.tokens_opt and b.loss_opt
+                else f"{'-':>21}{'-':>16}{'-':>9}"
+            )
+            lines.append(f"{b.compute_flops:>11.3g}{b.n_runs:>6}{cells}  {b.note or ''}".rstrip())
+        lines.append("")
+        rows += [
+            ("M_opt = k C^a", iso.model_scaling, _ref(ref.model_scaling)),
+            ("D_opt = k C^b", iso.data_scaling, _ref(ref.data_scaling)),
+            ("L_opt = k C^g", iso.loss_scaling, "unpublished (Figure 5 only)"),
+        ]
+    if hp is not None:
+        lines += [
+            f"Hyperparameter fit of {hp.source}: {hp.n_runs} runs at {len(hp.budgets)} budgets, "
+            f"near-optimal = within {hp.threshold:.2%} of each budget's best loss",
+            "",
+            f"{'C (FLOPs)':>11}{'runs':>6}{'near':>6}{'best loss':>11}{'LR band':>22}"
+            f"{'batch band (tokens)':>24}",
+        ]
+        for h in hp.budgets:
+            lines.append(
+                f"{h.compute_flops:>11.3g}{h.n_runs:>6}{h.n_near_optimal:>6}{h.best_loss:>11.4f}"
+                f"{f'{h.learning_rate_min:.3g}..{h.learning_rate_max:.3g}':>22}"
+                f"{f'{h.batch_size_tokens_min:.3g}..{h.batch_size_tokens_max:.3g}':>24}"
+            )
+        lines.append("")
+        rows += [
+            ("eta_opt = k C^e", hp.learning_rate, _ref(ref.learning_rate)),
+            ("B_opt = k C^e (tokens)", hp.batch_size, _ref(ref.batch_size)),
+        ]
+    boot = (iso or hp).bootstrap if (iso or hp) is not None else None  # type: ignore[union-attr]
+    interval_head = (
+        f"95% interval ({boot.resamples} resamples, seed {boot.seed})"
+        if boot is not None
+        else "95% interval (--bootstrap N)"
+    )
+    lines.append(f"{'law':<24}{'fitted':<26}{interval_head:<48}preset {ref.id}")
+    for name, law, paper in rows:
+        fitted, interval = _law_cells(law)
+        lines.append(f"{name:<24}{fitted:<26}{interval:<48}{paper}")
+    if iso is not None:
+        lines.append(
+            f"{'':<24}a + b = {iso.model_scaling.exponent + iso.data_scaling.exponent:.4f}; "
+            f"preset {ref.id}: a = {ref.model_scaling.exponent}, b = {ref.data_scaling.exponent}"
+        )
+    for p in result.predictions:
+        parts = [f"at C = {p.compute_flops:.3g} FLOPs:"]
+        if p.flops_per_token is not None and p.tokens is not None and p.loss is not None:
+            parts.append(
+                f"M_opt {p.flops_per_token:.4g} FLOPs/token, D_opt {p.tokens:.4g} tokens, "
+                f"loss {p.loss:.4f}"
+            )
+        if p.learning_rate is not None and p.batch_size_tokens is not None:
+            parts.append(f"LR {p.learning_rate:.3e}, batch {p.batch_size_tokens:.4g} tokens")
+        lines.append(" ".join(parts))
+    return "\n".join(lines)
+
+
+def _ref(law: Any) -> str:
+    return f"{law.coefficient:.4g} x C^{law.exponent:.4f}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(fit)

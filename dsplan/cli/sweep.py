@@ -1,0 +1,168 @@
+"""``dsplan sweep``: the list of small experiments that `dsplan fit` turns into laws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.errors import InputError
+from dsplan.shape import SearchOptions
+from dsplan.units import count, sci
+
+FORMATS = (Format.csv, Format.json, Format.text)
+
+
+def sweep(
+    kind: Annotated[
+        str, typer.Option(help="isoflop (model/data splits) or hyperparameters (LR x batch grid).")
+    ] = "isoflop",
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="Budgets in FLOPs: a range 1e17..3e20 (log-spaced, see --count) or a list "
+            "1e17,1e18 [default: 1e17..3e20 for isoflop, 1e17..2e19 for hyperparameters]."
+        ),
+    ] = None,
+    count_: Annotated[
+        int | None,
+        typer.Option(
+            "--count", help="Budgets in a range [default: 8 for isoflop, 3 for hyperparameters]."
+        ),
+    ] = None,
+    points: Annotated[int, typer.Option(help="IsoFLOP: model sizes per budget.")] = 10,
+    span_decades: Annotated[
+        float, typer.Option(help="IsoFLOP: decades of M either side of the preset's M_opt.")
+    ] = 1.0,
+    flops_per_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Hyperparameters: the model's target M in FLOPs/token [default: M_opt per budget]."
+        ),
+    ] = None,
+    lr_points: Annotated[int, typer.Option(help="Hyperparameters: learning rates.")] = 5,
+    lr_span_decades: Annotated[
+        float, typer.Option(help="Hyperparameters: decades of LR either side of Eq. 1.")
+    ] = 0.6,
+    batch_points: Annotated[int, typer.Option(help="Hyperparameters: batch sizes.")] = 5,
+    batch_span_decades: Annotated[
+        float, typer.Option(help="Hyperparameters: decades of batch size either side of Eq. 1.")
+    ] = 0.6,
+    preset: Annotated[
+        str, typer.Option(help="Law preset for M_opt, LR and batch: an id or a .toml path.")
+    ] = "current",
+    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
+    aspect_ratio: Annotated[float, typer.Option(help="Target d_model / n_layers.")] = 128.0,
+    head_dim: Annotated[
+        int | None, typer.Option(help="Head size [default: 128; 64 below 1024 wide].")
+    ] = None,
+    n_kv_heads: Annotated[
+        int | None, typer.Option(help="KV heads [default: MHA up to 40 heads, else 8].")
+    ] = None,
+    warmup_steps: Annotated[
+        int, typer.Option(help="Warm-up steps (clamped to 10% of short runs).")
+    ] = 2000,
+    configs_dir: Annotated[
+        Path | None,
+        typer.Option(help="Also write one run config (TOML) per experiment into this folder."),
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="Output: csv, json or text.")
+    ] = Format.csv,
+) -> None:
+    """Design an IsoFLOP sweep (or a learning-rate x batch-size grid) to fit your own laws.
+
+    Each IsoFLOP run is a real shape from the architecture search for a target M spread around the
+    preset's M_opt, trained on D = C / M_exact tokens with Eq. 1's learning rate and batch size.
+    Add a `loss` column to the CSV once the runs are done and give it to `dsplan fit`.
+
+    Examples:
+
+        dsplan sweep > isoflop.csv
+
+        dsplan sweep --budgets 1e17..3e20 --count 8 --points 10 --configs-dir runs/
+
+        dsplan sweep --kind hyperparameters --budgets 1e17,1e18 --flops-per-token 1.77e8
+    """
+    from dsplan.sweep import (
+        DEFAULT_HP_BUDGETS,
+        DEFAULT_HP_COUNT,
+        DEFAULT_ISOFLOP_BUDGETS,
+        DEFAULT_ISOFLOP_COUNT,
+        SweepOptions,
+        csv_text,
+        design,
+        parse_budgets,
+        run_config_toml,
+    )
+    from dsplan.units import parse_positive
+
+    with exit_on_error():
+        require_format(format, FORMATS)
+        isoflop = kind == "isoflop"
+        text = budgets or (DEFAULT_ISOFLOP_BUDGETS if isoflop else DEFAULT_HP_BUDGETS)
+        n = (
+            count_
+            if count_ is not None
+            else (DEFAULT_ISOFLOP_COUNT if isoflop else DEFAULT_HP_COUNT)
+        )
+        for flag, value in (("--seq-len", seq_len), ("--vocab-size", vocab_size)):
+            if value <= 0:
+                raise InputError(f"{flag} must be a positive integer, got {value}")
+        options = SweepOptions(
+            kind=kind,
+            preset=preset,
+            points=points,
+            span_decades=span_decades,
+            flops_per_token=(
+                None
+                if flops_per_token is None
+                else parse_positive(flops_per_token, "--flops-per-token")
+            ),
+            lr_points=lr_points,
+            lr_span_decades=lr_span_decades,
+            batch_points=batch_points,
+            batch_span_decades=batch_span_decades,
+            warmup_steps=warmup_steps,
+            search=SearchOptions(
+                aspect_ratio=aspect_ratio,
+                head_dim=head_dim,
+                n_kv_heads=n_kv_heads,
+                vocab_size=vocab_size,
+                seq_len=seq_len,
+            ),
+        )
+        result = design(parse_budgets(text, n), options)
+        if configs_dir is not None:
+            from dsplan.io import write_text
+
+            for run in result.runs:
+                write_text(configs_dir / f"{run.run_id}.toml", run_config_toml(run))
+        if format is Format.json:
+            out(dumps(result.to_dict()))
+        elif format is Format.csv:
+            out(csv_text(result))
+        else:
+            lines = [
+                f"{result.kind} sweep: {len(result.runs)} runs at {len(result.budgets)} budgets "
+                f"(preset {result.preset.id})",
+                "",
+                f"{'run':<16}{'C (FLOPs)':>11}{'layers':>7}{'d_model':>8}{'M':>11}{'tokens':>9}"
+                f"{'LR':>10}{'batch seq':>10}{'steps':>8}",
+            ]
+            for r in result.runs:
+                lines.append(
+                    f"{r.run_id:<16}{r.compute_flops:>11.3g}{r.shape.n_layers:>7}"
+                    f"{r.shape.d_model:>8}{sci(r.flops_per_token, 3):>11}{count(r.tokens):>9}"
+                    f"{r.learning_rate:>10.3e}{r.batch_size_sequences:>10}{r.total_steps:>8}"
+                )
+            out("\n".join(lines))
+        for w in result.warnings:
+            warn_line(w)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sweep)

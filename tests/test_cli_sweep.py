@@ -1,0 +1,139 @@
+"""`dsplan sweep`: formats, run configs, the paper's design and the error paths."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_input_error, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsplan.sweep import CSV_COLUMNS, SweepOptions, design, parse_budgets
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_default_sweep_is_the_papers_design() -> None:
+    # arXiv 2401.02954, Section 3.2: 8 budgets from 1e17 to 3e20 FLOPs, about 10 splits each.
+    r = run_cli("sweep")
+    assert r.exit_code == 0, r.stderr
+    table = rows(r.stdout)
+    assert list(table[0]) == list(CSV_COLUMNS)
+    budgets = sorted({float(t["compute_flops"]) for t in table})
+    assert len(budgets) == 8
+    assert budgets[0] == 1e17
+    assert budgets[-1] == 3e20
+    assert len(table) == 80
+
+
+def test_each_run_spends_its_budget_exactly() -> None:
+    for t in rows(run_cli("sweep", "--budgets", "1e18,1e20").stdout):
+        m, d, c = float(t["flops_per_token"]), float(t["tokens"]), float(t["compute_flops"])
+        assert m * d == pytest.approx(c, rel=1e-12)
+        assert int(t["batch_size_tokens"]) == int(t["batch_size_sequences"]) * int(t["seq_len"])
+
+
+def test_hyperparameters_follow_eq1_at_1e17() -> None:
+    # arXiv 2401.02954, Eq. 1 at C = 1e17 (reference §9 table): eta = 2.338e-3, B = 1.062e5 tokens.
+    table = rows(run_cli("sweep", "--budgets", "1e17,1e18").stdout)
+    first = [t for t in table if float(t["compute_flops"]) == 1e17]
+    assert float(first[0]["learning_rate"]) == pytest.approx(2.338e-3, rel=1e-3)
+    # The batch is rounded to whole sequences of 4096 (26 x 4096 = 106,496 tokens).
+    assert int(first[0]["batch_size_tokens"]) == pytest.approx(1.062e5, rel=0.01)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    c=st.floats(1e18, 1e22),
+    points=st.integers(3, 12),
+    span=st.floats(0.3, 1.0),
+)
+def test_isoflop_design_invariants(c: float, points: int, span: float) -> None:
+    sweep = design((c,), SweepOptions(points=points, span_decades=span))
+    ms = [r.flops_per_token for r in sweep.runs]
+    assert ms == sorted(ms)
+    assert len(set(ms)) == len(ms) <= points
+    for r in sweep.runs:
+        assert r.flops_per_token * r.tokens == pytest.approx(c, rel=1e-12)
+        assert 0.5 < r.flops_per_token / r.target_flops_per_token < 2
+
+
+def test_parse_budgets() -> None:
+    assert parse_budgets("1e17..1e19", 3) == (1e17, 1e18, 1e19)
+    assert parse_budgets("1e19, 1e17", 8) == (1e17, 1e19)
+    with pytest.raises(Exception, match="must increase"):
+        parse_budgets("1e19..1e17", 3)
+
+
+def test_json_and_text() -> None:
+    r = run_cli("sweep", "--budgets", "1e18,1e19", "--points", "4", "--format", "json")
+    doc = r.json()
+    assert doc["schema_version"] == 1
+    assert doc["kind"] == "isoflop"
+    assert len(doc["runs"]) == 8
+    assert set(doc["runs"][0]) == set(CSV_COLUMNS)
+    t = run_cli("sweep", "--budgets", "1e18,1e19", "--points", "4", "--format", "text")
+    assert t.exit_code == 0
+    assert "isoflop sweep: 8 runs at 2 budgets" in t.stdout
+
+
+def test_hyperparameter_grid() -> None:
+    r = run_cli(
+        "sweep", "--kind", "hyperparameters", "--budgets", "1e17,1e18",
+        "--flops-per-token", "1.77e8", "--lr-points", "3", "--batch-points", "4",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    table = rows(r.stdout)
+    assert len(table) == 24
+    for c in (1e17, 1e18):
+        at = [t for t in table if float(t["compute_flops"]) == c]
+        assert len({t["learning_rate"] for t in at}) == 3
+        assert len({t["batch_size_sequences"] for t in at}) == 4
+        assert len({(t["n_layers"], t["d_model"]) for t in at}) == 1
+
+
+def test_run_configs_are_written(tmp_path: Path) -> None:
+    folder = tmp_path / "runs"
+    r = run_cli("sweep", "--budgets", "1e18,1e19", "--points", "3", "--configs-dir", str(folder))
+    assert r.exit_code == 0, r.stderr
+    files = sorted(folder.glob("*.toml"))
+    assert [f.stem for f in files] == [t["run_id"] for t in rows(r.stdout)]
+    config = tomllib.loads(files[0].read_text())
+    assert set(config) == {"model", "training", "data"}
+    assert set(config["model"]) == {
+        "n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size", "seq_len",
+    }  # fmt: skip
+    assert config["training"]["schedule"] == "multistep"
+    assert config["data"]["preset"] == "current"
+    first = rows(r.stdout)[0]
+    assert config["training"]["tokens"] == round(float(first["tokens"]))
+    assert config["training"]["learning_rate"] == float(first["learning_rate"])
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--budgets", "abc"], "budget must be a positive number"),
+        (["--budgets", "1e19..1e17"], "must increase"),
+        (["--budgets", "1e17..1e19", "--count", "1"], "--count must be at least 2"),
+        (["--points", "2"], "--points must be at least 3"),
+        (["--kind", "grid"], "--kind must be one of isoflop, hyperparameters"),
+        (["--preset", "curent"], "did you mean current"),
+        (["--format", "toml"], "--format toml is not available here"),
+        (["--span-decades", "0"], "--span-decades must be positive"),
+        (["--seq-len", "0"], "--seq-len must be a positive integer"),
+    ],
+)
+def test_errors(args: list[str], fragment: str) -> None:
+    assert_input_error(run_cli("sweep", *args), fragment)
