@@ -67,6 +67,7 @@ COMMANDS: dict[str, str] = {
     "gpus": "gpus",
     "model": "model",
     "presets": "presets",
+    "schedule": "schedule",
     "shapes": "model",
     "sweep": "sweep",
 }
