@@ -688,3 +688,30 @@ def m_form(preset: Preset, command: str) -> MForm:
             f"{preset.predicts} ({preset.form})"
         )
     return MForm(ms, ds, lr, bs)
+
+
+def compute_hyperparameter_laws(preset: Preset, command: str) -> tuple[PowerLaw, PowerLaw]:
+    """Peak LR and batch (tokens) as power laws in C alone: the preset's own Eq. 1 tables, or the
+    law file it names when that file depends on C only (``deepseek``).
+
+    Raises:
+        PresetError: the preset's hyperparameter law needs N or D (Step Law, Kaplan's LR(N)).
+    """
+    if preset.learning_rate is not None and preset.batch_size is not None:
+        return preset.learning_rate, preset.batch_size
+    law = load_hyperparameter_law(preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
+    terms = (law.learning_rate, law.batch_size)
+    if law.compute_unit == "flops" and law.compute_fraction == 1.0:
+        laws = [
+            PowerLaw(t.coefficient, t.compute_exponent)
+            for t in terms
+            if t is not None
+            and t.form == "power_law"
+            and t.params_exponent == 0.0
+            and t.tokens_exponent == 0.0
+        ]
+        if len(laws) == 2:
+            return laws[0], laws[1]
+    raise PresetError(
+        f"{command} needs hyperparameter laws in C alone; preset {preset.id!r} uses {law.id!r}"
+    )

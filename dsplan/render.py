@@ -256,3 +256,180 @@ def preset_footer(plans: Sequence[Plan]) -> str:
     for p in plans:
         seen.setdefault(p.preset.id, p.preset.source)
     return "\n".join(f"preset {pid}: {source}" for pid, source in seen.items())
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ``cost`` section of a plan or model document as (label, text) rows."""
+    peak = cost["peak_flops_per_gpu"]
+    mfu_origin = "given" if cost["mfu_source"].startswith("given") else "planning default, assumed"
+    best = cost["mfu_best_published"]
+    best_text = f"; best published {best:g}" if best is not None else "; no published figure"
+    rows = [
+        ("GPU", f"{cost['gpu_name']} ({cost['gpu']}), {cost['dtype']}"),
+        ("dense peak", f"{sci(peak)} FLOP/s per GPU ({si(peak, 'FLOP/s')})"),
+        ("MFU", f"{cost['mfu']:g} of the dense {cost['dtype']} peak ({mfu_origin}{best_text})"),
+        (
+            "hardware FLOPs/token",
+            f"{both(cost['flops_per_token_hardware'], 'FLOPs/token')} (M + output head 6 V d)",
+        ),
+        ("hardware FLOPs", both(cost["training_flops_hardware"], "FLOPs")),
+        ("GPU-hours", f"{cost['gpu_hours']:,.0f}"),
+    ]
+    if "compute_flops_available" in cost:
+        rows.insert(
+            0,
+            (
+                "cluster compute",
+                f"{both(cost['compute_flops_available'], 'FLOPs')} = GPUs x peak x MFU x time",
+            ),
+        )
+    if cost.get("gpus") is not None:
+        rows.append(("GPUs", f"{cost['gpus']:,} ({cost['gpus_source']})"))
+    if "wall_clock_days" in cost:
+        rows.append(("wall clock", f"{cost['wall_clock_days']:.1f} days"))
+    if "cost_usd" in cost:
+        when = f", as of {cost['price_as_of']}" if cost.get("price_as_of") else ""
+        rows.append(
+            (
+                "cost",
+                f"{_usd(cost['cost_usd'])} at ${cost['price_usd_per_gpu_hour']:g}/GPU-hour "
+                f"({cost['price_source']}{when})",
+            )
+        )
+    mem = cost["memory"]
+    zero1 = mem["min_gpus_zero1"]
+    rows.append(
+        (
+            "states memory",
+            f"{mem['states_bytes'] / 1e9:,.0f} GB ({mem['bytes_per_param']} bytes/param); fewest "
+            f"GPUs of {mem['gpu_memory_bytes'] / 1e9:g} GB: ZeRO-3 {mem['min_gpus_zero3']:,}, ZeRO-1 "
+            + (
+                f"{zero1:,}"
+                if zero1 is not None
+                else "never (replicated weights + gradients overflow one GPU: add TP/PP)"
+            ),
+        )
+    )
+    feas = cost["feasibility"]
+    if "days_limit" in feas:
+        if "fits_days" in feas:
+            verdict = (
+                "fits"
+                if feas["fits_days"]
+                else f"misses by {feas['days_over']:.1f} days; {feas['gpus_required']:,} GPUs needed"
+            )
+        else:
+            verdict = f"{feas['gpus_required']:,} GPUs needed"
+        rows.append(("deadline", f"{feas['days_limit']:g} days: {verdict}"))
+    if "max_cost_usd" in feas:
+        verdict = (
+            "fits"
+            if feas["fits_cost"]
+            else f"over by {_usd(feas['cost_over_usd'])}; buys {feas['gpu_hours_affordable']:,.0f} GPU-hours"
+        )
+        rows.append(("spending limit", f"{_usd(feas['max_cost_usd'])}: {verdict}"))
+    return rows
+
+
+def cost_table(cost: dict[str, Any]) -> RenderableType:
+    """The cost section as a rich table, laid out like :func:`plan_text`."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(Text(f"Hardware ({cost['gpu']}, {cost['dtype']})", style="cyan"), "")
+    for label, value in cost_rows(cost):
+        table.add_row(f"  {label}", value)
+    return table
+
+
+def costs_table(documents: Sequence[dict[str, Any]]) -> RenderableType:
+    """The cost of several plans, one row each."""
+    from rich.table import Table
+
+    first = documents[0]["cost"]
+    table = Table(
+        title=f"on {first['gpu']} ({first['dtype']}, MFU {first['mfu']:g})", title_justify="left"
+    )
+    for name in ("C (FLOPs)", "GPU-hours", "GPUs", "days", "cost", "feasible"):
+        table.add_column(name, justify="right")
+    for doc in documents:
+        c = doc["cost"]
+        table.add_row(
+            sci(doc["compute_flops"], 3),
+            f"{c['gpu_hours']:,.0f}",
+            f"{c['gpus']:,}" if c.get("gpus") is not None else "-",
+            f"{c['wall_clock_days']:.1f}" if "wall_clock_days" in c else "-",
+            _usd(c["cost_usd"]) if "cost_usd" in c else "-",
+            "yes" if c["feasibility"]["feasible"] else "no",
+        )
+    return table
+
+
+def gpus_table(gpus: Sequence[dict[str, Any]]) -> RenderableType:
+    """The GPU table, one row per accelerator."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="dsplan gpus: dense peaks in TFLOP/s", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    for name in ("id", "bf16", "fp8", "GB", "TB/s", "MFU", "$/GPU-h", "as of"):
+        table.add_column(name, justify="left" if name in ("id", "as of") else "right")
+    for g in gpus:
+        peaks = g["peak_tflops"]
+        mfu = g["mfu_default"]
+        table.add_row(
+            g["id"],
+            f"{peaks['bf16']:g}" if "bf16" in peaks else f"{peaks['fp16']:g}*",
+            f"{peaks['fp8']:g}" if "fp8" in peaks else "-",
+            f"{g['memory_gb']:g}",
+            f"{g['memory_bandwidth_tb_per_s']:g}",
+            f"{mfu.get('bf16', next(iter(mfu.values()))):g}",
+            f"{g['price_usd_per_gpu_hour']:g}" if g["price_usd_per_gpu_hour"] is not None else "-",
+            g["price_as_of"] or "",
+        )
+    return table
+
+
+def gpu_lines(g: dict[str, Any]) -> str:
+    """One GPU entry as plain text, every field with its unit."""
+    peaks = ", ".join(f"{k} {v:g}" for k, v in g["peak_tflops"].items())
+    lines = [
+        f"{g['id']}: {g['name']} ({g['vendor']})",
+        f"  aliases               {', '.join(g['aliases']) or '-'}",
+        f"  dense peak TFLOP/s    {peaks}",
+        f"  memory                {g['memory_gb']:g} GB, {g['memory_bandwidth_tb_per_s']:g} TB/s",
+        f"  scale-up link         {g['interconnect']}"
+        + (f", {g['interconnect_gb_per_s']:g} GB/s" if g["interconnect_gb_per_s"] else ""),
+        f"  TDP                   {g['tdp_w']:g} W"
+        if g["tdp_w"]
+        else "  TDP                   not published",
+        "  planning MFU          "
+        + ", ".join(f"{k} {v:g}" for k, v in g["mfu_default"].items())
+        + f" ({g['mfu_default_source']})",
+    ]
+    for dtype, value in g["mfu_best_published"].items():
+        lines.append(
+            f"  best published MFU    {dtype} {value:g} ({g['mfu_best_published_source'][dtype]})"
+        )
+    for i, p in enumerate(g["prices"]):
+        label = "price (default)" if i == 0 else "price"
+        lines.append(
+            f"  {label:<22}${p['usd_per_gpu_hour']:g}/GPU-hour, {p['provider']}, as of "
+            f"{p['as_of']} ({p['source']})"
+        )
+    if not g["prices"]:
+        lines.append("  price                 none public in the table; give --price-per-gpu-hour")
+    lines.append(f"  source                {g['source']}")
+    for a in g["assumptions"]:
+        lines.append(f"  assumption            {a}")
+    if g["notes"]:
+        lines.append(f"  notes                 {g['notes']}")
+    return "\n".join(lines)

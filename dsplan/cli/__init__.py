@@ -65,8 +65,10 @@ COMMANDS: dict[str, str] = {
     "budget": "budget",
     "compare": "compare",
     "fit": "fit",
+    "gpus": "gpus",
     "model": "model",
     "presets": "presets",
+    "schedule": "schedule",
     "shapes": "model",
     "sweep": "sweep",
 }

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from dsplan.cli._hardware import (
+    DaysOption,
+    DtypeOption,
+    GpuOption,
+    GpusOption,
+    HardwareOptions,
+    MaxCostOption,
+    MfuOption,
+    PriceOption,
+    finish_costs,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
 from dsplan.errors import InputError
 from dsplan.plan import Plan, PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
 from dsplan.units import parse_positive
 
+if TYPE_CHECKING:
+    from dsplan.cost import Cost, Hardware
+
+
 FORMATS = (Format.text, Format.json, Format.env)
 
 
 def budget(
     compute: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            help="Compute budget(s) C in FLOPs: 1e24, 3.2e23, 2_000e20.", show_default=False
+            help="Compute budget(s) C in FLOPs: 1e24, 3.2e23, 2_000e20. Omit with --gpu, --gpus "
+            "and --days to plan for what that cluster computes.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     preset: Annotated[
         str,
         typer.Option(help="Law preset: an id (see `dsplan presets`) or a path to a .toml file."),
@@ -61,6 +78,13 @@ def budget(
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
     ] = None,
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    mfu: MfuOption = None,
+    dtype: DtypeOption = None,
+    price_per_gpu_hour: PriceOption = None,
+    days: DaysOption = None,
+    max_cost_usd: MaxCostOption = None,
 ) -> None:
     """The compute-optimal plan for a budget: M, D, shape, learning rate, batch and schedule.
 
@@ -74,13 +98,20 @@ def budget(
 
         eval "$(dsplan budget 1e24 --format env)"
 
+        dsplan budget 1e24 --gpu h800 --gpus 2048 --days 30
+
+        dsplan budget --gpu h800 --gpus 2048 --days 30 --format json
+
         dsplan budget 1e24 --preset chinchilla-a3 --hyperparameters step-law
 
         dsplan budget 1e24 --unique-tokens 3e11
     """
     with exit_on_error():
         require_format(format, FORMATS)
-        budgets = [parse_positive(text, "compute budget") for text in compute]
+        budgets = [parse_positive(text, "compute budget") for text in compute or []]
+        hardware = HardwareOptions(
+            gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd
+        ).resolve()
         options = PlanOptions(
             preset=preset,
             seq_len=_positive(seq_len, "--seq-len"),
@@ -95,19 +126,50 @@ def budget(
                 None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
             ),
         )
-        plans = [plan(c, options) for c in budgets]
-        documents = [p.to_dict() for p in plans]
+        plans, costs = _plans(budgets, options, hardware)
+        cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
+        documents = [_document(p, c) for p, c in zip(plans, cost_of, strict=True)]
         if field is not None:
             out("\n".join(field_text(get_field(doc, field)) for doc in documents))
-            return
-        if format is Format.json:
+        elif format is Format.json:
             out(dumps(documents[0] if len(documents) == 1 else documents))
         elif format is Format.env:
             if len(documents) != 1:
                 raise InputError("--format env takes one budget; use --format json for several")
             out(env_lines(documents[0]))
         else:
-            _text(plans)
+            _text(plans, documents)
+        finish_costs(costs)
+
+
+def _plans(
+    budgets: list[float], options: PlanOptions, hardware: Hardware | None
+) -> tuple[list[Plan], list[Cost]]:
+    """The plans, and their costs when a GPU is given (the inverse mode when no budget is)."""
+    if not budgets:
+        if hardware is None or hardware.n_gpus is None or hardware.days is None:
+            raise InputError(
+                "give a compute budget C (e.g. 1e24), or --gpu, --gpus and --days to derive one"
+            )
+        from dsplan.cost import plan_for_cluster
+
+        p, c = plan_for_cluster(hardware, options)
+        return [p], [c]
+    plans = [plan(c, options) for c in budgets]
+    if hardware is None:
+        return plans, []
+    from dsplan.cost import estimate
+
+    costs = [estimate(p.architecture.counts, p.training.tokens, hardware) for p in plans]
+    return plans, costs
+
+
+def _document(p: Plan, cost: Cost | None) -> dict[str, Any]:
+    doc = p.to_dict()
+    if cost is not None:
+        doc["cost"] = cost.to_dict()
+        doc["warnings"] = [*doc["warnings"], *cost.warnings]
+    return doc
 
 
 def _positive(value: int, flag: str) -> int:
@@ -116,14 +178,22 @@ def _positive(value: int, flag: str) -> int:
     return value
 
 
-def _text(plans: list[Plan]) -> None:
-    from dsplan.render import plan_text, plans_table, preset_footer, to_text
-
-    out(
-        to_text(
-            plan_text(plans[0]) if len(plans) == 1 else plans_table(plans), preset_footer(plans)
-        )
+def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
+    from dsplan.render import (
+        cost_table,
+        costs_table,
+        plan_text,
+        plans_table,
+        preset_footer,
+        to_text,
     )
+
+    parts = [plan_text(plans[0]) if len(plans) == 1 else plans_table(plans)]
+    if "cost" in documents[0]:
+        parts.append(
+            cost_table(documents[0]["cost"]) if len(plans) == 1 else costs_table(documents)
+        )
+    out(to_text(*parts, preset_footer(plans)))
     seen: set[str] = set()
     for p in plans:
         for w in p.warnings:

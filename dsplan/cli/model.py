@@ -7,6 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
+from dsplan.cli._hardware import (
+    DaysOption,
+    DtypeOption,
+    GpuOption,
+    GpusOption,
+    HardwareOptions,
+    MaxCostOption,
+    MfuOption,
+    PriceOption,
+    finish_costs,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
@@ -51,6 +62,13 @@ def model(
     format: Annotated[
         Format, typer.Option("--format", "-f", help="Output: text or json.")
     ] = Format.text,
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    mfu: MfuOption = None,
+    dtype: DtypeOption = None,
+    price_per_gpu_hour: PriceOption = None,
+    days: DaysOption = None,
+    max_cost_usd: MaxCostOption = None,
 ) -> None:
     """Exact parameter and FLOP counts of a shape, beside the paper's Eq. 2.
 
@@ -61,9 +79,16 @@ def model(
         dsplan model --n-layers 95 --d-model 8192 --n-kv-heads 8 --tokens 2e12 --format json
 
         dsplan model --hf-config config.json
+
+        dsplan model --n-layers 95 --d-model 8192 --n-kv-heads 8 --tokens 2e12 --gpu h800 --gpus 1024
     """
     with exit_on_error():
         require_format(format, FORMATS)
+        hardware = HardwareOptions(
+            gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd
+        ).resolve()
+        if hardware is not None and tokens is None:
+            raise InputError("--gpu needs --tokens D: the cost is for training D tokens")
         if hf_config is not None:
             from dsplan.io import shape_from_hf_config
 
@@ -104,10 +129,17 @@ def model(
                 "batch_size_tokens": batch,
                 "batch_size_sequences": None if batch is None else batch / shape.seq_len,
             }
+        costs = []
+        if hardware is not None:
+            from dsplan.cost import estimate
+
+            costs.append(estimate(c, document["training"]["tokens"], hardware))
+            document["cost"] = costs[0].to_dict()
         if format is Format.json:
             out(dumps(document))
-            return
-        out(_model_text(shape, document))
+        else:
+            out(_model_text(shape, document))
+        finish_costs(costs)
 
 
 def _model_text(shape: Shape, doc: dict[str, Any]) -> str:
@@ -133,6 +165,12 @@ def _model_text(shape: Shape, doc: dict[str, Any]) -> str:
             f"Eq. 1 ({h['preset']}): peak learning rate {h['learning_rate']:.3e}, batch "
             f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences",
         ]
+    if "cost" in doc:
+        from dsplan.render import cost_rows
+
+        cost = doc["cost"]
+        lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']})"]
+        lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
     lines += ["", f"convention: {ATTENTION_CONVENTION}"]
     return "\n".join(lines)
 

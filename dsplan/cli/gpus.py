@@ -1,0 +1,73 @@
+"""``dsplan gpus [ID]``: the GPU table (dense peaks, memory, links, planning MFU, prices, sources)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
+
+FORMATS = (Format.text, Format.json)
+
+
+def gpus(
+    gpu: Annotated[
+        str | None,
+        typer.Argument(help="A GPU id or alias (h100 = h100-sxm); omit to list them all."),
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="Output: text or json.")
+    ] = Format.text,
+) -> None:
+    """The GPU table: dense peak TFLOP/s, memory, links, planning MFU and prices, with sources.
+
+    Peaks are dense (a vendor's 2:4-sparsity figure is halved); planning MFUs are dsplan's
+    assumptions, drawn from published runs; prices carry the date they were observed.
+
+    Examples:
+
+        dsplan gpus
+
+        dsplan gpus h100
+
+        dsplan gpus --format json
+    """
+    with exit_on_error():
+        require_format(format, FORMATS)
+        from dsplan.gpus import SCHEMA_VERSION, get_gpu, load_table
+
+        if gpu is not None:
+            entry = get_gpu(gpu).to_dict()
+            if format is Format.json:
+                out(dumps({"schema_version": SCHEMA_VERSION, **entry}))
+                return
+            from dsplan.render import gpu_lines
+
+            out(gpu_lines(entry))
+            return
+        table = load_table()
+        entries = [g.to_dict() for g in table.gpus]
+        if format is Format.json:
+            out(
+                dumps(
+                    {
+                        "schema_version": SCHEMA_VERSION,
+                        "as_of": table.as_of.isoformat() if table.as_of else None,
+                        "gpus": entries,
+                    }
+                )
+            )
+            return
+        from dsplan.render import gpus_table, to_text
+
+        footer = (
+            "* fp16 (no bf16). MFU: dsplan's planning assumption against the dense bf16 peak. "
+            "Prices: on-demand USD per GPU-hour, observed on the date shown. "
+            "`dsplan gpus ID` shows every field with its source."
+        )
+        out(to_text(gpus_table(entries), footer))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(gpus)
