@@ -156,3 +156,16 @@ def test_law_file_is_not_a_hyperparameter_law() -> None:
     path = Path(load_preset("current").path)
     with pytest.raises(PresetError, match='kind = "hyperparameters"'):
         load_hyperparameter_law(str(path))
+
+
+def test_sweep_and_fit_refuse_laws_not_in_m() -> None:
+    from dsplan.presets import compute_hyperparameter_laws, m_form
+
+    with pytest.raises(PresetError, match="'kaplan' predicts params_non_embedding"):
+        m_form(load_preset("kaplan"), "dsplan sweep")
+    assert m_form(load_preset("current"), "dsplan sweep").model_scaling.exponent == 0.5243
+    # Laws deferring to DeepSeek Eq. 1 get it as power laws in C; Kaplan's LR(N) cannot be.
+    lr, batch = compute_hyperparameter_laws(load_preset("epoch"), "x")
+    assert (lr.coefficient, batch.exponent) == (0.3118, 0.3271)
+    with pytest.raises(PresetError, match="needs hyperparameter laws in C alone"):
+        compute_hyperparameter_laws(load_preset("kaplan"), "x")
