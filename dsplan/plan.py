@@ -104,11 +104,15 @@ class Optimal:
     law_tokens_basis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"flops_per_token": self.flops_per_token, "tokens": self.tokens}
-        # M laws keep their documents unchanged: flops_per_token *is* the law's own prediction.
+        out: dict[str, Any] = {
+            "flops_per_token": self.flops_per_token,
+            "tokens": self.tokens,
+            # Stable (issue #7): the law's own prediction in its own unit. For an M law such as
+            # DeepSeek's it is M_opt itself.
+            "model_size": self.flops_per_token if self.model_size is None else self.model_size,
+            "model_size_unit": self.model_size_unit,
+        }
         if self.model_size_unit != "flops_per_token":
-            out["model_size"] = self.model_size
-            out["model_size_unit"] = self.model_size_unit
             out["law_tokens"] = self.law_tokens
             out["law_tokens_basis"] = self.law_tokens_basis
             out["tokens_vs_law"] = self.tokens / self.law_tokens if self.law_tokens else None

@@ -10,9 +10,12 @@ from dsplan.presets import preset_ids
 
 @pytest.mark.parametrize("preset_id", ["current", "early", "openwebtext2"])
 def test_deepseek_documents_keep_their_keys(preset_id: str) -> None:
-    # The DeepSeek presets' JSON stays byte-identical to earlier releases: no new keys appear.
+    # The DeepSeek presets' documents keep their shape: the law's own prediction (issue #7's stable
+    # optimal.model_size) is M_opt itself, and no keys of the parameter laws appear.
     doc = run_cli("budget", "1e24", "--preset", preset_id, "--format", "json").json()
-    assert set(doc["optimal"]) == {"flops_per_token", "tokens"}
+    o = doc["optimal"]
+    assert set(o) == {"flops_per_token", "tokens", "model_size", "model_size_unit"}
+    assert (o["model_size"], o["model_size_unit"]) == (o["flops_per_token"], "flops_per_token")
     assert not {"law", "hyperparameter_law", "data_constrained"} & set(doc)
     assert "model_size_error" not in doc["architecture"]
     assert "allocation_range" not in doc["fit_range"]
