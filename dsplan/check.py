@@ -38,7 +38,7 @@ from dsplan.config import (
 from dsplan.errors import InputError
 from dsplan.flops import Counts, Shape, counts, swiglu_d_ff
 from dsplan.plan import round_batch_sequences
-from dsplan.presets import Preset, load_preset
+from dsplan.presets import FitRange, Preset, load_preset
 from dsplan.schedule import MAX_WARMUP_FRACTION
 
 SCHEMA_VERSION = 1
@@ -371,6 +371,13 @@ class _Context:
     batch_unit_wrong: bool = False
     total_steps: int | None = None
     implied_mfu: float | None = None
+    tokens_law: float | None = None
+    model_law: tuple[float, str] | None = None
+    lr_law: float | None = None
+    batch_law: float | None = None
+    hyper_label: str = ""
+    hyper_orders: float = 0.0
+    hyper_range_text: str = ""
 
     def add(self, rule: str, severity: str, key: str, message: str, hint: str) -> None:
         self.found.append(
@@ -560,20 +567,17 @@ def _batch_rules(ctx: _Context) -> None:
 
 
 def _lr_hint(ctx: _Context) -> str:
-    if ctx.compute is None:
+    if ctx.lr_law is None:
         return ""
-    return (
-        f"learning_rate = {ctx.preset.learning_rate(ctx.compute):.3g} "
-        f"(Eq. 1, preset {ctx.preset.id})"
-    )
+    return f"learning_rate = {ctx.lr_law:.3g} ({ctx.hyper_label})"
 
 
 def _batch_hint(ctx: _Context, law_tokens: float) -> str:
     seq_len = ctx.cfg.model.seq_len
     sequences, _ = round_batch_sequences(law_tokens / seq_len)
     return (
-        f"batch_size_sequences = {sequences} ({_fmt(sequences * seq_len)} tokens; Eq. 1 gives "
-        f"{_fmt(law_tokens)} tokens, preset {ctx.preset.id})"
+        f"batch_size_sequences = {sequences} ({_fmt(sequences * seq_len)} tokens; the law gives "
+        f"{_fmt(law_tokens)} tokens: {ctx.hyper_label})"
     )
 
 
@@ -582,8 +586,8 @@ def _hyper_rules(ctx: _Context) -> None:
         return
     t = ctx.cfg.training
     c = ctx.compute
-    law_lr = ctx.preset.learning_rate(c)
-    if t.learning_rate > 0:
+    law_lr = ctx.lr_law
+    if law_lr is not None and t.learning_rate > 0:
         ratio = t.learning_rate / law_lr
         severity = _band(ratio, LR_WARNING_FACTOR, LR_ERROR_FACTOR)
         if severity:
@@ -596,9 +600,9 @@ def _hyper_rules(ctx: _Context) -> None:
                 f"error beyond {LR_ERROR_FACTOR:g}x)",
                 _lr_hint(ctx),
             )
-    if ctx.batch_tokens is None or ctx.batch_tokens <= 0:
+    law_batch = ctx.batch_law
+    if ctx.batch_tokens is None or ctx.batch_tokens <= 0 or law_batch is None:
         return
-    law_batch = ctx.preset.batch_size(c)
     seq_len = ctx.cfg.model.seq_len
     ratio = ctx.batch_tokens / law_batch
     severity = _band(ratio, BATCH_WARNING_FACTOR, BATCH_ERROR_FACTOR)
@@ -644,6 +648,53 @@ def _hyper_rules(ctx: _Context) -> None:
 # --------------------------------------------------------------------------------------- DSP3xx
 
 
+def _laws(ctx: _Context) -> None:
+    """Evaluate the preset's allocation law and its hyperparameter law at the config's C.
+
+    DeepSeek presets carry their own Eq. 1 and Eq. 4; other presets name a hyperparameter law
+    file (``dsplan.hparams``), and their allocation law is evaluated in its own units
+    (``dsplan.laws.predict``), exactly as ``dsplan budget`` does.
+    """
+    from dsplan.hparams import evaluate
+    from dsplan.laws import predict
+    from dsplan.presets import DEFAULT_HYPERPARAMETERS, load_hyperparameter_law
+
+    if ctx.compute is None or ctx.counts is None:
+        return
+    p, c, tokens = ctx.preset, ctx.compute, ctx.cfg.training.tokens
+    prediction = predict(p, c)
+    ctx.tokens_law = prediction.law_tokens
+    ctx.model_law = (prediction.model_size, prediction.model_size_unit)
+    chosen = ctx.cfg.hyperparameters
+    if chosen is None and p.learning_rate is not None and p.batch_size is not None:
+        ctx.lr_law, ctx.batch_law = p.learning_rate(c), p.batch_size(c)
+        ctx.hyper_label = f"Eq. 1, preset {p.id}"
+        hyper_range = p.hyperparameter_fit_range or p.fit_range
+        ctx.hyper_orders = hyper_range.orders_beyond(c)
+        ctx.hyper_range_text = _range_text(hyper_range)
+        return
+    law = load_hyperparameter_law(chosen or p.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
+    values = evaluate(law, c, ctx.counts, tokens)
+    ctx.lr_law, ctx.batch_law = values.learning_rate, values.batch_size_tokens
+    ctx.hyper_label = f"hyperparameter law {law.id}"
+    ctx.hyper_orders = values.orders_beyond
+    ctx.hyper_range_text = _range_text(law.fit_range)
+
+
+def _range_text(r: FitRange) -> str:
+    parts = []
+    for name, lo, hi, unit in (
+        ("C", r.compute_min, r.compute_max, "FLOPs"),
+        ("N", r.params_min, r.params_max, "parameters"),
+        ("D", r.tokens_min, r.tokens_max, "tokens"),
+    ):
+        if lo is not None or hi is not None:
+            lo_text = f"{lo:.0e}" if lo is not None else "..."
+            hi_text = f"{hi:.0e}" if hi is not None else "..."
+            parts.append(f"{name} {lo_text} to {hi_text} {unit}")
+    return ", ".join(parts) or "no stated range"
+
+
 def _token_rules(ctx: _Context) -> None:
     t = ctx.cfg.training
     if t.tokens <= 0:
@@ -656,15 +707,17 @@ def _token_rules(ctx: _Context) -> None:
     m = ctx.counts.flops_per_token
     c = m * t.tokens
     ctx.compute = c
+    _laws(ctx)
     p = ctx.preset
-    d_opt = p.data_scaling(c)
+    d_opt = ctx.tokens_law
+    if d_opt is None or ctx.model_law is None:
+        return
     ratio = t.tokens / d_opt
     per_param = t.tokens / ctx.counts.params_total
     at = f"at C = M x D = {m:.4g} x {_fmt(t.tokens)} = {c:.4g} FLOPs"
-    hint = (
-        f"tokens = {d_opt:.3g} with a model of M = {p.model_scaling(c):.3g} FLOPs/token "
-        f"(Eq. 4, preset {p.id})"
-    )
+    size, unit = ctx.model_law
+    model = "" if unit == "tokens" else f" with a model of {size:.3g} ({unit})"
+    hint = f"tokens = {d_opt:.3g}{model} (allocation law, preset {p.id})"
     if ratio > OVERTRAIN_FACTOR:
         ctx.add(
             "DSP302",
@@ -683,38 +736,42 @@ def _token_rules(ctx: _Context) -> None:
             f"({per_param:.3g} tokens/parameter): the model is too large for its data",
             hint,
         )
-    ranges = [("Eq. 4 allocation law", p.fit_range)]
-    if p.hyperparameter_fit_range is not None:
-        ranges.append(("Eq. 1 hyperparameter law", p.hyperparameter_fit_range))
-    above = [(name, r) for name, r in ranges if c > r.compute_max]
-    below = [(name, r) for name, r in ranges if c < r.compute_min]
+    alloc = p.fit_range
+    above: list[str] = []
+    below: list[str] = []
+    if alloc.compute_max is not None and c > alloc.compute_max:
+        above.append(
+            f"{alloc.orders_beyond(c):.1f} orders of magnitude above the allocation law's "
+            f"{_range_text(alloc)}"
+        )
+    if alloc.compute_min is not None and c < alloc.compute_min:
+        below.append(
+            f"{alloc.orders_beyond(c):.1f} orders of magnitude below the allocation law's "
+            f"{_range_text(alloc)}"
+        )
+    if ctx.hyper_orders > 0:
+        where = f"outside the {ctx.hyper_label} fit range ({ctx.hyper_range_text})"
+        low = ctx.preset.has_own_hyperparameters and ctx.cfg.hyperparameters is None
+        hyper = ctx.preset.hyperparameter_fit_range or alloc
+        side = below if low and hyper.compute_min is not None and c < hyper.compute_min else above
+        side.append(f"{ctx.hyper_orders:.1f} orders of magnitude {where}")
     if above:
-        parts = [
-            f"{r.orders_beyond(c):.1f} orders of magnitude above the {name}'s "
-            f"{r.compute_min:.0e} to {r.compute_max:.0e} FLOPs"
-            for name, r in above
-        ]
         ctx.add(
             "DSP304",
             INFO,
             "training.tokens",
-            f"C = {c:.4g} FLOPs is {'; '.join(parts)}: the laws are extrapolated",
+            f"C = {c:.4g} FLOPs is {'; '.join(above)}: the laws are extrapolated",
             "none needed if intended: DeepSeek's own 7B and 67B sit 2.5 to 3.5 orders above "
             "the Eq. 4 range and match the laws (Section 3, Fig. 5)",
         )
     if below:
-        parts = [
-            f"{r.orders_beyond(c):.1f} orders of magnitude below the {name}'s "
-            f"{r.compute_min:.0e} FLOPs"
-            for name, r in below
-        ]
         ctx.add(
             "DSP305",
             WARNING,
             "training.tokens",
-            f"C = {c:.4g} FLOPs is {'; '.join(parts)}: the laws were not fitted or tested here",
-            f"treat the suggested values as rough; C >= {p.fit_range.compute_min:.0e} FLOPs "
-            "is covered",
+            f"C = {c:.4g} FLOPs is {'; '.join(below)}: the laws were not fitted or tested here",
+            "treat the suggested values as rough; the laws' ranges are covered from "
+            f"{_range_text(alloc)}",
         )
 
 
@@ -1140,7 +1197,6 @@ def check_config(cfg: RunConfig) -> FileReport:
         group(ctx)
     kept = [f for f in ctx.found if f.rule not in cfg.ignore]
     kept.sort(key=lambda f: (_ORDER[f.severity], f.line if f.line is not None else 0, f.rule))
-    law_lr = preset.learning_rate(ctx.compute) if ctx.compute else None
     derived = Derived(
         preset=preset.id,
         preset_source=preset.source,
@@ -1149,9 +1205,9 @@ def check_config(cfg: RunConfig) -> FileReport:
         params_total=ctx.counts.params_total if ctx.counts else None,
         batch_size_tokens=ctx.batch_tokens,
         total_steps=ctx.total_steps,
-        learning_rate_law=law_lr,
-        batch_size_tokens_law=preset.batch_size(ctx.compute) if ctx.compute else None,
-        tokens_law=preset.data_scaling(ctx.compute) if ctx.compute else None,
+        learning_rate_law=ctx.lr_law,
+        batch_size_tokens_law=ctx.batch_law,
+        tokens_law=ctx.tokens_law,
         implied_mfu=ctx.implied_mfu,
     )
     return FileReport(cfg.file, tuple(kept), derived)

@@ -164,6 +164,14 @@ SCHEMA: tuple[Key, ...] = (
     ),
     # [data]
     Key("data", "preset", "string", "", "current", "Law preset: an id or a path to a .toml file."),
+    Key(
+        "data",
+        "hyperparameters",
+        "string",
+        "",
+        "the preset's own Eq. 1, else the law it names",
+        "Hyperparameter law id or file (as `dsplan budget --hyperparameters`).",
+    ),
     # [hardware]: all optional
     Key("hardware", "gpu", "string", "", _NO_DEFAULT, "GPU id or alias (see `dsplan gpus`)."),
     Key(
@@ -338,6 +346,7 @@ class RunConfig:
     preset: str
     hardware: HardwareConfig
     ignore: tuple[str, ...] = ()
+    hyperparameters: str | None = None
     given: frozenset[str] = frozenset()
     lines: dict[str, int] = field(default_factory=dict, compare=False)
 
@@ -667,6 +676,16 @@ def parse_config(
     model = _model(r, base) if isinstance(data.get("model"), dict) else None
     training = _training(r) if isinstance(data.get("training"), dict) else None
     preset_value = r.get("data.preset")
+    hyper_value = r.get("data.hyperparameters")
+    if hyper_value is not None:
+        from dsplan.presets import load_hyperparameter_law
+
+        if _looks_like_path(hyper_value) and not Path(hyper_value).is_absolute():
+            hyper_value = str(base / hyper_value)
+        try:
+            load_hyperparameter_law(hyper_value)
+        except InputError as exc:
+            r.problem("data.hyperparameters", str(exc))
     hardware = HardwareConfig(
         gpu=r.get("hardware.gpu"),
         dtype=r.get("hardware.dtype"),
@@ -697,6 +716,7 @@ def parse_config(
         preset=chosen,
         hardware=hardware,
         ignore=tuple(ignore),
+        hyperparameters=hyper_value,
         given=frozenset(r.given),
         lines=lines,
     )
@@ -818,6 +838,8 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         "[data]",
         f"preset = {_toml_string(preset_ref)}",
     ]
+    if plan.options.hyperparameters is not None:
+        lines.append(f"hyperparameters = {_toml_string(plan.options.hyperparameters)}")
     if cost is not None:
         hw = cost.hardware
         lines += [

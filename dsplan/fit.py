@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import FitError, InputError, SweepDataError
-from dsplan.presets import FitRange, PowerLaw, Preset
+from dsplan.presets import FitRange, PowerLaw, Preset, m_form
 
 SCHEMA_VERSION = 1
 KINDS = ("isoflop", "hyperparameters")
@@ -747,15 +747,16 @@ class FitReport:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        ref = m_form(self.reference, "dsplan fit")
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "reference": {
                 "preset": self.reference.id,
                 "source": self.reference.source,
-                "model_scaling": self.reference.model_scaling.to_dict(),
-                "data_scaling": self.reference.data_scaling.to_dict(),
-                "learning_rate": self.reference.learning_rate.to_dict(),
-                "batch_size": self.reference.batch_size.to_dict(),
+                "model_scaling": ref.model_scaling.to_dict(),
+                "data_scaling": ref.data_scaling.to_dict(),
+                "learning_rate": ref.learning_rate.to_dict(),
+                "batch_size": ref.batch_size.to_dict(),
             },
             "predictions": [p.to_dict() for p in self.predictions],
             "warnings": list(self.warnings),
@@ -797,8 +798,8 @@ def predict(
 ) -> tuple[Prediction, list[str]]:
     """The fitted laws at ``compute_flops``, with a warning when that is far outside the fit range."""
     ranges = [f.fit_range for f in (isoflop, hyperparameters) if f is not None]
-    lo = min(r.compute_min for r in ranges)
-    hi = max(r.compute_max for r in ranges)
+    lo = min(r.compute_min for r in ranges if r.compute_min is not None)
+    hi = max(r.compute_max for r in ranges if r.compute_max is not None)
     beyond = FitRange(lo, hi).orders_beyond(compute_flops)
     warnings = []
     if beyond > EXTRAPOLATION_WARN_ORDERS:
@@ -868,7 +869,8 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
         )
         sources.append(f"dsplan fit of IsoFLOP results {iso.source} ({iso.n_runs} runs)")
     else:
-        model, data, alloc_range = base.model_scaling, base.data_scaling, base.fit_range
+        base_laws = m_form(base, "dsplan fit")
+        model, data, alloc_range = base_laws.model_scaling, base_laws.data_scaling, base.fit_range
         notes.append(
             f"model_scaling, data_scaling and fit_range are not fitted: carried from preset "
             f"{base.id!r} ({base.source})"
@@ -881,7 +883,8 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
             f"within {hp.threshold:.2%})"
         )
     else:
-        lr, batch = base.learning_rate, base.batch_size
+        base_hp = m_form(base, "dsplan fit")
+        lr, batch = base_hp.learning_rate, base_hp.batch_size
         hp_range = base.hyperparameter_fit_range or base.fit_range
         notes.append(
             f"learning_rate and batch_size are not fitted: carried from preset {base.id!r} "

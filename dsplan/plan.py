@@ -4,6 +4,12 @@
 whose exact M is close to M_opt, trains it on D = C / M_exact tokens so the budget is honoured
 exactly, and lays out DeepSeek's multi-step schedule. Everything is plain Python (no numpy), so the
 common command starts fast.
+
+Laws that predict something other than M (docs/laws.md) are converted honestly: a parameter count
+becomes a shape through the shape search in parameter space, a token count D becomes the target
+M = C / D, and either way the shape's exact M gives D = C / M_exact. M = 6N is never assumed.
+``optimal.model_size`` and ``optimal.model_size_unit`` keep the law's own number beside the M and
+D of the plan.
 """
 
 from __future__ import annotations
@@ -14,9 +20,25 @@ from typing import Any
 
 from dsplan.errors import InputError
 from dsplan.flops import Counts, Shape, counts
-from dsplan.presets import DEFAULT_PRESET, Preset, load_preset
+from dsplan.hparams import HyperparameterValues, evaluate
+from dsplan.laws import (
+    MAX_USEFUL_EPOCHS,
+    MUENNIGHOFF_R_D_STAR,
+    LawPrediction,
+    data_constrained_optimum,
+    effective_tokens,
+    predict,
+)
+from dsplan.presets import (
+    DEFAULT_PRESET,
+    FitRange,
+    HyperparameterLaw,
+    Preset,
+    load_hyperparameter_law,
+    load_preset,
+)
 from dsplan.schedule import Schedule, multistep
-from dsplan.shape import SearchOptions, best_shape
+from dsplan.shape import Candidate, SearchOptions, best_shape, best_shape_by_params
 
 SCHEMA_VERSION = 1
 # Sequence batches are rounded to a multiple of the largest power of two no larger than 1/8 of
@@ -50,6 +72,8 @@ class PlanOptions:
     n_kv_heads: int | None = None
     layers_multiple: int = 1
     warmup_steps: int = 2000
+    hyperparameters: str | None = None  # a hyperparameter law id; None: the preset's own or default
+    unique_tokens: float | None = None  # unique tokens available (data-constrained planning)
 
     def search_options(self) -> SearchOptions:
         return SearchOptions(
@@ -64,13 +88,35 @@ class PlanOptions:
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Optimal:
-    """The law's compute-optimal allocation, before any shape is chosen."""
+    """The law's compute-optimal allocation.
+
+    For a law that predicts M (DeepSeek) these are its M_opt and D_opt, before any shape is chosen.
+    For any other law ``model_size`` is its own prediction in ``model_size_unit``, and
+    ``flops_per_token`` and ``tokens`` are the M of the matching shape and D = C / M; the law's own
+    D is kept as ``law_tokens`` (with ``tokens_vs_law`` = tokens / law_tokens).
+    """
 
     flops_per_token: float
     tokens: float
+    model_size: float | None = None
+    model_size_unit: str = "flops_per_token"
+    law_tokens: float | None = None
+    law_tokens_basis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"flops_per_token": self.flops_per_token, "tokens": self.tokens}
+        out: dict[str, Any] = {
+            "flops_per_token": self.flops_per_token,
+            "tokens": self.tokens,
+            # Stable (issue #7): the law's own prediction in its own unit. For an M law such as
+            # DeepSeek's it is M_opt itself.
+            "model_size": self.flops_per_token if self.model_size is None else self.model_size,
+            "model_size_unit": self.model_size_unit,
+        }
+        if self.model_size_unit != "flops_per_token":
+            out["law_tokens"] = self.law_tokens
+            out["law_tokens_basis"] = self.law_tokens_basis
+            out["tokens_vs_law"] = self.tokens / self.law_tokens if self.law_tokens else None
+        return out
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
@@ -90,18 +136,23 @@ class Hyperparameters:
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Architecture:
-    """The chosen shape and its exact counts."""
+    """The chosen shape and its exact counts.
+
+    ``flops_per_token_error`` is the shape's M against ``optimal.flops_per_token``;
+    ``model_size_error``, for laws that predict a parameter count, the shape's count against it.
+    """
 
     shape: Shape
     counts: Counts
     flops_per_token_error: float
+    model_size_error: float | None = None
 
     @property
     def flops_per_token(self) -> int:
         return self.counts.flops_per_token
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             **self.shape.to_dict(),
             "aspect_ratio": self.shape.aspect_ratio,
             "flops_per_token": self.counts.flops_per_token,
@@ -110,6 +161,9 @@ class Architecture:
             "params_non_embedding": self.counts.params_non_embedding,
             "params_total": self.counts.params_total,
         }
+        if self.model_size_error is not None:
+            out["model_size_error"] = self.model_size_error
+        return out
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
@@ -126,15 +180,21 @@ class Training:
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class FitCheck:
-    """How far the budget lies outside the ranges the laws were fitted on."""
+    """How far the plan lies outside the ranges the laws were fitted on.
 
-    allocation_range: tuple[float, float]
+    The ``*_compute_*`` keys are null for a law whose paper states no compute range; laws with
+    parameter or token ranges add ``allocation_range`` / ``hyperparameter_range`` tables.
+    """
+
+    allocation_range: tuple[float | None, float | None]
     allocation_orders_beyond: float
-    hyperparameter_range: tuple[float, float]
+    hyperparameter_range: tuple[float | None, float | None]
     hyperparameter_orders_beyond: float
+    allocation_full: FitRange | None = None
+    hyperparameter_full: FitRange | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "allocation_compute_min": self.allocation_range[0],
             "allocation_compute_max": self.allocation_range[1],
             "allocation_orders_beyond": self.allocation_orders_beyond,
@@ -142,6 +202,56 @@ class FitCheck:
             "hyperparameter_compute_max": self.hyperparameter_range[1],
             "hyperparameter_orders_beyond": self.hyperparameter_orders_beyond,
         }
+        if self.allocation_full is not None:
+            out["allocation_range"] = self.allocation_full.to_dict()
+        if self.hyperparameter_full is not None:
+            out["hyperparameter_range"] = self.hyperparameter_full.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class DataConstraint:
+    """Repeated data when the plan needs more tokens than exist (Muennighoff et al. 2023).
+
+    ``effective_tokens`` is D' = U + U R* (1 - exp(-R / R*)) with R = epochs - 1 and R* = 15.39.
+    The re-allocated plan (``reallocated_*``) is present only when the data runs out: the method is
+    in docs/laws.md ("Data-constrained planning").
+    """
+
+    unique_tokens: float
+    epochs: float
+    effective_tokens: float
+    value_per_token: float
+    reallocation_factor: float | None = None
+    reallocated_shape: Shape | None = None
+    reallocated_counts: Counts | None = None
+    reallocated_tokens: float | None = None
+    reallocated_epochs: float | None = None
+    reallocated_effective_tokens: float | None = None
+    method: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "unique_tokens": self.unique_tokens,
+            "epochs": self.epochs,
+            "effective_tokens": self.effective_tokens,
+            "value_per_token": self.value_per_token,
+            "r_d_star": MUENNIGHOFF_R_D_STAR,
+            "reallocated": None,
+        }
+        if self.reallocated_counts is not None and self.reallocated_shape is not None:
+            out["reallocated"] = {
+                "factor": self.reallocation_factor,
+                "shape": self.reallocated_shape.to_dict(),
+                "flops_per_token": self.reallocated_counts.flops_per_token,
+                "params_total": self.reallocated_counts.params_total,
+                "params_non_embedding": self.reallocated_counts.params_non_embedding,
+                "tokens": self.reallocated_tokens,
+                "epochs": self.reallocated_epochs,
+                "effective_tokens": self.reallocated_effective_tokens,
+                "method": self.method,
+            }
+        return out
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
@@ -158,10 +268,12 @@ class Plan:
     schedule: Schedule
     fit: FitCheck
     warnings: tuple[str, ...] = field(default=())
+    hyperparameter_law: HyperparameterLaw | None = None
+    data: DataConstraint | None = None
 
     def to_dict(self) -> dict[str, Any]:
         schedule = self.schedule.to_dict()
-        return {
+        doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "compute_flops": self.compute_flops,
             "preset": self.preset.id,
@@ -183,6 +295,26 @@ class Plan:
             "fit_range": self.fit.to_dict(),
             "warnings": list(self.warnings),
         }
+        # Added keys appear only where they carry information, so the DeepSeek presets' documents
+        # stay byte-identical to those of earlier releases.
+        if self.preset.predicts != "flops_per_token" or self.preset.form != "power_law":
+            doc["law"] = {
+                "predicts": self.preset.predicts,
+                "form": self.preset.form,
+                "status": self.preset.status_label,
+                "verification": self.preset.verification,
+            }
+        if self.hyperparameter_law is not None:
+            law = self.hyperparameter_law
+            doc["hyperparameter_law"] = {
+                "id": law.id,
+                "source": law.source,
+                "status": law.status,
+                "verification": law.verification,
+            }
+        if self.data is not None:
+            doc["data_constrained"] = self.data.to_dict()
+        return doc
 
 
 def _range_warning(what: str, compute_flops: float, lo: float, hi: float, orders: float) -> str:
@@ -193,13 +325,186 @@ def _range_warning(what: str, compute_flops: float, lo: float, hi: float, orders
     )
 
 
+def _full_range_warning(what: str, fit: FitRange, orders: float) -> str:
+    parts = []
+    for name, unit in (("compute", "FLOPs"), ("params", "parameters"), ("tokens", "tokens")):
+        lo, hi = getattr(fit, f"{name}_min"), getattr(fit, f"{name}_max")
+        if lo is None and hi is None:
+            continue
+        lo_text = "0" if lo is None else f"{lo:.2g}"
+        hi_text = "inf" if hi is None else f"{hi:.2g}"
+        parts.append(f"{lo_text} to {hi_text} {unit}")
+    return (
+        f"the plan lies {orders:.1f} orders of magnitude outside the range the {what} was fitted "
+        f"on ({'; '.join(parts)}): the plan extrapolates"
+    )
+
+
+def _compute_only(fit: FitRange) -> bool:
+    return (
+        fit.compute_min is not None
+        and fit.compute_max is not None
+        and all(v is None for v in (fit.params_min, fit.params_max, fit.tokens_min, fit.tokens_max))
+    )
+
+
+def _fit_warning(what: str, compute_flops: float, fit: FitRange, orders: float) -> str:
+    if _compute_only(fit) and fit.compute_min is not None and fit.compute_max is not None:
+        return _range_warning(what, compute_flops, fit.compute_min, fit.compute_max, orders)
+    return _full_range_warning(what, fit, orders)
+
+
+def check_compute(compute_flops: float) -> float:
+    """A budget as a float, or :class:`InputError` if it is not positive and finite."""
+    if not (isinstance(compute_flops, (int, float)) and math.isfinite(compute_flops)):
+        raise InputError(f"compute budget must be a positive finite number, got {compute_flops!r}")
+    if compute_flops <= 0:
+        raise InputError(f"compute budget must be positive, got {compute_flops!r}")
+    return float(compute_flops)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A law's prediction at C turned into a shape: its exact M, and D = C / M_exact."""
+
+    compute_flops: float
+    prediction: LawPrediction
+    candidate: Candidate
+    counts: Counts
+
+    @property
+    def flops_per_token(self) -> int:
+        return self.counts.flops_per_token
+
+    @property
+    def tokens(self) -> float:
+        return self.compute_flops / self.counts.flops_per_token
+
+    @property
+    def is_m_law(self) -> bool:
+        return self.prediction.model_size_unit == "flops_per_token"
+
+    def optimal(self) -> Optimal:
+        if self.is_m_law:
+            return Optimal(self.prediction.model_size, self.prediction.law_tokens)
+        return Optimal(
+            flops_per_token=self.flops_per_token,
+            tokens=self.tokens,
+            model_size=self.prediction.model_size,
+            model_size_unit=self.prediction.model_size_unit,
+            law_tokens=self.prediction.law_tokens,
+            law_tokens_basis=self.prediction.law_tokens_basis,
+        )
+
+    def model_size_error(self) -> float | None:
+        """For parameter laws: the shape's count in the law's convention against the prediction."""
+        return None if self.prediction.law_params is None else float(self.candidate.relative_error)
+
+
+def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Allocation:
+    """Evaluate a preset's allocation law at C and find the shape that realises it.
+
+    * M laws: the shape whose exact M is closest to M_opt (the original planner);
+    * parameter laws: the shape whose parameter count, in the law's own convention, is closest to
+      the prediction (:func:`dsplan.shape.best_shape_by_params`);
+    * token laws: the shape whose M is closest to C / D_opt.
+
+    References:
+        docs/laws.md, "Units": which law counts what.
+    """
+    prediction = predict(preset, compute_flops)
+    unit = prediction.model_size_unit
+    if unit == "flops_per_token":
+        candidate = best_shape(prediction.model_size, options)
+    elif unit == "tokens":
+        candidate = best_shape(compute_flops / prediction.model_size, options)
+    else:
+        candidate = best_shape_by_params(prediction.model_size, unit, options)
+    return Allocation(compute_flops, prediction, candidate, counts(candidate.shape))
+
+
+def _hyperparameters(
+    c: float, preset: Preset, options: PlanOptions, alloc: Allocation, tokens: float
+) -> tuple[float, float, FitRange, HyperparameterLaw | None, HyperparameterValues | None]:
+    """Peak LR, batch (tokens), the fit range to check, and the law file used (None: in-file)."""
+    if options.hyperparameters is None and preset.learning_rate and preset.batch_size:
+        hyper = preset.hyperparameter_fit_range or preset.fit_range
+        return preset.learning_rate(c), preset.batch_size(c), hyper, None, None
+    law_id = options.hyperparameters or preset.hyperparameter_law_id or "deepseek"
+    law = load_hyperparameter_law(law_id)
+    values = evaluate(law, c, alloc.counts, tokens)
+    if values.learning_rate is None:
+        raise InputError(
+            f"{values.notes[0] if values.notes else law.id + ': no learning rate here'}; "
+            "choose another law with --hyperparameters (e.g. deepseek or step-law)"
+        )
+    if values.batch_size_tokens is None:
+        raise InputError(f"hyperparameter law {law.id!r} gives no batch size")
+    return values.learning_rate, values.batch_size_tokens, law.fit_range, law, values
+
+
+def data_constraint(
+    c: float, unique: float, alloc: Allocation, search: SearchOptions
+) -> tuple[DataConstraint, list[str]]:
+    """Epochs, Muennighoff's effective data, and a re-allocated plan when the data runs out.
+
+    Re-allocation (dsplan's method, documented in docs/laws.md): Muennighoff et al.'s fitted
+    ``L(N', D')`` gives the compute-optimal N with U unique tokens, N_U, and without the limit,
+    N_inf, at the same C = 6ND. Their ratio k = N_U / N_inf scales the chosen law's model size
+    (M for M laws, the shape's parameters otherwise); the shape search and D = C / M_exact follow.
+    """
+    warnings: list[str] = []
+    tokens = alloc.tokens
+    epochs = tokens / unique
+    d_eff = effective_tokens(unique, tokens)
+    if epochs <= 1:
+        return DataConstraint(unique, epochs, d_eff, 1.0), warnings
+    muennighoff = load_preset("muennighoff")
+    if muennighoff.loss is None or muennighoff.repetition is None:
+        raise InputError(f"{muennighoff.path}: needs [loss] and [repetition] for --unique-tokens")
+    n_free = predict(muennighoff, c).model_size
+    n_constrained, _ = data_constrained_optimum(muennighoff.loss, muennighoff.repetition, c, unique)
+    factor = n_constrained / n_free
+    if alloc.is_m_law:
+        candidate = best_shape(alloc.prediction.model_size * factor, search)
+    else:
+        candidate = best_shape_by_params(alloc.counts.params_total * factor, "params_total", search)
+    new_counts = counts(candidate.shape)
+    new_tokens = c / new_counts.flops_per_token
+    new_epochs = new_tokens / unique
+    if epochs > MAX_USEFUL_EPOCHS:
+        warnings.append(
+            f"the plan repeats the {unique:.3g} unique tokens {epochs:.1f} times: beyond about "
+            f"{MAX_USEFUL_EPOCHS:g} epochs repeated data loses value (Muennighoff et al. 2023); "
+            f"see data_constrained.reallocated ({new_epochs:.1f} epochs)"
+        )
+    data = DataConstraint(
+        unique_tokens=unique,
+        epochs=epochs,
+        effective_tokens=d_eff,
+        value_per_token=d_eff / tokens,
+        reallocation_factor=factor,
+        reallocated_shape=candidate.shape,
+        reallocated_counts=new_counts,
+        reallocated_tokens=new_tokens,
+        reallocated_epochs=new_epochs,
+        reallocated_effective_tokens=effective_tokens(unique, new_tokens),
+        method=(
+            "model size scaled by N_U / N_inf, the ratio of Muennighoff et al.'s data-constrained "
+            "to unconstrained optimum at the same C (dsplan's method, docs/laws.md)"
+        ),
+    )
+    return data, warnings
+
+
 def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     """Plan a pretraining run for a compute budget.
 
     Args:
         compute_flops: The budget C = M * D in FLOPs (M: non-embedding FLOPs per token, attention
             included).
-        options: Preset, sequence length, vocabulary and shape-search options.
+        options: Preset, hyperparameter law, unique tokens, sequence length, vocabulary and
+            shape-search options.
 
     Returns:
         A frozen :class:`Plan`.
@@ -209,68 +514,81 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
 
     References:
         arXiv 2401.02954: Eq. 1 (learning rate and batch size), Eq. 2 (M), Eq. 4 (M_opt, D_opt),
-        Section 2.3 (multi-step schedule).
+        Section 2.3 (multi-step schedule). Other laws: docs/laws.md.
     """
     options = options or PlanOptions()
-    if not (isinstance(compute_flops, (int, float)) and math.isfinite(compute_flops)):
-        raise InputError(f"compute budget must be a positive finite number, got {compute_flops!r}")
-    if compute_flops <= 0:
-        raise InputError(f"compute budget must be positive, got {compute_flops!r}")
+    c = check_compute(compute_flops)
+    if options.unique_tokens is not None and not (
+        math.isfinite(options.unique_tokens) and options.unique_tokens > 0
+    ):
+        raise InputError(f"unique tokens must be positive, got {options.unique_tokens!r}")
     preset = load_preset(options.preset)
-    c = float(compute_flops)
+    search = options.search_options()
 
-    optimal = Optimal(preset.model_scaling(c), preset.data_scaling(c))
-    candidate = best_shape(optimal.flops_per_token, options.search_options())
-    shape_counts = counts(candidate.shape)
-    m_exact = shape_counts.flops_per_token
-    tokens = c / m_exact
+    alloc = allocate(c, preset, search)
+    optimal = alloc.optimal()
+    candidate = alloc.candidate
+    shape_counts = alloc.counts
+    tokens = alloc.tokens
 
-    batch_tokens = preset.batch_size(c)
+    lr, batch_tokens, hyper, hyper_law, hyper_values = _hyperparameters(
+        c, preset, options, alloc, tokens
+    )
     sequences_exact = batch_tokens / options.seq_len
     sequences, multiple = round_batch_sequences(sequences_exact)
     tokens_per_step = sequences * options.seq_len
-    lr = preset.learning_rate(c)
     schedule = multistep(lr, tokens, tokens_per_step, warmup_steps=options.warmup_steps)
 
-    alloc = preset.fit_range
-    hyper = preset.hyperparameter_fit_range or preset.fit_range
+    fit_alloc = preset.fit_range
+    prediction = alloc.prediction
+    alloc_orders = fit_alloc.orders_beyond(c, prediction.law_params, prediction.law_tokens)
+    hyper_orders = (
+        hyper_values.orders_beyond if hyper_values is not None else hyper.orders_beyond(c)
+    )
     fit = FitCheck(
-        (alloc.compute_min, alloc.compute_max),
-        alloc.orders_beyond(c),
+        (fit_alloc.compute_min, fit_alloc.compute_max),
+        alloc_orders,
         (hyper.compute_min, hyper.compute_max),
-        hyper.orders_beyond(c),
+        hyper_orders,
+        None if _compute_only(fit_alloc) else fit_alloc,
+        None if _compute_only(hyper) else hyper,
     )
     warnings: list[str] = []
     if fit.allocation_orders_beyond > 0:
-        warnings.append(
-            _range_warning(
-                "allocation law",
-                c,
-                alloc.compute_min,
-                alloc.compute_max,
-                fit.allocation_orders_beyond,
-            )
-        )
+        warnings.append(_fit_warning("allocation law", c, fit_alloc, fit.allocation_orders_beyond))
     if fit.hyperparameter_orders_beyond > 0:
         warnings.append(
-            _range_warning(
-                "hyperparameter law",
-                c,
-                hyper.compute_min,
-                hyper.compute_max,
-                fit.hyperparameter_orders_beyond,
-            )
+            _fit_warning("hyperparameter law", c, hyper, fit.hyperparameter_orders_beyond)
         )
     if preset.assumption:
         warnings.append(
             f"preset {preset.id!r}: its coefficients are a dsplan assumption, not published "
             f"(see `dsplan presets show {preset.id}`)"
         )
+    if hyper_values is not None:
+        warnings.extend(hyper_values.notes)
     if abs(candidate.relative_error) > 0.05:
+        if alloc.is_m_law or prediction.model_size_unit == "tokens":
+            warnings.append(
+                f"the nearest shape's M is {candidate.relative_error:+.1%} off M_opt: "
+                "the target is too small for a finer fit"
+            )
+        else:
+            warnings.append(
+                f"the nearest shape's {prediction.model_size_unit} is "
+                f"{candidate.relative_error:+.1%} off the law's prediction: the target is too "
+                "small for a finer fit"
+            )
+    if not alloc.is_m_law:
         warnings.append(
-            f"the nearest shape's M is {candidate.relative_error:+.1%} off M_opt: "
-            "the target is too small for a finer fit"
+            f"preset {preset.id!r} predicts {prediction.model_size_unit}: the plan trains the "
+            f"matching shape on C / M = {tokens:.3g} tokens, {tokens / prediction.law_tokens:.2f}x "
+            f"the law's own D ({prediction.law_tokens:.3g}, {prediction.law_tokens_basis})"
         )
+    data = None
+    if options.unique_tokens is not None:
+        data, data_warnings = data_constraint(c, float(options.unique_tokens), alloc, search)
+        warnings.extend(data_warnings)
     warnings.extend(schedule.notes)
 
     return Plan(
@@ -286,9 +604,20 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
             batch_rounding_multiple=multiple,
             tokens_per_step=tokens_per_step,
         ),
-        architecture=Architecture(candidate.shape, shape_counts, candidate.relative_error),
+        architecture=Architecture(
+            candidate.shape,
+            shape_counts,
+            (
+                candidate.relative_error
+                if alloc.is_m_law
+                else shape_counts.flops_per_token / optimal.flops_per_token - 1
+            ),
+            alloc.model_size_error(),
+        ),
         training=Training(tokens=tokens, tokens_per_param=tokens / shape_counts.params_total),
         schedule=schedule,
         fit=fit,
         warnings=tuple(warnings),
+        hyperparameter_law=hyper_law,
+        data=data,
     )

@@ -15,6 +15,27 @@ Formulas live in code, coefficients in data. A preset file (schema version 1) is
 Optional provenance keys (``notes``, ``assumption``, ``verification``, ``reference_compute``,
 ``[hyperparameter_fit_range]``) are read where present. This is the only module, with
 :mod:`dsplan.io`, that touches files.
+
+Schema version 1 grew, backward-compatibly, to hold other published laws (docs/laws.md). Every new
+key is optional and defaults to what the DeepSeek files mean:
+
+* ``predicts``: ``flops_per_token`` (default), ``params_total``, ``params_non_embedding``,
+  ``params_non_embedding_with_head`` (Porian et al.'s N) or ``tokens``;
+* ``form``: ``power_law`` (default; ``[model_scaling]`` predicts the quantity, ``[data_scaling]``
+  the tokens, either one may be absent unless the law predicts M), ``parametric_loss`` (a
+  ``[loss]`` table: ``e``, ``a``, ``b``, ``alpha``, ``beta``) or ``fixed_ratio``
+  (``tokens_per_param``);
+* ``compute_unit`` (``flops`` or ``pf_days``) and ``compute_fraction`` (the share of C the law's
+  compute variable stands for: Kaplan's C_min = C / 2 at the critical batch);
+* ``status``: ``verified``, ``derived``, ``secondary``, ``unverified`` or ``assumption``;
+* ``hyperparameters``: the id of the hyperparameter law in ``presets/hyperparameters/`` used when the
+  file has no ``[learning_rate]`` and ``[batch_size]`` of its own (default ``deepseek``);
+* ``[repetition]``: Muennighoff et al.'s ``r_d_star`` and ``r_n_star`` for repeated data;
+* ``[fit_range]`` may give ``compute_min``/``compute_max`` (FLOPs), ``params_min``/``params_max``
+  (in the law's own parameter convention) and ``tokens_min``/``tokens_max``, each bound optional.
+
+Hyperparameter laws live in ``presets/hyperparameters/*.toml`` (``kind = "hyperparameters"``), see
+:class:`HyperparameterLaw`.
 """
 
 from __future__ import annotations
@@ -79,41 +100,134 @@ class PowerLaw:
 
 @dataclass(frozen=True)
 class FitRange:
-    """The compute range (FLOPs) over which a law was fitted."""
+    """The range a law was fitted on: compute (FLOPs), parameters, tokens; any bound may be absent.
 
-    compute_min: float
-    compute_max: float
+    The DeepSeek files give the compute bounds only; the other laws give what their papers state.
+    """
 
-    def orders_beyond(self, compute_flops: float) -> float:
-        """How many orders of magnitude ``compute_flops`` lies outside the range (0 inside)."""
-        if compute_flops > self.compute_max:
-            return math.log10(compute_flops / self.compute_max)
-        if compute_flops < self.compute_min:
-            return math.log10(self.compute_min / compute_flops)
-        return 0.0
+    compute_min: float | None = None
+    compute_max: float | None = None
+    params_min: float | None = None
+    params_max: float | None = None
+    tokens_min: float | None = None
+    tokens_max: float | None = None
+
+    def orders_beyond(
+        self,
+        compute_flops: float | None = None,
+        params: float | None = None,
+        tokens: float | None = None,
+    ) -> float:
+        """How many orders of magnitude the point lies outside the range (0 inside).
+
+        Each given quantity is checked against its own bounds; the largest excursion counts.
+        """
+        worst = 0.0
+        for value, lo, hi in (
+            (compute_flops, self.compute_min, self.compute_max),
+            (params, self.params_min, self.params_max),
+            (tokens, self.tokens_min, self.tokens_max),
+        ):
+            if value is None or value <= 0:
+                continue
+            if hi is not None and value > hi:
+                worst = max(worst, math.log10(value / hi))
+            if lo is not None and value < lo:
+                worst = max(worst, math.log10(lo / value))
+        return worst
 
     def to_dict(self) -> dict[str, float]:
-        return {"compute_min": self.compute_min, "compute_max": self.compute_max}
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+PREDICTS = (
+    "flops_per_token",
+    "params_total",
+    "params_non_embedding",
+    "params_non_embedding_with_head",
+    "tokens",
+)
+FORMS = ("power_law", "parametric_loss", "fixed_ratio")
+STATUSES = ("verified", "derived", "secondary", "unverified", "assumption")
+COMPUTE_UNITS = ("flops", "pf_days")
+DEFAULT_HYPERPARAMETERS = "deepseek"
+
+
+@dataclass(frozen=True)
+class ParametricLoss:
+    """``L(N, D) = e + a / N ** alpha + b / D ** beta`` (nats), the Chinchilla Approach 3 form."""
+
+    e: float
+    a: float
+    b: float
+    alpha: float
+    beta: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """Muennighoff et al.'s decay constants for repeated data (R_D*) and excess parameters (R_N*)."""
+
+    r_d_star: float
+    r_n_star: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Preset:
-    """A law preset: the allocation law, the hyperparameter laws and their provenance."""
+    """A law preset: the allocation law, the hyperparameter laws and their provenance.
+
+    The DeepSeek files fill ``model_scaling``, ``data_scaling``, ``learning_rate`` and
+    ``batch_size``; other laws fill what their ``form`` needs and name a hyperparameter law.
+    """
 
     id: str
     description: str
     source: str
-    model_scaling: PowerLaw
-    data_scaling: PowerLaw
-    learning_rate: PowerLaw
-    batch_size: PowerLaw
+    model_scaling: PowerLaw | None
+    data_scaling: PowerLaw | None
+    learning_rate: PowerLaw | None
+    batch_size: PowerLaw | None
     fit_range: FitRange
     hyperparameter_fit_range: FitRange | None = None
     assumption: str | None = None
     reference_compute: float | None = None
     verification: str | None = None
     notes: str | None = None
+    predicts: str = "flops_per_token"
+    form: str = "power_law"
+    status: str | None = None
+    compute_unit: str = "flops"
+    compute_fraction: float = 1.0
+    loss: ParametricLoss | None = None
+    tokens_per_param: float | None = None
+    hyperparameters: str | None = None
+    repetition: Repetition | None = None
     path: str = field(default="", compare=False)
+
+    @property
+    def has_own_hyperparameters(self) -> bool:
+        """True when the file carries its own ``[learning_rate]`` and ``[batch_size]`` (DeepSeek)."""
+        return self.learning_rate is not None and self.batch_size is not None
+
+    @property
+    def hyperparameter_law_id(self) -> str | None:
+        """The hyperparameter law file this preset defers to, or None when it has its own laws."""
+        if self.has_own_hyperparameters:
+            return None
+        return self.hyperparameters or DEFAULT_HYPERPARAMETERS
+
+    @property
+    def status_label(self) -> str:
+        """``status`` when given; otherwise ``assumption`` for files with one, else ``unlabelled``."""
+        if self.status:
+            return self.status
+        return "assumption" if self.assumption else "unlabelled"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -121,15 +235,102 @@ class Preset:
             "id": self.id,
             "description": self.description,
             "source": self.source,
-            "model_scaling": self.model_scaling.to_dict(),
-            "data_scaling": self.data_scaling.to_dict(),
-            "learning_rate": self.learning_rate.to_dict(),
-            "batch_size": self.batch_size.to_dict(),
+            "predicts": self.predicts,
+            "form": self.form,
+            "status": self.status_label,
             "fit_range": self.fit_range.to_dict(),
         }
+        for key in ("model_scaling", "data_scaling", "learning_rate", "batch_size", "loss"):
+            law = getattr(self, key)
+            if law is not None:
+                out[key] = law.to_dict()
+        if self.repetition is not None:
+            out["repetition"] = self.repetition.to_dict()
         if self.hyperparameter_fit_range is not None:
             out["hyperparameter_fit_range"] = self.hyperparameter_fit_range.to_dict()
-        for key in ("assumption", "reference_compute", "verification", "notes"):
+        if self.hyperparameter_law_id is not None:
+            out["hyperparameters"] = self.hyperparameter_law_id
+        if self.compute_unit != "flops" or self.compute_fraction != 1.0:
+            out["compute_unit"] = self.compute_unit
+            out["compute_fraction"] = self.compute_fraction
+        for key in ("assumption", "reference_compute", "verification", "notes", "tokens_per_param"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Term:
+    """One hyperparameter as a product power law or a log-linear law in the plan's N, D and C.
+
+    ``power_law``: ``coefficient * C_law ** compute_exponent * N ** params_exponent *
+    D ** tokens_exponent``; ``log_linear``: ``intercept + slope * ln(N)``, undefined (None) where
+    it is not positive or N exceeds ``params_max``.
+    """
+
+    form: str
+    coefficient: float = 1.0
+    compute_exponent: float = 0.0
+    params_exponent: float = 0.0
+    tokens_exponent: float = 0.0
+    intercept: float = 0.0
+    slope: float = 0.0
+    params_max: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.form == "log_linear":
+            out: dict[str, Any] = {
+                "form": self.form,
+                "intercept": self.intercept,
+                "slope": self.slope,
+            }
+            if self.params_max is not None:
+                out["params_max"] = self.params_max
+            return out
+        return {
+            "form": self.form,
+            "coefficient": self.coefficient,
+            "compute_exponent": self.compute_exponent,
+            "params_exponent": self.params_exponent,
+            "tokens_exponent": self.tokens_exponent,
+        }
+
+
+@dataclass(frozen=True)
+class HyperparameterLaw:
+    """A published law for the peak learning rate and the batch size (tokens)."""
+
+    id: str
+    description: str
+    source: str
+    status: str
+    learning_rate: Term
+    batch_size: Term | None
+    fit_range: FitRange
+    params: str = "params_non_embedding"
+    compute_unit: str = "flops"
+    compute_fraction: float = 1.0
+    verification: str | None = None
+    notes: str | None = None
+    path: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "hyperparameters",
+            "id": self.id,
+            "description": self.description,
+            "source": self.source,
+            "status": self.status,
+            "params": self.params,
+            "compute_unit": self.compute_unit,
+            "compute_fraction": self.compute_fraction,
+            "learning_rate": self.learning_rate.to_dict(),
+            "batch_size": None if self.batch_size is None else self.batch_size.to_dict(),
+            "fit_range": self.fit_range.to_dict(),
+        }
+        for key in ("verification", "notes"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -162,12 +363,52 @@ def _law(data: dict[str, Any], table: str, where: Path) -> PowerLaw:
     return PowerLaw(coefficient, _number(data, table, "exponent", where))
 
 
+def _optional_law(data: dict[str, Any], table: str, where: Path) -> PowerLaw | None:
+    return _law(data, table, where) if table in data else None
+
+
+_RANGE_KEYS = ("compute", "params", "tokens")
+
+
 def _range(data: dict[str, Any], table: str, where: Path) -> FitRange:
-    lo = _number(data, table, "compute_min", where)
-    hi = _number(data, table, "compute_max", where)
-    if not 0 < lo <= hi:
-        raise PresetError(f"{where}: {table} needs 0 < compute_min <= compute_max")
-    return FitRange(lo, hi)
+    section = data.get(table)
+    if not isinstance(section, dict):
+        raise PresetError(f"{where}: missing table [{table}]")
+    bounds: dict[str, float | None] = {}
+    for quantity in _RANGE_KEYS:
+        lo_key, hi_key = f"{quantity}_min", f"{quantity}_max"
+        lo = _number(data, table, lo_key, where) if lo_key in section else None
+        hi = _number(data, table, hi_key, where) if hi_key in section else None
+        if (lo is not None and lo <= 0) or (hi is not None and hi <= 0):
+            raise PresetError(f"{where}: {table} bounds must be positive")
+        if lo is not None and hi is not None and lo > hi:
+            raise PresetError(f"{where}: {table} needs 0 < {lo_key} <= {hi_key}")
+        bounds[lo_key], bounds[hi_key] = lo, hi
+    if all(v is None for v in bounds.values()):
+        keys = ", ".join(f"{q}_min/{q}_max" for q in _RANGE_KEYS)
+        raise PresetError(f"{where}: {table} needs at least one bound ({keys})")
+    unknown = sorted(set(section) - set(bounds))
+    if unknown:
+        raise PresetError(f"{where}: unknown key {table}.{unknown[0]}")
+    return FitRange(**bounds)
+
+
+def _choice(
+    data: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: Path
+) -> str:
+    value = data.get(key, default)
+    if value not in allowed:
+        raise PresetError(f"{where}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _positive_top(data: dict[str, Any], key: str, where: Path) -> float | None:
+    if key not in data:
+        return None
+    value = _top_number(data, key, where)
+    if value <= 0:
+        raise PresetError(f"{where}: {key} must be positive, got {value!r}")
+    return value
 
 
 def _text(data: dict[str, Any], key: str, where: Path, *, required: bool) -> str | None:
@@ -188,6 +429,32 @@ def _required_text(data: dict[str, Any], key: str, where: Path) -> str:
     return value
 
 
+def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
+    values = {k: _number(data, "loss", k, where) for k in ("e", "a", "b", "alpha", "beta")}
+    if any(v <= 0 for v in values.values()):
+        raise PresetError(f"{where}: every [loss] coefficient must be positive")
+    return ParametricLoss(**values)
+
+
+def _check_form(preset: Preset, where: Path) -> None:
+    """The tables a law's ``form`` and ``predicts`` need are present and consistent."""
+    if preset.form == "power_law":
+        if preset.predicts == "tokens":
+            if preset.data_scaling is None:
+                raise PresetError(f"{where}: a law that predicts tokens needs [data_scaling]")
+        elif preset.model_scaling is None:
+            raise PresetError(f"{where}: missing table [model_scaling]")
+        if preset.predicts == "flops_per_token" and preset.data_scaling is None:
+            raise PresetError(f"{where}: missing table [data_scaling]")
+        return
+    if not preset.predicts.startswith("params_"):
+        raise PresetError(f"{where}: form {preset.form} needs predicts = a parameter count")
+    if preset.form == "parametric_loss" and preset.loss is None:
+        raise PresetError(f"{where}: form parametric_loss needs a [loss] table")
+    if preset.form == "fixed_ratio" and preset.tokens_per_param is None:
+        raise PresetError(f"{where}: form fixed_ratio needs tokens_per_param")
+
+
 def parse_preset(data: dict[str, Any], where: Path) -> Preset:
     """Validate a parsed preset file and build a :class:`Preset`.
 
@@ -197,14 +464,39 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise PresetError(f"{where}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
-    return Preset(
+    if data.get("kind", "law") != "law":
+        raise PresetError(f"{where}: this is a {data.get('kind')!r} file, not a law preset")
+    if "predicts" not in data and "form" not in data:
+        # A DeepSeek-form file names its laws before anything else (the original error order).
+        for table in ("model_scaling", "data_scaling"):
+            if table not in data:
+                raise PresetError(f"{where}: missing table [{table}]")
+    learning_rate = _optional_law(data, "learning_rate", where)
+    batch_size = _optional_law(data, "batch_size", where)
+    if (learning_rate is None) != (batch_size is None):
+        # Both hyperparameter tables, or neither (then `hyperparameters` names a law file).
+        missing = "learning_rate" if learning_rate is None else "batch_size"
+        raise PresetError(f"{where}: missing table [{missing}]")
+    fraction = _positive_top(data, "compute_fraction", where)
+    if fraction is not None and fraction > 1:
+        raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
+    repetition = None
+    if "repetition" in data:
+        repetition = Repetition(
+            _number(data, "repetition", "r_d_star", where),
+            _number(data, "repetition", "r_n_star", where),
+        )
+    status = _text(data, "status", where, required=False)
+    if status is not None and status not in STATUSES:
+        raise PresetError(f"{where}: status must be one of {', '.join(STATUSES)}, got {status!r}")
+    preset = Preset(
         id=_required_text(data, "id", where),
         description=_required_text(data, "description", where),
         source=_required_text(data, "source", where),
-        model_scaling=_law(data, "model_scaling", where),
-        data_scaling=_law(data, "data_scaling", where),
-        learning_rate=_law(data, "learning_rate", where),
-        batch_size=_law(data, "batch_size", where),
+        model_scaling=_optional_law(data, "model_scaling", where),
+        data_scaling=_optional_law(data, "data_scaling", where),
+        learning_rate=learning_rate,
+        batch_size=batch_size,
         fit_range=_range(data, "fit_range", where),
         hyperparameter_fit_range=(
             _range(data, "hyperparameter_fit_range", where)
@@ -215,6 +507,80 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         reference_compute=(
             _top_number(data, "reference_compute", where) if "reference_compute" in data else None
         ),
+        verification=_text(data, "verification", where, required=False),
+        notes=_text(data, "notes", where, required=False),
+        predicts=_choice(data, "predicts", PREDICTS, "flops_per_token", where),
+        form=_choice(data, "form", FORMS, "power_law", where),
+        status=status,
+        compute_unit=_choice(data, "compute_unit", COMPUTE_UNITS, "flops", where),
+        compute_fraction=1.0 if fraction is None else fraction,
+        loss=_loss(data, where) if "loss" in data else None,
+        tokens_per_param=_positive_top(data, "tokens_per_param", where),
+        hyperparameters=_text(data, "hyperparameters", where, required=False),
+        repetition=repetition,
+        path=str(where),
+    )
+    _check_form(preset, where)
+    return preset
+
+
+def _term(data: dict[str, Any], table: str, where: Path) -> Term:
+    section = data.get(table)
+    if not isinstance(section, dict):
+        raise PresetError(f"{where}: missing table [{table}]")
+    form = section.get("form", "power_law")
+    if form == "log_linear":
+        return Term(
+            form=form,
+            intercept=_number(data, table, "intercept", where),
+            slope=_number(data, table, "slope", where),
+            params_max=_number(data, table, "params_max", where)
+            if "params_max" in section
+            else None,
+        )
+    if form != "power_law":
+        raise PresetError(f"{where}: {table}.form must be power_law or log_linear, got {form!r}")
+    coefficient = _number(data, table, "coefficient", where)
+    if coefficient <= 0:
+        raise PresetError(f"{where}: {table}.coefficient must be positive, got {coefficient!r}")
+
+    def exponent(key: str) -> float:
+        return _number(data, table, key, where) if key in section else 0.0
+
+    return Term(
+        form=form,
+        coefficient=coefficient,
+        compute_exponent=exponent("compute_exponent"),
+        params_exponent=exponent("params_exponent"),
+        tokens_exponent=exponent("tokens_exponent"),
+    )
+
+
+def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> HyperparameterLaw:
+    """Validate a parsed hyperparameter-law file (``kind = "hyperparameters"``).
+
+    Raises:
+        PresetError: naming the file and the key that is missing or wrong.
+    """
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PresetError(f"{where}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+    if data.get("kind") != "hyperparameters":
+        raise PresetError(f'{where}: a hyperparameter law needs kind = "hyperparameters"')
+    fraction = _positive_top(data, "compute_fraction", where)
+    if fraction is not None and fraction > 1:
+        raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
+    return HyperparameterLaw(
+        id=_required_text(data, "id", where),
+        description=_required_text(data, "description", where),
+        source=_required_text(data, "source", where),
+        status=_choice(data, "status", STATUSES, "unverified", where),
+        learning_rate=_term(data, "learning_rate", where),
+        batch_size=_term(data, "batch_size", where) if "batch_size" in data else None,
+        fit_range=_range(data, "fit_range", where),
+        params=_choice(data, "params", PREDICTS[1:4], "params_non_embedding", where),
+        compute_unit=_choice(data, "compute_unit", COMPUTE_UNITS, "flops", where),
+        compute_fraction=1.0 if fraction is None else fraction,
         verification=_text(data, "verification", where, required=False),
         notes=_text(data, "notes", where, required=False),
         path=str(where),
@@ -254,3 +620,98 @@ def load_preset(name: str = DEFAULT_PRESET) -> Preset:
 def all_presets() -> list[Preset]:
     """Every shipped preset, in id order."""
     return [load_preset(preset_id) for preset_id in preset_ids()]
+
+
+def hyperparameters_dir() -> Path:
+    """The folder of hyperparameter laws, ``presets/hyperparameters/``."""
+    return presets_dir() / "hyperparameters"
+
+
+def hyperparameter_law_ids() -> list[str]:
+    """The ids of the shipped hyperparameter laws, sorted."""
+    return sorted(p.stem for p in hyperparameters_dir().glob("*.toml"))
+
+
+@functools.cache
+def load_hyperparameter_law(name: str = DEFAULT_HYPERPARAMETERS) -> HyperparameterLaw:
+    """Load a hyperparameter law by id (``"step-law"``) or by path to a TOML file.
+
+    Raises:
+        PresetError: an unknown id (the message suggests the closest ids), or a bad file.
+    """
+    if _looks_like_path(name):
+        path = Path(name)
+        return parse_hyperparameter_law(read_toml(path), path)
+    path = hyperparameters_dir() / f"{name}.toml"
+    if not path.is_file():
+        known = hyperparameter_law_ids()
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise PresetError(
+            f"unknown hyperparameter law {name!r}{hint} (known: {', '.join(known)}; "
+            "or give a path to a .toml file)"
+        )
+    return parse_hyperparameter_law(read_toml(path), path)
+
+
+def all_hyperparameter_laws() -> list[HyperparameterLaw]:
+    """Every shipped hyperparameter law, in id order."""
+    return [load_hyperparameter_law(law_id) for law_id in hyperparameter_law_ids()]
+
+
+@dataclass(frozen=True)
+class MForm:
+    """The four DeepSeek-form laws of a preset that predicts M and carries its own Eq. 1 tables."""
+
+    model_scaling: PowerLaw
+    data_scaling: PowerLaw
+    learning_rate: PowerLaw
+    batch_size: PowerLaw
+
+
+def m_form(preset: Preset, command: str) -> MForm:
+    """A preset's DeepSeek-form laws, for commands that work in M and Eq. 1 (sweep, fit).
+
+    Raises:
+        PresetError: the preset predicts something other than M or has no own LR/batch laws.
+    """
+    ms, ds, lr, bs = (
+        preset.model_scaling,
+        preset.data_scaling,
+        preset.learning_rate,
+        preset.batch_size,
+    )
+    if preset.predicts != "flops_per_token" or ms is None or ds is None or lr is None or bs is None:
+        raise PresetError(
+            f"{command} needs a preset that predicts M with its own learning-rate and batch laws "
+            f"(current, early, openwebtext2 or a fitted file); {preset.id!r} predicts "
+            f"{preset.predicts} ({preset.form})"
+        )
+    return MForm(ms, ds, lr, bs)
+
+
+def compute_hyperparameter_laws(preset: Preset, command: str) -> tuple[PowerLaw, PowerLaw]:
+    """Peak LR and batch (tokens) as power laws in C alone: the preset's own Eq. 1 tables, or the
+    law file it names when that file depends on C only (``deepseek``).
+
+    Raises:
+        PresetError: the preset's hyperparameter law needs N or D (Step Law, Kaplan's LR(N)).
+    """
+    if preset.learning_rate is not None and preset.batch_size is not None:
+        return preset.learning_rate, preset.batch_size
+    law = load_hyperparameter_law(preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
+    terms = (law.learning_rate, law.batch_size)
+    if law.compute_unit == "flops" and law.compute_fraction == 1.0:
+        laws = [
+            PowerLaw(t.coefficient, t.compute_exponent)
+            for t in terms
+            if t is not None
+            and t.form == "power_law"
+            and t.params_exponent == 0.0
+            and t.tokens_exponent == 0.0
+        ]
+        if len(laws) == 2:
+            return laws[0], laws[1]
+    raise PresetError(
+        f"{command} needs hyperparameter laws in C alone; preset {preset.id!r} uses {law.id!r}"
+    )

@@ -120,9 +120,24 @@ def plan_text(plan: Plan) -> RenderableType:
     def section(name: str) -> None:
         table.add_row(Text(name, style="cyan"), "")
 
-    section("Optimal allocation (Eq. 4)")
-    table.add_row("  M_opt", both(plan.optimal.flops_per_token, "FLOPs/token"))
-    table.add_row("  D_opt", f"{sci(plan.optimal.tokens)} tokens ({count(plan.optimal.tokens)})")
+    o = plan.optimal
+    if o.model_size_unit == "flops_per_token":
+        section("Optimal allocation (Eq. 4)")
+        table.add_row("  M_opt", both(o.flops_per_token, "FLOPs/token"))
+        table.add_row("  D_opt", f"{sci(o.tokens)} tokens ({count(o.tokens)})")
+    else:
+        section(f"Allocation ({plan.preset.id})")
+        size = o.model_size or 0.0
+        table.add_row("  law predicts", f"{sci(size)} {o.model_size_unit} ({count(size)})")
+        law_d = o.law_tokens or 0.0
+        table.add_row(
+            "  law's own D", f"{sci(law_d)} tokens ({count(law_d)}; {o.law_tokens_basis})"
+        )
+        table.add_row("  M (matching shape)", both(o.flops_per_token, "FLOPs/token"))
+        table.add_row(
+            "  D = C / M",
+            f"{sci(o.tokens)} tokens ({count(o.tokens)}), {o.tokens / law_d:.2f}x the law's D",
+        )
     section("Architecture (exact counts)")
     table.add_row(
         "  shape",
@@ -146,7 +161,10 @@ def plan_text(plan: Plan) -> RenderableType:
         f"{sci(plan.training.tokens)} ({count(plan.training.tokens)}), "
         f"{plan.training.tokens_per_param:.1f} tokens/parameter",
     )
-    section("Hyperparameters (Eq. 1)")
+    hlaw = plan.hyperparameter_law
+    section(
+        "Hyperparameters (Eq. 1)" if hlaw is None else f"Hyperparameters ({hlaw.id}, {hlaw.status})"
+    )
     table.add_row("  peak learning rate", f"{h.learning_rate:.3e}")
     table.add_row(
         "  batch size",
@@ -154,6 +172,22 @@ def plan_text(plan: Plan) -> RenderableType:
         f"(law: {count(h.batch_size_tokens)} tokens = {h.batch_size_sequences_exact:.1f} sequences, "
         f"rounded to a multiple of {h.batch_rounding_multiple})",
     )
+    if plan.data is not None:
+        dc = plan.data
+        section("Data (Muennighoff 2023)")
+        table.add_row(
+            "  epochs",
+            f"{dc.epochs:.2f} of {count(dc.unique_tokens)} unique tokens; effective data "
+            f"{count(dc.effective_tokens)} ({dc.value_per_token:.2f} per token seen)",
+        )
+        if dc.reallocated_counts is not None and dc.reallocated_shape is not None:
+            rs = dc.reallocated_shape
+            table.add_row(
+                "  re-allocated",
+                f"{rs.n_layers} layers x {rs.d_model} wide, {count(dc.reallocated_counts.params_total)} "
+                f"params on {count(dc.reallocated_tokens or 0.0)} tokens "
+                f"({dc.reallocated_epochs or 0.0:.1f} epochs, model x{dc.reallocation_factor or 1.0:.2f})",
+            )
     sched = plan.schedule
     section("Schedule (multi-step, Section 2.3)")
     table.add_row("  steps", f"{sched.total_steps:,} ({sched.warmup_steps:,} warm-up)")

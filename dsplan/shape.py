@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.flops import Shape, layer_flops_per_token, swiglu_d_ff
+from dsplan.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
 
 DEFAULT_ASPECT_RATIO = 128.0
 DEFAULT_TOLERANCE = 0.02
@@ -95,15 +95,53 @@ def _widths(options: SearchOptions) -> list[tuple[int, int]]:
     return small + [(d, 128) for d in range(SMALL_WIDTH, MAX_D_MODEL + 1, 128)]
 
 
-def _raw_candidates(
-    target_flops_per_token: float, options: SearchOptions
-) -> list[tuple[int, int, int, int, int, int]]:
-    """``(n_layers, d_model, n_heads, n_kv_heads, d_ff, M)`` for every shape worth considering.
+# What a search can aim at: M (the default), or one of the parameter counts that published laws
+# predict (see docs/laws.md for which law counts what).
+SEARCH_QUANTITIES = (
+    "flops_per_token",
+    "params_total",
+    "params_non_embedding",
+    "params_non_embedding_with_head",
+)
 
-    Plain tuples: the search looks at a few hundred shapes and builds a :class:`Shape` only for
-    those it returns (start-up time matters, issue #2).
+# (n_layers, d_model, n_heads, n_kv_heads, d_ff, M, value of the searched quantity)
+Raw = tuple[int, int, int, int, int, int, int]
+
+
+def _per_layer_and_fixed(
+    quantity: str, d_model: int, n_heads: int, n_kv: int, d_ff: int, options: SearchOptions
+) -> tuple[int, int]:
+    """``(per_layer, fixed)`` such that the quantity of an ``n``-layer shape is ``n * per_layer + fixed``.
+
+    The parameter forms mirror :func:`dsplan.flops.counts` (two RMSNorm vectors per block, one
+    final RMSNorm, untied embeddings: an input embedding and an output head of vocab x d_model).
     """
-    out: list[tuple[int, int, int, int, int, int]] = []
+    if quantity == "flops_per_token":
+        return layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len), 0
+    per_layer = layer_matmul_params(d_model, n_heads, n_kv, d_ff) + 2 * d_model
+    fixed = d_model  # the final RMSNorm
+    vocab = options.vocab_size * d_model
+    if quantity == "params_total":
+        fixed += 2 * vocab
+    elif quantity == "params_non_embedding_with_head":
+        fixed += vocab
+    elif quantity != "params_non_embedding":
+        raise InputError(
+            f"cannot search shapes by {quantity!r}; choose one of: {', '.join(SEARCH_QUANTITIES)}"
+        )
+    return per_layer, fixed
+
+
+def _raw_candidates(
+    target: float, options: SearchOptions, quantity: str = "flops_per_token"
+) -> list[Raw]:
+    """``(n_layers, d_model, n_heads, n_kv_heads, d_ff, M, value)`` for every shape worth considering.
+
+    ``value`` is the shape's ``quantity``: M for the default search, a parameter count for a
+    search by parameters. Plain tuples: the search looks at a few hundred shapes and builds a
+    :class:`Shape` only for those it returns (start-up time matters, issue #2).
+    """
+    out: list[Raw] = []
     lm = options.layers_multiple
     for d_model, head_dim in _widths(options):
         n_heads = d_model // head_dim
@@ -114,47 +152,75 @@ def _raw_candidates(
         if n_heads % n_kv:
             continue
         d_ff = swiglu_d_ff(d_model)
-        per_layer = layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len)
-        if per_layer * lm > 2 * target_flops_per_token:
+        per_layer, fixed = _per_layer_and_fixed(quantity, d_model, n_heads, n_kv, d_ff, options)
+        if per_layer * lm + fixed > 2 * target:
             break  # wider models only get further from the target
-        below = max(lm, math.floor(target_flops_per_token / per_layer / lm) * lm)
+        below = max(lm, math.floor((target - fixed) / per_layer / lm) * lm)
+        m_per_layer = (
+            per_layer
+            if quantity == "flops_per_token"
+            else layer_flops_per_token(d_model, n_heads, n_kv, d_ff, options.seq_len)
+        )
         for n_layers in (below, below + lm):
-            out.append((n_layers, d_model, n_heads, n_kv, d_ff, n_layers * per_layer))
+            out.append(
+                (
+                    n_layers,
+                    d_model,
+                    n_heads,
+                    n_kv,
+                    d_ff,
+                    n_layers * m_per_layer,
+                    n_layers * per_layer + fixed,
+                )
+            )
     return out
 
 
-def _candidate(
-    raw: tuple[int, int, int, int, int, int], target: float, options: SearchOptions
-) -> Candidate:
-    n_layers, d_model, n_heads, n_kv, d_ff, m = raw
+def _candidate(raw: Raw, target: float, options: SearchOptions) -> Candidate:
+    n_layers, d_model, n_heads, n_kv, d_ff, m, value = raw
     shape = Shape(n_layers, d_model, n_heads, n_kv, d_ff, options.vocab_size, options.seq_len)
-    return Candidate(shape, m, m / target - 1)
+    return Candidate(shape, m, value / target - 1)
 
 
 def search(
-    target_flops_per_token: float, options: SearchOptions | None = None, limit: int = 5
+    target_flops_per_token: float,
+    options: SearchOptions | None = None,
+    limit: int = 5,
+    quantity: str = "flops_per_token",
 ) -> list[Candidate]:
     """The best ``limit`` shapes for a target M (FLOPs per token), best first.
+
+    With ``quantity`` set to a parameter count (``params_total``, ``params_non_embedding``,
+    ``params_non_embedding_with_head``) the target is that count instead, and the ranking (aspect
+    ratio within the tolerance, then the smallest error) applies to the error in that count;
+    ``Candidate.relative_error`` is then the error in the count.
 
     Raises:
         InputError: the target is not positive, or too small for any shape with these options.
     """
     options = options or SearchOptions()
-    if not (math.isfinite(target_flops_per_token) and target_flops_per_token > 0):
-        raise InputError(f"target M must be a positive number, got {target_flops_per_token!r}")
-    found = _raw_candidates(target_flops_per_token, options)
+    target = target_flops_per_token
+    what = "M" if quantity == "flops_per_token" else quantity
+    if not (math.isfinite(target) and target > 0):
+        raise InputError(f"target {what} must be a positive number, got {target!r}")
+    found = _raw_candidates(target, options, quantity)
     if not found:
+        if quantity == "flops_per_token":
+            raise InputError(
+                f"M = {target:.3g} FLOPs/token is too small for any shape "
+                f"(the smallest block with these options costs more than twice that)"
+            )
         raise InputError(
-            f"M = {target_flops_per_token:.3g} FLOPs/token is too small for any shape "
-            f"(the smallest block with these options costs more than twice that)"
+            f"{what} = {target:.3g} parameters is too small for any shape "
+            f"(the smallest one-block model with these options has more than twice that)"
         )
     target_log_aspect = math.log(options.aspect_ratio)
     tolerance = options.tolerance
 
-    def error(raw: tuple[int, ...]) -> float:
-        return abs(raw[5] / target_flops_per_token - 1)
+    def error(raw: Raw) -> float:
+        return abs(raw[6] / target - 1)
 
-    def aspect_miss(raw: tuple[int, ...]) -> float:
+    def aspect_miss(raw: Raw) -> float:
         return round(abs(math.log(raw[1] / raw[0]) - target_log_aspect), 12)
 
     close = sorted(
@@ -163,9 +229,28 @@ def search(
     rest = sorted(
         (r for r in found if error(r) > tolerance), key=lambda r: (error(r), aspect_miss(r))
     )
-    return [_candidate(r, target_flops_per_token, options) for r in (close + rest)[:limit]]
+    return [_candidate(r, target, options) for r in (close + rest)[:limit]]
 
 
 def best_shape(target_flops_per_token: float, options: SearchOptions | None = None) -> Candidate:
     """The single best shape for a target M; see :func:`search`."""
     return search(target_flops_per_token, options, limit=1)[0]
+
+
+def best_shape_by_params(
+    target_params: float, quantity: str, options: SearchOptions | None = None
+) -> Candidate:
+    """The single best shape for a target parameter count, by the same search as :func:`best_shape`.
+
+    Args:
+        target_params: The parameter count a law predicts.
+        quantity: Which count it is: ``params_total`` (embeddings included, untied),
+            ``params_non_embedding`` or ``params_non_embedding_with_head`` (Porian et al.'s N).
+
+    Returns:
+        The candidate; its ``relative_error`` is the error in the parameter count, and its
+        ``flops_per_token`` the exact M of the shape (never 6N).
+    """
+    if quantity == "flops_per_token":
+        raise InputError("best_shape_by_params needs a parameter count, not M")
+    return search(target_params, options, limit=1, quantity=quantity)[0]

@@ -24,7 +24,7 @@ from typing import Any
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
 from dsplan.plan import round_batch_sequences
-from dsplan.presets import Preset, load_preset
+from dsplan.presets import Preset, load_preset, m_form
 from dsplan.schedule import DEEPSEEK_WARMUP_STEPS, clamp_warmup, total_steps_for
 from dsplan.shape import SearchOptions, best_shape
 from dsplan.units import parse_positive
@@ -294,6 +294,7 @@ def design(budgets: tuple[float, ...], options: SweepOptions | None = None) -> S
         if not (math.isfinite(c) and c > 0):
             raise InputError(f"budgets must be positive finite numbers, got {c!r}")
     preset = load_preset(options.preset)
+    m_form(preset, "dsplan sweep")  # sweeps are designed in M and Eq. 1: refuse other laws up front
     warnings: list[str] = []
     runs: list[SweepRun] = []
     for b, c in enumerate(budgets, start=1):
@@ -307,9 +308,10 @@ def design(budgets: tuple[float, ...], options: SweepOptions | None = None) -> S
 def _isoflop_budget(
     b: int, c: float, options: SweepOptions, preset: Preset, warnings: list[str]
 ) -> list[SweepRun]:
-    m_opt = preset.model_scaling(c)
-    lr = preset.learning_rate(c)
-    batch = preset.batch_size(c)
+    laws = m_form(preset, "dsplan sweep")
+    m_opt = laws.model_scaling(c)
+    lr = laws.learning_rate(c)
+    batch = laws.batch_size(c)
     seen: set[Shape] = set()
     out: list[SweepRun] = []
     for target in _log_grid(m_opt, options.span_decades, options.points):
@@ -334,12 +336,13 @@ def _isoflop_budget(
 def _grid_budget(
     b: int, c: float, options: SweepOptions, preset: Preset, warnings: list[str]
 ) -> list[SweepRun]:
-    target = options.flops_per_token or preset.model_scaling(c)
+    laws = m_form(preset, "dsplan sweep")
+    target = options.flops_per_token or laws.model_scaling(c)
     shape = best_shape(target, options.search).shape
     seen: set[tuple[float, int]] = set()
     out: list[SweepRun] = []
-    lrs = _log_grid(preset.learning_rate(c), options.lr_span_decades, options.lr_points)
-    batches = _log_grid(preset.batch_size(c), options.batch_span_decades, options.batch_points)
+    lrs = _log_grid(laws.learning_rate(c), options.lr_span_decades, options.lr_points)
+    batches = _log_grid(laws.batch_size(c), options.batch_span_decades, options.batch_points)
     for i, lr in enumerate(lrs, start=1):
         for j, batch in enumerate(batches, start=1):
             run = _run(

@@ -19,10 +19,14 @@ def test_every_preset_loads_and_is_sourced(preset_id: str) -> None:
     p = load_preset(preset_id)
     assert p.id == preset_id
     assert p.source.strip() and p.description.strip()
-    for law in (p.model_scaling, p.data_scaling, p.learning_rate, p.batch_size):
+    laws = [p.model_scaling, p.data_scaling, p.learning_rate, p.batch_size]
+    # Laws of other forms fill only the tables they need (tests/test_presets_laws.py checks them).
+    for law in (law for law in laws if law is not None):
         assert math.isfinite(law.coefficient) and law.coefficient > 0
         assert math.isfinite(law.exponent)
-    assert 0 < p.fit_range.compute_min <= p.fit_range.compute_max
+    lo, hi = p.fit_range.compute_min, p.fit_range.compute_max
+    if lo is not None and hi is not None:
+        assert 0 < lo <= hi
 
 
 def test_current_is_eq1_and_eq4_as_printed() -> None:

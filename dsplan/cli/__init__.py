@@ -64,10 +64,12 @@ class DsplanGroup(TyperGroup):
 COMMANDS: dict[str, str] = {
     "budget": "budget",
     "check": "check",
+    "compare": "compare",
     "fit": "fit",
     "gpus": "gpus",
     "model": "model",
     "presets": "presets",
+    "schedule": "schedule",
     "shapes": "model",
     "sweep": "sweep",
 }

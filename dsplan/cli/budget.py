@@ -43,6 +43,18 @@ def budget(
         str,
         typer.Option(help="Law preset: an id (see `dsplan presets`) or a path to a .toml file."),
     ] = "current",
+    hyperparameters: Annotated[
+        str | None,
+        typer.Option(
+            help="Hyperparameter law: deepseek, step-law, kaplan or a .toml path [default: the preset's own, else deepseek]."
+        ),
+    ] = None,
+    unique_tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Unique tokens available: report epochs, effective data and a re-allocated plan."
+        ),
+    ] = None,
     seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
     aspect_ratio: Annotated[
@@ -90,6 +102,10 @@ def budget(
 
         dsplan budget --gpu h800 --gpus 2048 --days 30 --format json
 
+        dsplan budget 1e24 --preset chinchilla-a3 --hyperparameters step-law
+
+        dsplan budget 1e24 --unique-tokens 3e11
+
         dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
     """
     with exit_on_error():
@@ -107,6 +123,10 @@ def budget(
             n_kv_heads=n_kv_heads,
             layers_multiple=layers_multiple,
             warmup_steps=warmup_steps,
+            hyperparameters=hyperparameters,
+            unique_tokens=(
+                None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
+            ),
         )
         plans, costs = _plans(budgets, options, hardware)
         cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)

@@ -90,7 +90,7 @@ def fit(
         require_format(format, FORMATS)
         from dsplan import fit as core
         from dsplan.io import read_csv_rows, write_text
-        from dsplan.presets import load_preset
+        from dsplan.presets import load_preset, m_form
         from dsplan.units import parse_positive
 
         if plot is not None:
@@ -105,6 +105,7 @@ def fit(
         column_map = core.parse_column_map(column or [])
         predict_at = [parse_positive(c, "--predict") for c in predict or []]
         reference = load_preset(preset)
+        m_form(reference, "dsplan fit")  # fit works in M and Eq. 1: refuse other laws up front
 
         files = [(results, kind)]
         if hyperparameters is not None:
@@ -189,7 +190,10 @@ def _law_cells(law: LawFit) -> tuple[str, str]:
 
 
 def _text(result: FitReport) -> str:
+    from dsplan.presets import m_form
+
     ref = result.reference
+    ref_laws = m_form(ref, "dsplan fit")
     lines: list[str] = []
     rows: list[tuple[str, Any, str]] = []
     iso, hp = result.isoflop, result.hyperparameters
@@ -211,8 +215,8 @@ def _text(result: FitReport) -> str:
             lines.append(f"{b.compute_flops:>11.3g}{b.n_runs:>6}{cells}  {b.note or ''}".rstrip())
         lines.append("")
         rows += [
-            ("M_opt = k C^a", iso.model_scaling, _ref(ref.model_scaling)),
-            ("D_opt = k C^b", iso.data_scaling, _ref(ref.data_scaling)),
+            ("M_opt = k C^a", iso.model_scaling, _ref(ref_laws.model_scaling)),
+            ("D_opt = k C^b", iso.data_scaling, _ref(ref_laws.data_scaling)),
             ("L_opt = k C^g", iso.loss_scaling, "unpublished (Figure 5 only)"),
         ]
     if hp is not None:
@@ -247,7 +251,8 @@ def _text(result: FitReport) -> str:
     if iso is not None:
         lines.append(
             f"{'':<24}a + b = {iso.model_scaling.exponent + iso.data_scaling.exponent:.4f}; "
-            f"preset {ref.id}: a = {ref.model_scaling.exponent}, b = {ref.data_scaling.exponent}"
+            f"preset {ref.id}: a = {ref_laws.model_scaling.exponent}, "
+            f"b = {ref_laws.data_scaling.exponent}"
         )
     for p in result.predictions:
         parts = [f"at C = {p.compute_flops:.3g} FLOPs:"]

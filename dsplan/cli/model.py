@@ -21,6 +21,7 @@ from dsplan.cli._hardware import (
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
+from dsplan.hparams import preset_hyperparameters
 from dsplan.presets import load_preset
 from dsplan.shape import SearchOptions, search
 from dsplan.units import count, parse_positive, sci
@@ -121,11 +122,12 @@ def model(
                 "compute_flops": compute,
                 "tokens_per_param": d / c.params_total,
             }
+            lr, batch = preset_hyperparameters(p, compute, c, d)
             document["hyperparameters"] = {
                 "preset": p.id,
-                "learning_rate": p.learning_rate(compute),
-                "batch_size_tokens": p.batch_size(compute),
-                "batch_size_sequences": p.batch_size(compute) / shape.seq_len,
+                "learning_rate": lr,
+                "batch_size_tokens": batch,
+                "batch_size_sequences": None if batch is None else batch / shape.seq_len,
             }
         costs = []
         if hardware is not None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
-from dsplan.presets import all_presets, load_preset
+from dsplan.presets import FitRange, Preset, all_presets, load_preset
 
 FORMATS = (Format.text, Format.json)
 
@@ -48,15 +48,16 @@ def presets(
         from dsplan.render import to_text
 
         table = Table(title="dsplan presets", title_justify="left")
-        for name in ("id", "M_opt = k C^a", "D_opt = k C^b", "fit range (FLOPs)", "coefficients"):
+        for name in ("id", "predicts", "law", "fit range", "status", "hyperparameters"):
             table.add_column(name)
         for p in items:
             table.add_row(
                 p.id,
-                f"{p.model_scaling.coefficient:.4g} C^{p.model_scaling.exponent:.4g}",
-                f"{p.data_scaling.coefficient:.4g} C^{p.data_scaling.exponent:.4g}",
-                f"{p.fit_range.compute_min:.0e} to {p.fit_range.compute_max:.0e}",
-                "assumed (see show)" if p.assumption else "published",
+                p.predicts,
+                law_formula(p),
+                fit_range_text(p.fit_range),
+                "assumed (see show)" if p.status_label == "assumption" else p.status_label,
+                p.hyperparameter_law_id or "own (Eq. 1)",
             )
         out(to_text(table))
 
@@ -85,17 +86,23 @@ def show(
         lines = [
             f"{p.id}: {p.description}",
             f"  source:        {p.source}",
-            f"  M_opt          = {p.model_scaling.coefficient} * C ^ {p.model_scaling.exponent}  (FLOPs/token)",
-            f"  D_opt          = {p.data_scaling.coefficient} * C ^ {p.data_scaling.exponent}  (tokens)",
-            f"  learning rate  = {p.learning_rate.coefficient} * C ^ {p.learning_rate.exponent}",
-            f"  batch size     = {p.batch_size.coefficient} * C ^ {p.batch_size.exponent}  (tokens)",
-            f"  fit range:     {p.fit_range.compute_min:.0e} to {p.fit_range.compute_max:.0e} FLOPs",
+            f"  predicts:      {p.predicts} ({p.form})",
+            f"  law:           {law_formula(p)}",
+        ]
+        if p.learning_rate is not None and p.batch_size is not None:
+            lines += [
+                f"  learning rate  = {p.learning_rate.coefficient} * C ^ {p.learning_rate.exponent}",
+                f"  batch size     = {p.batch_size.coefficient} * C ^ {p.batch_size.exponent}  (tokens)",
+            ]
+        else:
+            lines.append(f"  hyperparameters: {p.hyperparameter_law_id} (presets/hyperparameters/)")
+        lines += [
+            f"  fit range:     {fit_range_text(p.fit_range)}",
+            f"  status:        {p.status_label}",
         ]
         if p.hyperparameter_fit_range:
             r = p.hyperparameter_fit_range
-            lines.append(
-                f"  hyperparameter fit range: {r.compute_min:.0e} to {r.compute_max:.0e} FLOPs"
-            )
+            lines.append(f"  hyperparameter fit range: {fit_range_text(r)}")
         if p.verification:
             lines.append(f"  verification:  {p.verification}")
         if p.assumption:
@@ -104,6 +111,43 @@ def show(
             lines.append(f"  notes:         {p.notes}")
         lines.append(f"  file:          {p.path}")
         out("\n".join(lines))
+
+
+def law_formula(p: Preset) -> str:
+    """The allocation law in one line, in the law's own units."""
+    c = "C_min[PF-days]" if p.compute_unit == "pf_days" else "C"
+    if p.compute_fraction != 1.0:
+        c += f" (= {p.compute_fraction:g} C)"
+    if p.form == "parametric_loss" and p.loss is not None:
+        lo = p.loss
+        return (
+            f"L = {lo.e:.4g} + {lo.a:.5g}/N^{lo.alpha:.4g} + {lo.b:.5g}/D^{lo.beta:.4g}, "
+            "argmin on C = 6ND"
+        )
+    if p.form == "fixed_ratio" and p.tokens_per_param is not None:
+        return f"D = {p.tokens_per_param:g} N, C = 6ND"
+    parts = []
+    if p.model_scaling is not None:
+        name = "M_opt" if p.predicts == "flops_per_token" else "N_opt"
+        parts.append(
+            f"{name} = {p.model_scaling.coefficient:.5g} {c}^{p.model_scaling.exponent:.5g}"
+        )
+    if p.data_scaling is not None:
+        parts.append(f"D_opt = {p.data_scaling.coefficient:.5g} {c}^{p.data_scaling.exponent:.5g}")
+    return "; ".join(parts)
+
+
+def fit_range_text(r: FitRange) -> str:
+    """``1e+17 to 3e+20 FLOPs; 7e+07 to 1.6e+10 params``: only the bounds the paper states."""
+    parts = []
+    for name, unit in (("compute", "FLOPs"), ("params", "params"), ("tokens", "tokens")):
+        lo, hi = getattr(r, f"{name}_min"), getattr(r, f"{name}_max")
+        if lo is None and hi is None:
+            continue
+        lo_text = "?" if lo is None else f"{lo:.2g}"
+        hi_text = "?" if hi is None else f"{hi:.2g}"
+        parts.append(f"{lo_text} to {hi_text} {unit}")
+    return "; ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,293 @@
+"""The same budget under every published law, in the same units: the core of ``dsplan compare``.
+
+Each law's prediction goes through the planner's honest conversion (:func:`dsplan.plan.allocate`):
+its own number in its own unit, then a real shape, that shape's parameters and exact M, and
+D = C / M. Rows carry the law's hyperparameters where it has its own, its predicted loss where it
+has a loss form, and how far C lies outside its fit. Plain Python; matplotlib only inside
+:func:`plot_comparison`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dsplan.errors import InputError
+from dsplan.hparams import HyperparameterValues, evaluate
+from dsplan.laws import predicted_loss
+from dsplan.plan import Allocation, DataConstraint, allocate, check_compute, data_constraint
+from dsplan.presets import Preset, load_hyperparameter_law, load_preset, preset_ids
+from dsplan.shape import SearchOptions
+
+SCHEMA_VERSION = 1
+# "Agree": total parameters within 15% of the median law, the spread of the Chinchilla family at
+# 1e21-1e25 FLOPs (docs/laws.md); "diverge": more than 2x from the median. Our thresholds.
+AGREEMENT_BAND = 0.15
+DIVERGENCE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class LawRow:
+    """One law at one budget."""
+
+    preset: Preset
+    allocation: Allocation
+    hyperparameters: HyperparameterValues | None
+    predicted_loss: float | None
+    orders_beyond_fit: float
+    data: DataConstraint | None = None
+
+    @property
+    def params_total(self) -> int:
+        return self.allocation.counts.params_total
+
+    @property
+    def law_tokens_per_param(self) -> float | None:
+        """The law's own D / N, in its own parameter convention (None for M and token laws)."""
+        n = self.allocation.prediction.law_params
+        return None if n is None else self.allocation.prediction.law_tokens / n
+
+    def to_dict(self, median_params: float) -> dict[str, Any]:
+        a = self.allocation
+        p = self.preset
+        h = self.hyperparameters
+        ratio = self.params_total / median_params
+        out: dict[str, Any] = {
+            "id": p.id,
+            "description": p.description,
+            "source": p.source,
+            "status": p.status_label,
+            "form": p.form,
+            "model_size": a.prediction.model_size,
+            "model_size_unit": a.prediction.model_size_unit,
+            "params_total": a.counts.params_total,
+            "params_non_embedding": a.counts.params_non_embedding,
+            "flops_per_token": a.flops_per_token,
+            "tokens": a.tokens,
+            "law_tokens": a.prediction.law_tokens,
+            "law_tokens_basis": a.prediction.law_tokens_basis,
+            "tokens_per_param": a.tokens / a.counts.params_total,
+            "law_tokens_per_param": self.law_tokens_per_param,
+            "shape": {"n_layers": a.candidate.shape.n_layers, "d_model": a.candidate.shape.d_model},
+            "learning_rate": None if h is None else h.learning_rate,
+            "batch_size_tokens": None if h is None else h.batch_size_tokens,
+            "hyperparameter_law": None if h is None else h.law,
+            "hyperparameter_notes": [] if h is None else list(h.notes),
+            "predicted_loss": self.predicted_loss,
+            "fit_orders_beyond": self.orders_beyond_fit,
+            "params_vs_median": ratio,
+            "agreement": verdict(ratio),
+        }
+        if self.data is not None:
+            out["data_constrained"] = self.data.to_dict()
+        return out
+
+
+def verdict(ratio: float) -> str:
+    """``agrees`` within the band of the median, ``diverges`` beyond the factor, else ``differs``."""
+    if abs(ratio - 1) <= AGREEMENT_BAND:
+        return "agrees"
+    if ratio > DIVERGENCE_FACTOR or ratio < 1 / DIVERGENCE_FACTOR:
+        return "diverges"
+    return "differs"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every law at one budget, with the median total parameters they are compared against."""
+
+    compute_flops: float
+    rows: tuple[LawRow, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def median_params_total(self) -> float:
+        return float(statistics.median(r.params_total for r in self.rows))
+
+    def ids_where(self, agreement: str) -> list[str]:
+        m = self.median_params_total
+        return [r.preset.id for r in self.rows if verdict(r.params_total / m) == agreement]
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.median_params_total
+        return {
+            "compute_flops": self.compute_flops,
+            "laws": [r.to_dict(m) for r in self.rows],
+            "summary": {
+                "median_params_total": m,
+                "agreement_band": AGREEMENT_BAND,
+                "divergence_factor": DIVERGENCE_FACTOR,
+                "agree": self.ids_where("agrees"),
+                "diverge": self.ids_where("diverges"),
+            },
+            "warnings": list(self.warnings),
+        }
+
+
+def _own_hyperparameters(
+    preset: Preset, c: float, alloc: Allocation, override: str | None
+) -> HyperparameterValues | None:
+    """The law's own LR and batch: Eq. 1 for DeepSeek files, a law named in the file, or --hyperparameters."""
+    if override is None and preset.learning_rate is not None and preset.batch_size is not None:
+        fit = preset.hyperparameter_fit_range or preset.fit_range
+        return HyperparameterValues(
+            preset.id, preset.learning_rate(c), preset.batch_size(c), fit.orders_beyond(c)
+        )
+    law_id = override or preset.hyperparameters
+    if law_id is None:
+        return None  # the law publishes none; budget would use DeepSeek Eq. 1
+    return evaluate(load_hyperparameter_law(law_id), c, alloc.counts, alloc.tokens)
+
+
+def compare(
+    budgets: Sequence[float],
+    presets: Sequence[str] | None = None,
+    *,
+    search: SearchOptions | None = None,
+    hyperparameters: str | None = None,
+    unique_tokens: float | None = None,
+) -> list[Comparison]:
+    """Evaluate every law (or the given presets) at every budget.
+
+    Args:
+        budgets: Compute budgets C in FLOPs.
+        presets: Preset ids or paths; default every shipped preset.
+        search: Shape-search options (vocabulary, sequence length, aspect ratio).
+        hyperparameters: Evaluate this hyperparameter law for every row instead of each law's own.
+        unique_tokens: Unique tokens available: adds epochs, Muennighoff's effective data and a
+            re-allocated plan per row.
+
+    Raises:
+        InputError: a bad budget, unknown preset or hyperparameter law.
+
+    References:
+        docs/laws.md: each law's source, units and fit range.
+    """
+    search = search or SearchOptions()
+    if unique_tokens is not None and not (math.isfinite(unique_tokens) and unique_tokens > 0):
+        raise InputError(f"unique tokens must be positive, got {unique_tokens!r}")
+    if hyperparameters is not None:
+        load_hyperparameter_law(hyperparameters)  # fail early on an unknown id
+    loaded = [load_preset(name) for name in (presets or preset_ids())]
+    out = []
+    for compute in budgets:
+        c = check_compute(compute)
+        rows = []
+        warnings: list[str] = []
+        for preset in loaded:
+            alloc = allocate(c, preset, search)
+            pred = alloc.prediction
+            data = None
+            if unique_tokens is not None:
+                data, notes = data_constraint(c, unique_tokens, alloc, search)
+                warnings.extend(f"{preset.id}: {n}" for n in notes)
+            rows.append(
+                LawRow(
+                    preset=preset,
+                    allocation=alloc,
+                    hyperparameters=_own_hyperparameters(preset, c, alloc, hyperparameters),
+                    predicted_loss=predicted_loss(preset, pred.law_params, pred.law_tokens),
+                    orders_beyond_fit=preset.fit_range.orders_beyond(
+                        c, pred.law_params, pred.law_tokens
+                    ),
+                    data=data,
+                )
+            )
+        out.append(Comparison(c, tuple(rows), tuple(warnings)))
+    return out
+
+
+def comparison_document(
+    comparisons: Sequence[Comparison],
+    *,
+    hyperparameters: str | None,
+    unique_tokens: float | None,
+    search: SearchOptions,
+) -> dict[str, Any]:
+    """The JSON document of ``dsplan compare``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "inputs": {
+            "hyperparameters": hyperparameters,
+            "unique_tokens": unique_tokens,
+            "seq_len": search.seq_len,
+            "vocab_size": search.vocab_size,
+            "aspect_ratio": search.aspect_ratio,
+        },
+        "budgets": [c.to_dict() for c in comparisons],
+    }
+
+
+PLOT_POINTS = 25
+
+
+def plot_series(
+    budgets: Sequence[float], presets: Sequence[str] | None, search: SearchOptions
+) -> tuple[list[float], list[tuple[Preset, list[float], list[float]]]]:
+    """M (FLOPs/token, of the matching shape) and D (tokens) per law on a log grid of budgets.
+
+    The grid spans two decades below the smallest budget to one above the largest.
+    """
+    lo = math.log10(min(budgets)) - 2
+    hi = math.log10(max(budgets)) + 1
+    grid = [10 ** (lo + (hi - lo) * i / (PLOT_POINTS - 1)) for i in range(PLOT_POINTS)]
+    series = []
+    for preset in [load_preset(name) for name in (presets or preset_ids())]:
+        ms, ds = [], []
+        for c in grid:
+            alloc = allocate(c, preset, search)
+            ms.append(float(alloc.flops_per_token))
+            ds.append(alloc.tokens)
+        series.append((preset, ms, ds))
+    return grid, series
+
+
+def plot_comparison(
+    path: Path, budgets: Sequence[float], presets: Sequence[str] | None, search: SearchOptions
+) -> None:
+    """Write a PNG of every law's M and D against C, each law's compute fit range shaded.
+
+    Raises:
+        InputError: matplotlib is not installed (it is the optional ``plot`` extra).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError(
+            "--plot needs matplotlib, which is not installed: pip install 'dsplan[plot]'"
+        ) from None
+    grid, series = plot_series(budgets, presets, search)
+    fig, (ax_m, ax_d) = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
+    colors = plt.get_cmap("tab20")
+    for i, (preset, ms, ds) in enumerate(series):
+        color = colors(i % 20)
+        ax_m.plot(grid, ms, color=color, label=preset.id)
+        ax_d.plot(grid, ds, color=color, label=preset.id)
+        lo, hi = preset.fit_range.compute_min, preset.fit_range.compute_max
+        if lo is not None and hi is not None:
+            for ax in (ax_m, ax_d):
+                ax.axvspan(lo, hi, color=color, alpha=0.06, linewidth=0)
+    for ax, ylabel in ((ax_m, "M (FLOPs/token, matching shape)"), (ax_d, "D = C / M (tokens)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("C (FLOPs)")
+        ax.set_ylabel(ylabel)
+        for c in budgets:
+            ax.axvline(c, color="grey", linestyle=":", linewidth=1)
+        ax.grid(True, which="major", alpha=0.3)
+    ax_d.legend(fontsize=7, loc="upper left")
+    fig.suptitle("dsplan compare: compute-optimal M and D by law (shaded: each law's fit range)")
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the plot: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
