@@ -716,7 +716,7 @@ def _token_rules(ctx: _Context) -> None:
     per_param = t.tokens / ctx.counts.params_total
     at = f"at C = M x D = {m:.4g} x {_fmt(t.tokens)} = {c:.4g} FLOPs"
     size, unit = ctx.model_law
-    model = "" if unit == "tokens" else f" with a model of {size:.3g} ({unit})"
+    model = "" if unit == "tokens" else f" with a model of {unit} = {size:.3g}"
     hint = f"tokens = {d_opt:.3g}{model} (allocation law, preset {p.id})"
     if ratio > OVERTRAIN_FACTOR:
         ctx.add(
@@ -750,7 +750,7 @@ def _token_rules(ctx: _Context) -> None:
             f"{_range_text(alloc)}"
         )
     if ctx.hyper_orders > 0:
-        where = f"outside the {ctx.hyper_label} fit range ({ctx.hyper_range_text})"
+        where = f"outside the hyperparameter law's fit range ({ctx.hyper_label}: {ctx.hyper_range_text})"
         low = ctx.preset.has_own_hyperparameters and ctx.cfg.hyperparameters is None
         hyper = ctx.preset.hyperparameter_fit_range or alloc
         side = below if low and hyper.compute_min is not None and c < hyper.compute_min else above
