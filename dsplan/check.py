@@ -39,7 +39,7 @@ from dsplan.errors import InputError
 from dsplan.flops import Counts, Shape, counts, swiglu_d_ff
 from dsplan.plan import round_batch_sequences
 from dsplan.presets import FitRange, Preset, load_preset
-from dsplan.schedule import MAX_WARMUP_FRACTION
+from dsplan.schedule import DEFAULT_DECAY_FRACTION, MAX_WARMUP_FRACTION
 
 SCHEMA_VERSION = 1
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -970,7 +970,7 @@ def _decay_rules(ctx: _Context) -> None:
                 ERROR,
                 "training.decay_fraction",
                 f"decay_fraction = {d:g} outside [0, 1]: the decay would start outside the run",
-                "decay_fraction = 0.2",
+                f"decay_fraction = {DEFAULT_DECAY_FRACTION:g}",
             )
         elif d == 0:
             ctx.add(
@@ -978,7 +978,7 @@ def _decay_rules(ctx: _Context) -> None:
                 WARNING,
                 "training.decay_fraction",
                 "decay_fraction = 0: the wsd schedule never decays",
-                "decay_fraction = 0.2",
+                f"decay_fraction = {DEFAULT_DECAY_FRACTION:g}",
             )
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import ConfigError, InputError, PresetError
 from dsplan.presets import load_preset, presets_dir
+from dsplan.schedule import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,13 +45,10 @@ CONFIG_SCHEMA_VERSION = 1
 SCHEDULES = ("multistep", "cosine", "wsd", "constant")
 STDIN_NAME = "<stdin>"
 
-# Defaults of the schedule keys. The multi-step ones are DeepSeek's (arXiv 2401.02954, Section 2.3).
-# The cosine floor of 10% of the peak is the common choice (and dsplan schedule's default); the WSD
-# decay over the final 20% of the tokens is our assumption, documented in docs/check.md.
+# Defaults of the schedule keys: the multi-step ones are DeepSeek's (arXiv 2401.02954, Section 2.3);
+# the cosine/WSD floor and the WSD decay fraction are `dsplan schedule`'s (dsplan.schedule).
 DEFAULT_STAGE_FRACTIONS = (0.8, 0.9)
 DEFAULT_STAGE_FACTORS = (0.316, 0.1)
-DEFAULT_FINAL_LR_FRACTION = 0.1
-DEFAULT_DECAY_FRACTION = 0.2
 DEFAULT_WARMUP_STEPS = 2000
 
 
