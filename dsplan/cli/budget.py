@@ -17,6 +17,18 @@ from dsplan.cli._hardware import (
     PriceOption,
     finish_costs,
 )
+from dsplan.cli._options import (
+    AspectRatioOption,
+    HeadDimOption,
+    HyperparametersOption,
+    KvHeadsOption,
+    LayersMultipleOption,
+    PresetOption,
+    SeqLenOption,
+    UniqueTokensOption,
+    VocabSizeOption,
+    WarmupStepsOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
 from dsplan.errors import InputError
 from dsplan.plan import Plan, PlanOptions, plan
@@ -39,39 +51,16 @@ def budget(
             show_default=False,
         ),
     ] = None,
-    preset: Annotated[
-        str,
-        typer.Option(help="Law preset: an id (see `dsplan presets`) or a path to a .toml file."),
-    ] = "current",
-    hyperparameters: Annotated[
-        str | None,
-        typer.Option(
-            help="Hyperparameter law: deepseek, step-law, kaplan or a .toml path [default: the preset's own, else deepseek]."
-        ),
-    ] = None,
-    unique_tokens: Annotated[
-        str | None,
-        typer.Option(
-            help="Unique tokens available: report epochs, effective data and a re-allocated plan."
-        ),
-    ] = None,
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
-    aspect_ratio: Annotated[
-        float, typer.Option(help="Target d_model / n_layers of the shape.")
-    ] = 128.0,
-    head_dim: Annotated[
-        int | None, typer.Option(help="Head size [default: 128; 64 below 1024 wide].")
-    ] = None,
-    n_kv_heads: Annotated[
-        int | None, typer.Option(help="KV heads [default: MHA up to 40 heads, else 8].")
-    ] = None,
-    layers_multiple: Annotated[
-        int, typer.Option(help="Layer count multiple (pipeline stages).")
-    ] = 1,
-    warmup_steps: Annotated[
-        int, typer.Option(help="Warm-up steps (clamped to 10% of short runs).")
-    ] = 2000,
+    preset: PresetOption = "current",
+    hyperparameters: HyperparametersOption = None,
+    unique_tokens: UniqueTokensOption = None,
+    seq_len: SeqLenOption = 4096,
+    vocab_size: VocabSizeOption = 102_400,
+    aspect_ratio: AspectRatioOption = 128.0,
+    head_dim: HeadDimOption = None,
+    n_kv_heads: KvHeadsOption = None,
+    layers_multiple: LayersMultipleOption = 1,
+    warmup_steps: WarmupStepsOption = 2000,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="Output: text, json, env or toml.")
     ] = Format.text,

@@ -7,6 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
+from dsplan.cli._options import (
+    SeqLenOption,
+    UniqueTokensOption,
+    VocabSizeOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
 from dsplan.units import count, parse_positive, sci
 
@@ -28,12 +33,9 @@ def compare(
             help="Evaluate this hyperparameter law (deepseek, step-law, kaplan) for every law."
         ),
     ] = None,
-    unique_tokens: Annotated[
-        str | None,
-        typer.Option(help="Unique tokens available: adds epochs and Muennighoff's effective data."),
-    ] = None,
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
+    unique_tokens: UniqueTokensOption = None,
+    seq_len: SeqLenOption = 4096,
+    vocab_size: VocabSizeOption = 102_400,
     plot: Annotated[
         Path | None,
         typer.Option(help="Also write a PNG of M and D against C (needs the 'plot' extra)."),

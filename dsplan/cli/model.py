@@ -18,6 +18,10 @@ from dsplan.cli._hardware import (
     PriceOption,
     finish_costs,
 )
+from dsplan.cli._options import (
+    SeqLenOption,
+    VocabSizeOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
@@ -44,8 +48,8 @@ def model(
         int | None,
         typer.Option(help="Feed-forward width [default: 8/3 d_model rounded up to 256]."),
     ] = None,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
+    vocab_size: VocabSizeOption = 102_400,
+    seq_len: SeqLenOption = 4096,
     tied_embeddings: Annotated[
         bool, typer.Option("--tied-embeddings", help="Share input embedding and output head.")
     ] = False,
@@ -189,8 +193,8 @@ def shapes(
     layers_multiple: Annotated[
         int, typer.Option(help="Layer count multiple (pipeline stages).")
     ] = 1,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
+    vocab_size: VocabSizeOption = 102_400,
+    seq_len: SeqLenOption = 4096,
     limit: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="Output: text or json.")

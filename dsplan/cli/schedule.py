@@ -9,6 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
+from dsplan.cli._options import (
+    HeadDimOption,
+    KvHeadsOption,
+    PresetOption,
+    SeqLenOption,
+    VocabSizeOption,
+    WarmupStepsOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
 from dsplan.continual import Extension, extend
 from dsplan.errors import InputError
@@ -56,9 +64,7 @@ def schedule(
     learning_rate: Annotated[
         str | None, typer.Option(help="Explicit run: peak learning rate, e.g. 4.2e-4.")
     ] = None,
-    warmup_steps: Annotated[
-        int, typer.Option(help="Linear warm-up steps (clamped to 10% of short runs).")
-    ] = 2000,
+    warmup_steps: WarmupStepsOption = 2000,
     kind: Annotated[
         Kind, typer.Option(help="Schedule: multistep (DeepSeek), cosine or wsd.")
     ] = Kind.multistep,
@@ -94,20 +100,14 @@ def schedule(
     d_model: Annotated[
         int | None, typer.Option(help="Explicit run: width of the shape (gives M).")
     ] = None,
-    preset: Annotated[
-        str, typer.Option(help="Law preset: an id (see `dsplan presets`) or a .toml path.")
-    ] = "current",
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
+    preset: PresetOption = "current",
+    seq_len: SeqLenOption = 4096,
+    vocab_size: VocabSizeOption = 102_400,
     aspect_ratio: Annotated[
         float | None, typer.Option(help="--budget: target d_model / n_layers [default: 128].")
     ] = None,
-    head_dim: Annotated[
-        int | None, typer.Option(help="Head size [default: 128; 64 below 1024 wide].")
-    ] = None,
-    n_kv_heads: Annotated[
-        int | None, typer.Option(help="KV heads [default: MHA up to 40 heads, else 8].")
-    ] = None,
+    head_dim: HeadDimOption = None,
+    n_kv_heads: KvHeadsOption = None,
     layers_multiple: Annotated[
         int | None, typer.Option(help="--budget: layer count multiple [default: 1].")
     ] = None,

@@ -7,6 +7,14 @@ from typing import Annotated
 
 import typer
 
+from dsplan.cli._options import (
+    AspectRatioOption,
+    HeadDimOption,
+    KvHeadsOption,
+    SeqLenOption,
+    VocabSizeOption,
+    WarmupStepsOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
 from dsplan.errors import InputError
 from dsplan.shape import SearchOptions
@@ -53,18 +61,12 @@ def sweep(
     preset: Annotated[
         str, typer.Option(help="Law preset for M_opt, LR and batch: an id or a .toml path.")
     ] = "current",
-    seq_len: Annotated[int, typer.Option(help="Sequence length in tokens.")] = 4096,
-    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 102_400,
-    aspect_ratio: Annotated[float, typer.Option(help="Target d_model / n_layers.")] = 128.0,
-    head_dim: Annotated[
-        int | None, typer.Option(help="Head size [default: 128; 64 below 1024 wide].")
-    ] = None,
-    n_kv_heads: Annotated[
-        int | None, typer.Option(help="KV heads [default: MHA up to 40 heads, else 8].")
-    ] = None,
-    warmup_steps: Annotated[
-        int, typer.Option(help="Warm-up steps (clamped to 10% of short runs).")
-    ] = 2000,
+    seq_len: SeqLenOption = 4096,
+    vocab_size: VocabSizeOption = 102_400,
+    aspect_ratio: AspectRatioOption = 128.0,
+    head_dim: HeadDimOption = None,
+    n_kv_heads: KvHeadsOption = None,
+    warmup_steps: WarmupStepsOption = 2000,
     configs_dir: Annotated[
         Path | None,
         typer.Option(help="Also write one run config (TOML) per experiment into this folder."),

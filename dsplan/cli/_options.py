@@ -1,0 +1,38 @@
+"""Options shared by the commands that plan or search shapes: one definition, one help text."""
+
+from typing import Annotated
+
+import typer
+
+PresetOption = Annotated[
+    str,
+    typer.Option(help="Law preset: an id (see `dsplan presets`) or a path to a .toml file."),
+]
+SeqLenOption = Annotated[int, typer.Option(help="Sequence length in tokens.")]
+VocabSizeOption = Annotated[int, typer.Option(help="Vocabulary size.")]
+AspectRatioOption = Annotated[float, typer.Option(help="Target d_model / n_layers of the shape.")]
+HeadDimOption = Annotated[
+    int | None, typer.Option(help="Head size [default: 128; 64 below 1024 wide].")
+]
+KvHeadsOption = Annotated[
+    int | None, typer.Option(help="KV heads [default: MHA up to 40 heads, else 8].")
+]
+LayersMultipleOption = Annotated[
+    int, typer.Option(help="Layer count multiple (e.g. pipeline stages).")
+]
+WarmupStepsOption = Annotated[
+    int, typer.Option(help="Linear warm-up steps (clamped to 10% of short runs).")
+]
+HyperparametersOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Hyperparameter law: deepseek, step-law, kaplan or a .toml path "
+        "[default: the preset's own, else deepseek]."
+    ),
+]
+UniqueTokensOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Unique tokens available: report epochs, effective data and a re-allocated plan."
+    ),
+]
