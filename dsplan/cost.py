@@ -513,9 +513,7 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
             return p.architecture.counts.flops_per_token_hardware * p.training.tokens
 
         fitting = [p for p in tried if hardware_flops(p) <= available * (1 + RELATIVE_TOLERANCE)]
-        result = (
-            max(fitting, key=hardware_flops) if fitting else min(tried, key=hardware_flops)
-        )
+        result = max(fitting, key=hardware_flops) if fitting else min(tried, key=hardware_flops)
     cost = estimate(
         result.architecture.counts,
         result.training.tokens,
