@@ -209,19 +209,22 @@ BAD = [
     (("--budget", "0"), "--budget must be a positive finite number"),
     (
         (*RUN_7B, "--stage-fractions", "0.9,0.8"),
-        "stage fractions must increase strictly and lie in (0, 1)",
+        "stage fractions must increase strictly and lie in (0, 1), got 0.9,0.8",
     ),
     (
         (*RUN_7B, "--stage-fractions", "0.8,1"),
-        "stage fractions must increase strictly and lie in (0, 1)",
+        "stage fractions must increase strictly and lie in (0, 1), got 0.8,1",
     ),
     (
         (*RUN_7B, "--stage-fractions", "0,0.9"),
-        "stage fractions must increase strictly and lie in (0, 1)",
+        "stage fractions must increase strictly and lie in (0, 1), got 0,0.9",
     ),
     ((*RUN_7B, "--stage-fractions", "a,b"), "--stage-fractions takes comma-separated numbers"),
-    ((*RUN_7B, "--stage-factors", "0.316"), "give as many stage factors as stage fractions"),
-    ((*RUN_7B, "--stage-factors", "0.316,0"), "stage factors must lie in (0, 1]"),
+    (
+        (*RUN_7B, "--stage-factors", "0.316"),
+        "give as many stage factors as stage fractions, got factors 0.316 for fractions 0.8,0.9",
+    ),
+    ((*RUN_7B, "--stage-factors", "0.316,0"), "stage factors must lie in (0, 1], got 0.316,0"),
     (
         (*RUN_7B, "--kind", "cosine", "--final-lr-fraction", "1"),
         "final learning-rate fraction must lie in [0, 1)",
