@@ -868,13 +868,14 @@ def preset_reference(preset: Preset, folder: Path | None = None) -> str:
     """How a run config names ``preset`` in ``data.preset``: its id when shipped, else its path.
 
     A config's relative preset path is resolved from the config's folder, so a config written into
-    ``folder`` gets the path relative to that folder (absolute where none exists).
+    ``folder`` gets the path relative to that folder (absolute where none exists); a config whose
+    folder is unknown (``dsplan budget --format toml`` writes to stdout) gets the absolute path.
     """
     if Path(preset.path).resolve().parent == presets_dir().resolve():
         return preset.id
-    if folder is None:
-        return preset.path
     target = Path(preset.path).resolve()
+    if folder is None:
+        return str(target)
     try:
         return os.path.relpath(target, Path(folder).resolve())
     except ValueError:  # another drive on Windows: no relative path exists
