@@ -217,3 +217,26 @@ def test_budget_toml_with_gpu_round_trips() -> None:
     assert checked.exit_code == 0, checked.stdout
     derived = checked.json()["files"][0]["derived"]
     assert derived["implied_mfu"] == pytest.approx(0.4, rel=1e-9)
+
+
+def test_docs_console_examples_match_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each `$ dsplan check ...` example of docs/check.md that runs on tests/data/configs: every line
+    # it shows (bar "...", the elided ones) is a line of the real output, in the same order.
+    import re
+    import shlex
+
+    docs = (ROOT / "docs" / "check.md").read_text()
+    monkeypatch.chdir(DATA)
+    examples = 0
+    for block in re.findall(r"```console\n(.*?)```", docs, re.DOTALL):
+        command, *shown = block.split("\n$ echo $?")[0].splitlines()
+        args = shlex.split(command.removeprefix("$ dsplan "))
+        files = [a for a in args if a.endswith(".toml")]
+        if args[0] != "check" or not all(f.startswith(("valid/", "invalid/")) for f in files):
+            continue
+        examples += 1
+        real = iter(run_cli(*args).stdout.splitlines())
+        for line in shown:
+            if line.strip() != "...":
+                assert line in real, line
+    assert examples >= 2
