@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import ConfigError, InputError, PresetError
-from dsplan.presets import load_preset, presets_dir
+from dsplan.presets import Preset, load_preset, presets_dir
 from dsplan.schedule import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
@@ -817,12 +818,9 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
     With a ``cost`` (``dsplan budget --gpu ...``), a ``[hardware]`` table holds the GPU, precision,
     MFU and, where known, the GPU count, the wall-clock days and the spending limit.
     """
-    s = plan.architecture.shape
     h = plan.hyperparameters
     sched = plan.schedule
     preset = plan.preset
-    shipped = Path(preset.path).resolve().parent == presets_dir().resolve()
-    preset_ref = preset.id if shipped else preset.path
     stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
     stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
     lines = [
@@ -831,15 +829,7 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         f"{plan.training.tokens:.6g} tokens. Check it with: dsplan check FILE",
         f"schema_version = {CONFIG_SCHEMA_VERSION}",
         "",
-        "[model]",
-        f"n_layers = {s.n_layers}",
-        f"d_model = {s.d_model}",
-        f"n_heads = {s.n_heads}",
-        f"n_kv_heads = {s.n_kv_heads}",
-        f"d_ff = {s.d_ff}",
-        f"vocab_size = {s.vocab_size}",
-        f"seq_len = {s.seq_len}",
-        f"tied_embeddings = {'true' if s.tied_embeddings else 'false'}",
+        *model_table(plan.architecture.shape),
         "",
         "[training]",
         f"tokens = {_toml_number(plan.training.tokens)}",
@@ -851,7 +841,7 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         f"stage_factors = [{stage_factors}]",
         "",
         "[data]",
-        f"preset = {_toml_string(preset_ref)}",
+        f"preset = {_toml_string(preset_reference(preset))}",
     ]
     if plan.options.hyperparameters is not None:
         lines.append(f"hyperparameters = {_toml_string(plan.options.hyperparameters)}")
@@ -874,6 +864,38 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
             lines.append(f"price_usd_per_gpu_hour = {_toml_number(hw.price_usd_per_gpu_hour)}")
     return "\n".join(lines) + "\n"
+
+
+def model_table(shape: Shape) -> list[str]:
+    """The ``[model]`` table of a run config, one line per key."""
+    return [
+        "[model]",
+        f"n_layers = {shape.n_layers}",
+        f"d_model = {shape.d_model}",
+        f"n_heads = {shape.n_heads}",
+        f"n_kv_heads = {shape.n_kv_heads}",
+        f"d_ff = {shape.d_ff}",
+        f"vocab_size = {shape.vocab_size}",
+        f"seq_len = {shape.seq_len}",
+        f"tied_embeddings = {'true' if shape.tied_embeddings else 'false'}",
+    ]
+
+
+def preset_reference(preset: Preset, folder: Path | None = None) -> str:
+    """How a run config names ``preset`` in ``data.preset``: its id when shipped, else its path.
+
+    A config's relative preset path is resolved from the config's folder, so a config written into
+    ``folder`` gets the path relative to that folder (absolute where none exists).
+    """
+    if Path(preset.path).resolve().parent == presets_dir().resolve():
+        return preset.id
+    if folder is None:
+        return preset.path
+    target = Path(preset.path).resolve()
+    try:
+        return os.path.relpath(target, Path(folder).resolve())
+    except ValueError:  # another drive on Windows: no relative path exists
+        return str(target)
 
 
 def _toml_string(text: str) -> str:
