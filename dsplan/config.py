@@ -356,15 +356,23 @@ class RunConfig:
         return self.lines.get(key.split(".", 1)[0])
 
 
-_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]")
-_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+# A TOML key: bare, "quoted" or 'literal' parts joined by dots (``a."b".c``).
+_KEY = r"""(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*"""
+_HEADER = re.compile(rf"^\s*\[\s*({_KEY})\s*\]")
+_ASSIGN = re.compile(rf"^\s*({_KEY})\s*=")
+_KEY_PART = re.compile(r"""[A-Za-z0-9_\-]+|"([^"]*)"|'([^']*)'""")
+
+
+def _key_parts(key: str) -> list[str]:
+    return [m.group(1) or m.group(2) or m.group(0) for m in _KEY_PART.finditer(key)]
 
 
 def key_lines(text: str) -> dict[str, int]:
     """Map ``table.key`` (and ``table``) to the 1-based line it is written on.
 
-    A light scan of the common TOML layout (one ``[table]`` header, ``key = value`` lines); keys it
-    cannot place (quoted or dotted keys, inline tables) simply have no line.
+    A light scan of the common TOML layout (``[table]`` headers, ``key = value`` lines, with bare,
+    quoted or dotted keys; a dotted key also places each of its prefixes). Keys it cannot place
+    (inside inline tables) simply have no line, and their table's line is used.
     """
     lines: dict[str, int] = {}
     table = ""
@@ -376,13 +384,14 @@ def key_lines(text: str) -> dict[str, int]:
             continue
         header = _HEADER.match(raw)
         if header:
-            table = header.group(1)
+            table = ".".join(_key_parts(header.group(1)))
             lines.setdefault(table, number)
             continue
         assign = _ASSIGN.match(raw)
         if assign:
-            path = f"{table}.{assign.group(1)}" if table else assign.group(1)
-            lines.setdefault(path, number)
+            parts = [*([table] if table else []), *_key_parts(assign.group(1))]
+            for end in range(1, len(parts) + 1):
+                lines.setdefault(".".join(parts[:end]), number)
             if raw.count('"""') % 2 or raw.count("'''") % 2:
                 in_multiline = True
     return lines
@@ -465,6 +474,13 @@ class _Reader:
                     self._unknown(name)
 
     def _unknown(self, path: str) -> None:
+        parent, _, name = path.rpartition(".")
+        if parent and name in TABLES:  # [model] training.tokens = ...: a table in the wrong one
+            nested = self.data.get(parent, {}).get(name)
+            if isinstance(nested, dict):  # its keys are not missing, only misplaced
+                self.suggested.update(f"{name}.{key}" for key in nested)
+            self.problem(path, f"unknown key; move it to the top-level [{name}] table")
+            return
         close = closest_key(path)
         if close:
             self.suggested.add(close)
@@ -767,10 +783,11 @@ def read_config_text(name: str, stdin_text: str | None = None) -> tuple[str, str
     if name == "-":
         if stdin_text is None:
             stdin_text = sys.stdin.read()
-        return stdin_text, STDIN_NAME, Path()
+        return stdin_text.removeprefix("\ufeff"), STDIN_NAME, Path()
     path = Path(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigProblems([Problem(name, None, "", "no such file")]) from None
     except IsADirectoryError:
