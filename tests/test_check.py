@@ -341,11 +341,9 @@ def test_stage_tokens_are_shown_as_written() -> None:
     assert f.hint == "stage_tokens = [1.6e+12, 1.8e+12]"
 
 
-def test_a_hundred_files_cost_little_in_process(tmp_path: Path) -> None:
-    # bench/check.py measures the CLI (start-up included, target <= 2x one file); here the per-file
-    # work alone, which must stay far below the ~90 ms start-up (about 0.2 ms a file when written).
-    import time
-
+def test_a_hundred_files_in_one_call(tmp_path: Path) -> None:
+    # The speed of this is measured by bench/check.py (not by a timed test): here, that one call
+    # checks every file and reports each once.
     # Configs that need no other file (an hf_config path is relative to the original folder).
     sources = [p.read_text() for p in VALID if "hf_config" not in p.read_text()]
     paths = []
@@ -353,10 +351,6 @@ def test_a_hundred_files_cost_little_in_process(tmp_path: Path) -> None:
         path = tmp_path / f"run-{i:03d}.toml"
         path.write_text(sources[i % len(sources)])
         paths.append(str(path))
-    check_files(paths[:1])  # presets and GPU table loaded once
-    start = time.perf_counter()
     report = check_files(paths)
-    elapsed = time.perf_counter() - start
-    assert len(report.files) == 100
+    assert [f.file for f in report.files] == paths
     assert report.exit_code == 0
-    assert elapsed < 0.5, f"{elapsed:.3f} s for 100 files"
