@@ -148,7 +148,12 @@ RULES: dict[str, Rule] = {
             "tokens = sequences x seq_len",
         ),
         Rule("DSP206", ERROR, "learning rate or batch size not positive", "must be positive"),
-        Rule("DSP301", ERROR, "training tokens not positive", "must be positive"),
+        Rule(
+            "DSP301",
+            ERROR,
+            "training tokens not positive, or C = M x D beyond float range",
+            "must be positive and finite",
+        ),
         Rule(
             "DSP302",
             INFO,
@@ -400,11 +405,37 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _list_text(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
+
+
+def _value_text(value: float | Sequence[float] | None) -> str:
+    if value is None or isinstance(value, (int, float)):
+        return f"{value:.4g}" if value is not None else "none"
+    return _list_text(value)
+
+
 def _ratio_text(ratio: float) -> str:
     return f"{ratio:.3g}x"
 
 
 # --------------------------------------------------------------------------------------- DSP1xx
+
+
+def _size_hint(name: str, d_model: int, n_heads: int) -> str:
+    """A value for a size that is zero or negative: DeepSeek's, or one derived from the width."""
+    if name == "n_heads" and d_model > 0:
+        return f"n_heads = {max(1, d_model // 128)} (head size 128, as DeepSeek)"
+    if name == "n_kv_heads" and n_heads > 0:
+        return f"n_kv_heads = {n_heads} (MHA) or a divisor of it (GQA)"
+    if name == "d_ff" and d_model > 0:
+        return f"d_ff = {swiglu_d_ff(d_model)} (SwiGLU, 8/3 d_model rounded up to 256)"
+    return {
+        "n_layers": "n_layers = 30 (DeepSeek 7B), or see `dsplan budget` for a shape",
+        "d_model": "d_model = 4096 (DeepSeek 7B), or see `dsplan budget` for a shape",
+        "vocab_size": "vocab_size = the tokenizer's size, e.g. 102400 (DeepSeek)",
+        "seq_len": "seq_len = 4096 (DeepSeek)",
+    }.get(name, "")
 
 
 def _shape_rules(ctx: _Context) -> None:
@@ -414,7 +445,13 @@ def _shape_rules(ctx: _Context) -> None:
         value = getattr(m, name)
         if value <= 0:
             bad = True
-            ctx.add("DSP101", ERROR, f"model.{name}", f"{name} = {value} must be positive", "")
+            ctx.add(
+                "DSP101",
+                ERROR,
+                f"model.{name}",
+                f"{name} = {value} must be positive",
+                _size_hint(name, m.d_model, m.n_heads),
+            )
     if bad:
         return
     if m.d_model % m.n_heads:
@@ -531,7 +568,13 @@ def _batch_rules(ctx: _Context) -> None:
     ):
         if value is not None and value <= 0:
             bad = True
-            ctx.add("DSP206", ERROR, f"training.{key}", f"{key} = {value} must be positive", "")
+            ctx.add(
+                "DSP206",
+                ERROR,
+                f"training.{key}",
+                f"{key} = {value} must be positive",
+                _batch_hint(ctx, ctx.batch_law) if ctx.batch_law else "",
+            )
     if bad and (
         (t.batch_size_tokens is not None and t.batch_size_tokens <= 0)
         or (t.batch_size_sequences is not None and t.batch_size_sequences <= 0)
@@ -695,17 +738,36 @@ def _range_text(r: FitRange) -> str:
     return ", ".join(parts) or "no stated range"
 
 
+# Tokens cannot be suggested without a valid count to start from (C = M x D needs D).
+_TOKENS_HINT = "tokens = the run's training tokens, e.g. 2e12 (DeepSeek 7B and 67B)"
+
+
 def _token_rules(ctx: _Context) -> None:
     t = ctx.cfg.training
     if t.tokens <= 0:
         ctx.add(
-            "DSP301", ERROR, "training.tokens", f"tokens = {_fmt(t.tokens)} must be positive", ""
+            "DSP301",
+            ERROR,
+            "training.tokens",
+            f"tokens = {_fmt(t.tokens)} must be positive",
+            _TOKENS_HINT,
         )
         return
     if ctx.counts is None:
         return
     m = ctx.counts.flops_per_token
     c = m * t.tokens
+    if not math.isfinite(c):
+        # tokens = 1e300 or a width of 1e15: C overflows a float and every law would divide by 0.
+        ctx.add(
+            "DSP301",
+            ERROR,
+            "training.tokens",
+            f"tokens = {_fmt(t.tokens)} at M = {m:.4g} FLOPs/token makes C = M x D overflow: "
+            "no run is that large",
+            _TOKENS_HINT,
+        )
+        return
     ctx.compute = c
     _laws(ctx)
     p = ctx.preset
@@ -739,12 +801,14 @@ def _token_rules(ctx: _Context) -> None:
     alloc = p.fit_range
     above: list[str] = []
     below: list[str] = []
+    floors: list[float] = []  # the range minima C lies below
     if alloc.compute_max is not None and c > alloc.compute_max:
         above.append(
             f"{alloc.orders_beyond(c):.1f} orders of magnitude above the allocation law's "
             f"{_range_text(alloc)}"
         )
     if alloc.compute_min is not None and c < alloc.compute_min:
+        floors.append(alloc.compute_min)
         below.append(
             f"{alloc.orders_beyond(c):.1f} orders of magnitude below the allocation law's "
             f"{_range_text(alloc)}"
@@ -754,6 +818,8 @@ def _token_rules(ctx: _Context) -> None:
         low = ctx.preset.has_own_hyperparameters and ctx.cfg.hyperparameters is None
         hyper = ctx.preset.hyperparameter_fit_range or alloc
         side = below if low and hyper.compute_min is not None and c < hyper.compute_min else above
+        if side is below and hyper.compute_min is not None:
+            floors.append(hyper.compute_min)
         side.append(f"{ctx.hyper_orders:.1f} orders of magnitude {where}")
     if above:
         ctx.add(
@@ -770,8 +836,12 @@ def _token_rules(ctx: _Context) -> None:
             WARNING,
             "training.tokens",
             f"C = {c:.4g} FLOPs is {'; '.join(below)}: the laws were not fitted or tested here",
-            "treat the suggested values as rough; the laws' ranges are covered from "
-            f"{_range_text(alloc)}",
+            (
+                f"tokens >= {max(floors) / m:.3g} to reach C = {max(floors):.0e} FLOPs with this "
+                "model; otherwise treat the suggested values as rough"
+                if floors
+                else "treat the suggested values as rough"
+            ),
         )
 
 
@@ -796,15 +866,21 @@ def _schedule_rules(ctx: _Context) -> None:
     steps = ctx.total_steps
     warm = t.warmup_steps
     if warm < 0:
-        ctx.add("DSP401", ERROR, "training.warmup_steps", f"warmup_steps = {warm} is negative", "")
+        ctx.add(
+            "DSP401",
+            ERROR,
+            "training.warmup_steps",
+            f"warmup_steps = {warm} is negative",
+            f"warmup_steps = {_warmup_suggestion(steps)} (DeepSeek: 2000)",
+        )
     elif steps is not None and warm >= steps:
         ctx.add(
             "DSP401",
             ERROR,
             "training.warmup_steps",
-            f"warmup_steps = {warm} but the run has only {steps} steps "
+            f"warmup_steps = {warm} but the run has only {steps} step{'' if steps == 1 else 's'} "
             f"({_fmt(t.tokens)} tokens / {_fmt(ctx.batch_tokens or 0)} tokens per step)",
-            f"warmup_steps = {math.floor(0.01 * steps)} (1% of the run, as DeepSeek 7B)",
+            f"warmup_steps = {_warmup_suggestion(steps)} (1% of the run, as DeepSeek 7B)",
         )
     elif steps is not None and warm > MAX_WARMUP_FRACTION * steps:
         ctx.add(
@@ -821,8 +897,7 @@ def _schedule_rules(ctx: _Context) -> None:
             WARNING,
             "training.warmup_steps",
             "warmup_steps = 0: the run starts at the peak learning rate",
-            f"warmup_steps = {min(2000, math.floor(0.01 * steps)) if steps else 2000} "
-            "(DeepSeek: 2000)",
+            f"warmup_steps = {_warmup_suggestion(steps)} (DeepSeek: 2000)",
         )
     stale = _unused_schedule_keys(ctx)
     for key in stale:
@@ -830,7 +905,8 @@ def _schedule_rules(ctx: _Context) -> None:
             "DSP411",
             WARNING,
             key,
-            f"{key} has no effect with schedule = {t.schedule!r}",
+            f"{key} = {_value_text(getattr(t, key.split('.')[1]))} has no effect with "
+            f"schedule = {t.schedule!r}",
             "remove it, or set the schedule it belongs to",
         )
     if t.schedule == "constant":
@@ -838,13 +914,19 @@ def _schedule_rules(ctx: _Context) -> None:
             "DSP407",
             WARNING,
             "training.schedule",
-            "schedule = 'constant': the learning rate never decays",
+            f"schedule = 'constant': the learning rate stays at {_fmt(t.learning_rate)} for all "
+            f"{_fmt(t.tokens)} tokens, it never decays",
             'schedule = "multistep" (DeepSeek: x0.316 at 80% and x0.1 at 90% of the tokens)',
         )
     elif t.schedule == "multistep":
         _multistep_rules(ctx)
     else:
         _decay_rules(ctx)
+
+
+def _warmup_suggestion(steps: int | None) -> int:
+    """DeepSeek's 2000 steps, or 1% of a shorter run (2000 is 0.9% of the 7B's ~212K steps)."""
+    return 2000 if steps is None else max(1, min(2000, math.floor(0.01 * steps)))
 
 
 def _unused_schedule_keys(ctx: _Context) -> list[str]:
@@ -877,8 +959,8 @@ def _multistep_rules(ctx: _Context) -> None:
             "DSP404",
             ERROR,
             key,
-            f"{key.split('.')[1]} = {raw} do not increase strictly",
-            f"{key.split('.')[1]} = {sorted(set(raw))}",
+            f"{key.split('.')[1]} = {_list_text(raw)} do not increase strictly",
+            f"{key.split('.')[1]} = {_list_text(sorted(set(raw)))}",
         )
     outside = [f for f in fractions if not 0 < f < 1]
     if outside:
@@ -930,7 +1012,7 @@ def _multistep_rules(ctx: _Context) -> None:
             f"decreasing factors, e.g. {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)",
         )
     steps = ctx.total_steps
-    if steps is not None and t.warmup_steps > 0:
+    if steps is not None and 0 < t.warmup_steps < steps:
         early = [f for f in fractions if 0 < f < 1 and round(f * steps) < t.warmup_steps]
         if early:
             ctx.add(
@@ -989,6 +1071,14 @@ def _decay_rules(ctx: _Context) -> None:
 _MFU_SLACK = 1e-6
 
 
+_HARDWARE_HINTS = {
+    "num_gpus": "num_gpus = the GPUs the run is booked on (DeepSeek 67B: 2048 H800s)",
+    "expected_days": "expected_days = the wall-clock days promised, or leave it out",
+    "budget_usd": "budget_usd = the money available, or leave it out",
+    "price_usd_per_gpu_hour": "leave it out to use the GPU table's price (`dsplan gpus`)",
+}
+
+
 def _hardware_rules(ctx: _Context) -> None:
     hw = ctx.cfg.hardware
     if not hw.given:
@@ -1012,7 +1102,13 @@ def _hardware_rules(ctx: _Context) -> None:
     ):
         if value is not None and value <= 0:
             bad = True
-            ctx.add("DSP505", ERROR, f"hardware.{key}", f"{key} = {value:g} must be positive", "")
+            ctx.add(
+                "DSP505",
+                ERROR,
+                f"hardware.{key}",
+                f"{key} = {value:g} must be positive",
+                _HARDWARE_HINTS[key],
+            )
     if hw.mfu is not None and not 0 < hw.mfu <= 1:
         bad = True
         ctx.add(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import ConfigError, InputError, PresetError
-from dsplan.presets import load_preset, presets_dir
+from dsplan.presets import Preset, load_preset, presets_dir
 from dsplan.schedule import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
@@ -355,15 +356,23 @@ class RunConfig:
         return self.lines.get(key.split(".", 1)[0])
 
 
-_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]")
-_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+# A TOML key: bare, "quoted" or 'literal' parts joined by dots (``a."b".c``).
+_KEY = r"""(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*"""
+_HEADER = re.compile(rf"^\s*\[\s*({_KEY})\s*\]")
+_ASSIGN = re.compile(rf"^\s*({_KEY})\s*=")
+_KEY_PART = re.compile(r"""[A-Za-z0-9_\-]+|"([^"]*)"|'([^']*)'""")
+
+
+def _key_parts(key: str) -> list[str]:
+    return [m.group(1) or m.group(2) or m.group(0) for m in _KEY_PART.finditer(key)]
 
 
 def key_lines(text: str) -> dict[str, int]:
     """Map ``table.key`` (and ``table``) to the 1-based line it is written on.
 
-    A light scan of the common TOML layout (one ``[table]`` header, ``key = value`` lines); keys it
-    cannot place (quoted or dotted keys, inline tables) simply have no line.
+    A light scan of the common TOML layout (``[table]`` headers, ``key = value`` lines, with bare,
+    quoted or dotted keys; a dotted key also places each of its prefixes). Keys it cannot place
+    (inside inline tables) simply have no line, and their table's line is used.
     """
     lines: dict[str, int] = {}
     table = ""
@@ -375,13 +384,14 @@ def key_lines(text: str) -> dict[str, int]:
             continue
         header = _HEADER.match(raw)
         if header:
-            table = header.group(1)
+            table = ".".join(_key_parts(header.group(1)))
             lines.setdefault(table, number)
             continue
         assign = _ASSIGN.match(raw)
         if assign:
-            path = f"{table}.{assign.group(1)}" if table else assign.group(1)
-            lines.setdefault(path, number)
+            parts = [*([table] if table else []), *_key_parts(assign.group(1))]
+            for end in range(1, len(parts) + 1):
+                lines.setdefault(".".join(parts[:end]), number)
             if raw.count('"""') % 2 or raw.count("'''") % 2:
                 in_multiline = True
     return lines
@@ -464,6 +474,13 @@ class _Reader:
                     self._unknown(name)
 
     def _unknown(self, path: str) -> None:
+        parent, _, name = path.rpartition(".")
+        if parent and name in TABLES:  # [model] training.tokens = ...: a table in the wrong one
+            nested = self.data.get(parent, {}).get(name)
+            if isinstance(nested, dict):  # its keys are not missing, only misplaced
+                self.suggested.update(f"{name}.{key}" for key in nested)
+            self.problem(path, f"unknown key; move it to the top-level [{name}] table")
+            return
         close = closest_key(path)
         if close:
             self.suggested.add(close)
@@ -766,10 +783,11 @@ def read_config_text(name: str, stdin_text: str | None = None) -> tuple[str, str
     if name == "-":
         if stdin_text is None:
             stdin_text = sys.stdin.read()
-        return stdin_text, STDIN_NAME, Path()
+        return stdin_text.removeprefix("\ufeff"), STDIN_NAME, Path()
     path = Path(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigProblems([Problem(name, None, "", "no such file")]) from None
     except IsADirectoryError:
@@ -800,12 +818,9 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
     With a ``cost`` (``dsplan budget --gpu ...``), a ``[hardware]`` table holds the GPU, precision,
     MFU and, where known, the GPU count, the wall-clock days and the spending limit.
     """
-    s = plan.architecture.shape
     h = plan.hyperparameters
     sched = plan.schedule
     preset = plan.preset
-    shipped = Path(preset.path).resolve().parent == presets_dir().resolve()
-    preset_ref = preset.id if shipped else preset.path
     stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
     stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
     lines = [
@@ -814,15 +829,7 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         f"{plan.training.tokens:.6g} tokens. Check it with: dsplan check FILE",
         f"schema_version = {CONFIG_SCHEMA_VERSION}",
         "",
-        "[model]",
-        f"n_layers = {s.n_layers}",
-        f"d_model = {s.d_model}",
-        f"n_heads = {s.n_heads}",
-        f"n_kv_heads = {s.n_kv_heads}",
-        f"d_ff = {s.d_ff}",
-        f"vocab_size = {s.vocab_size}",
-        f"seq_len = {s.seq_len}",
-        f"tied_embeddings = {'true' if s.tied_embeddings else 'false'}",
+        *model_table(plan.architecture.shape),
         "",
         "[training]",
         f"tokens = {_toml_number(plan.training.tokens)}",
@@ -834,7 +841,7 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         f"stage_factors = [{stage_factors}]",
         "",
         "[data]",
-        f"preset = {_toml_string(preset_ref)}",
+        f"preset = {_toml_string(preset_reference(preset))}",
     ]
     if plan.options.hyperparameters is not None:
         lines.append(f"hyperparameters = {_toml_string(plan.options.hyperparameters)}")
@@ -857,6 +864,39 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
             lines.append(f"price_usd_per_gpu_hour = {_toml_number(hw.price_usd_per_gpu_hour)}")
     return "\n".join(lines) + "\n"
+
+
+def model_table(shape: Shape) -> list[str]:
+    """The ``[model]`` table of a run config, one line per key."""
+    return [
+        "[model]",
+        f"n_layers = {shape.n_layers}",
+        f"d_model = {shape.d_model}",
+        f"n_heads = {shape.n_heads}",
+        f"n_kv_heads = {shape.n_kv_heads}",
+        f"d_ff = {shape.d_ff}",
+        f"vocab_size = {shape.vocab_size}",
+        f"seq_len = {shape.seq_len}",
+        f"tied_embeddings = {'true' if shape.tied_embeddings else 'false'}",
+    ]
+
+
+def preset_reference(preset: Preset, folder: Path | None = None) -> str:
+    """How a run config names ``preset`` in ``data.preset``: its id when shipped, else its path.
+
+    A config's relative preset path is resolved from the config's folder, so a config written into
+    ``folder`` gets the path relative to that folder (absolute where none exists); a config whose
+    folder is unknown (``dsplan budget --format toml`` writes to stdout) gets the absolute path.
+    """
+    if Path(preset.path).resolve().parent == presets_dir().resolve():
+        return preset.id
+    target = Path(preset.path).resolve()
+    if folder is None:
+        return str(target)
+    try:
+        return os.path.relpath(target, Path(folder).resolve())
+    except ValueError:  # another drive on Windows: no relative path exists
+        return str(target)
 
 
 def _toml_string(text: str) -> str:

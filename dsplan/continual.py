@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.schedule import Schedule, learning_rate_at, rebuild, tokens_at
+from dsplan.units import count
 
 if TYPE_CHECKING:
     from dsplan.presets import Preset
@@ -195,10 +196,11 @@ def extend(
         lost = planned - tokens_at(step, planned, schedule.tokens_per_step)
         notes.append(
             f"cosine: only checkpoints whose rate stayed within {COSINE_REUSE_TOLERANCE:.0%} of "
-            f"the longer run's rate can be reused (dsplan's tolerance); the last is the one before "
-            f"step {step}, and the {lost:.4g} tokens trained after it are lost (retrain them at the "
-            "longer run's higher rates); restarting from the decayed end instead needs a re-warm-up "
-            "that disturbs the model"
+            f"the longer run's rate can be reused (dsplan's tolerance); the last is the checkpoint "
+            f"at step {step:,} (before that update), and the {count(lost)} tokens "
+            f"({lost / planned:.0%} of the planned run) trained after it are lost: retrain them at "
+            "the longer run's higher rates; restarting from the decayed end instead needs a "
+            "re-warm-up that disturbs the model"
         )
     reusable_tokens = tokens_at(step, planned, schedule.tokens_per_step)
     drift = None

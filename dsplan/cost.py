@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.gpus import TRAINING_DTYPES, Gpu, get_gpu
+from dsplan.units import days as days_text
 
 if TYPE_CHECKING:
     from dsplan.flops import Counts
@@ -393,9 +394,9 @@ def _feasibility(hours: float, n_gpus: int | None, given_gpus: bool, hw: Hardwar
             checks.update(fits_days=fits, days_over=over)
             if not fits:
                 reasons.append(
-                    f"needs {days:.1f} days on {n_gpus:,} {hw.gpu.id} GPUs at MFU {hw.mfu:g}, "
-                    f"{over:.1f} days ({over / hw.days:.0%}) over the {hw.days:g}-day deadline; "
-                    f"{required:,} GPUs would meet it"
+                    f"needs {days_text(days)} days on {n_gpus:,} {hw.gpu.id} GPUs at MFU "
+                    f"{hw.mfu:g}, {days_text(over)} days ({over / hw.days:.0%}) over the "
+                    f"{hw.days:g}-day deadline; {required:,} GPUs would meet it"
                 )
     if hw.max_cost_usd is not None and hw.price_usd_per_gpu_hour is not None:
         cost = hours * hw.price_usd_per_gpu_hour
@@ -494,6 +495,7 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
     available = cluster_flops(hw.n_gpus, hw.peak_flops_per_gpu, hw.mfu, hw.days)
     compute = available
     result = plan(compute, options)
+    tried = [result]
     for _ in range(8):
         c = result.architecture.counts
         target = available * c.flops_per_token / c.flops_per_token_hardware
@@ -501,6 +503,17 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
             break
         compute = target
         result = plan(compute, options)
+        tried.append(result)
+    else:
+        # No fixed point: on small clusters the head is a large share of the work and the shape
+        # search can cycle between shapes whose head differs (e.g. 8 H800s for 0.01 days). Take
+        # the plan that uses most of the cluster without overrunning it, so that the tool never
+        # sizes a plan that misses the deadline it was given.
+        def hardware_flops(p: Plan) -> float:
+            return p.architecture.counts.flops_per_token_hardware * p.training.tokens
+
+        fitting = [p for p in tried if hardware_flops(p) <= available * (1 + RELATIVE_TOLERANCE)]
+        result = max(fitting, key=hardware_flops) if fitting else min(tried, key=hardware_flops)
     cost = estimate(
         result.architecture.counts,
         result.training.tokens,

@@ -15,8 +15,10 @@ The maths (docs/sweep-and-fit.md writes it out):
   design, not a sample), refit, and take the 2.5th and 97.5th percentiles. Every resample is a
   vector of counts per run, so the sums behind all parabolas and regressions are one batched matrix
   product per chunk of resamples: 10,000 runs x 1,000 resamples take well under 5 s (bench/fit.py).
-  A resample in which a profile loses its minimum (fewer than 3 distinct runs, or not convex) is
-  dropped and counted.
+  A budget whose resampled profile loses its minimum (fewer than 3 distinct runs, or not convex)
+  is left out of that resample's regression; a resample left with fewer than 2 budgets fails and
+  is counted. The intervals reflect run-to-run noise only, not the parabola's misfit to the true
+  profile (docs/sweep-and-fit.md, "How far to trust the intervals").
 
 numpy is imported inside the functions that need it, never at module level, so that importing
 :mod:`dsplan.fit` (and ``dsplan --help``) stays fast.
@@ -126,6 +128,11 @@ def sweep_data(
                 f"{source}: missing column {theirs!r}{mapped}; the header has "
                 f"{', '.join(header) or 'nothing'} (map another name with --column {ours}=NAME)"
             )
+        if header.count(theirs) > 1:
+            raise SweepDataError(
+                f"{source}: column {theirs!r} appears {header.count(theirs)} times in the header; "
+                "rename all but one"
+            )
     values: dict[str, list[float]] = {name: [] for name in needed}
     lines: list[int] = []
     dropped: list[str] = []
@@ -162,8 +169,9 @@ def sweep_data(
     budgets = sorted({budget_key(c) for c in values["compute_flops"]})
     if len(budgets) < 2:
         found = ", ".join(f"{c:.3g}" for c in budgets) or "none"
+        after = f" after dropping {len(dropped)} run(s) whose loss is NaN" if dropped else ""
         raise SweepDataError(
-            f"{source}, column {theirs!r}: {len(budgets)} distinct budget(s) ({found}); "
+            f"{source}, column {theirs!r}: {len(budgets)} distinct budget(s) ({found}){after}; "
             "a power law needs at least 2 (the paper used 8)"
         )
     return SweepData(
@@ -420,6 +428,7 @@ def fit_isoflop(
         An :class:`IsoFlopFit`; its ``warnings`` carry the diagnostics.
 
     Raises:
+        InputError: a negative ``bootstrap``.
         FitError: fewer than 2 budgets keep a usable minimum (3 distinct runs and a convex profile).
 
     References:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.units import count, sci, si
+from dsplan.units import count, days, sci, si
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -290,7 +290,7 @@ def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
     if cost.get("gpus") is not None:
         rows.append(("GPUs", f"{cost['gpus']:,} ({cost['gpus_source']})"))
     if "wall_clock_days" in cost:
-        rows.append(("wall clock", f"{cost['wall_clock_days']:.1f} days"))
+        rows.append(("wall clock", f"{days(cost['wall_clock_days'])} days"))
     if "cost_usd" in cost:
         when = f", as of {cost['price_as_of']}" if cost.get("price_as_of") else ""
         rows.append(
@@ -320,7 +320,7 @@ def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
             verdict = (
                 "fits"
                 if feas["fits_days"]
-                else f"misses by {feas['days_over']:.1f} days; {feas['gpus_required']:,} GPUs needed"
+                else f"misses by {days(feas['days_over'])} days; {feas['gpus_required']:,} GPUs needed"
             )
         else:
             verdict = f"{feas['gpus_required']:,} GPUs needed"
@@ -365,7 +365,7 @@ def costs_table(documents: Sequence[dict[str, Any]]) -> RenderableType:
             sci(doc["compute_flops"], 3),
             f"{c['gpu_hours']:,.0f}",
             f"{c['gpus']:,}" if c.get("gpus") is not None else "-",
-            f"{c['wall_clock_days']:.1f}" if "wall_clock_days" in c else "-",
+            days(c["wall_clock_days"]) if "wall_clock_days" in c else "-",
             _usd(c["cost_usd"]) if "cost_usd" in c else "-",
             "yes" if c["feasibility"]["feasible"] else "no",
         )

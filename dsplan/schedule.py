@@ -178,12 +178,19 @@ def multistep(
         arXiv 2401.02954, Section 2.3: 2000 warm-up steps, x0.316 after 80% and x0.1 after 90% of
         the training tokens.
     """
+    given_fractions = ",".join(f"{f:g}" for f in fractions)
+    given_factors = ",".join(f"{f:g}" for f in factors)
     if len(fractions) != len(factors):
-        raise InputError("give as many stage factors as stage fractions")
+        raise InputError(
+            f"give as many stage factors as stage fractions, got factors {given_factors} for "
+            f"fractions {given_fractions}"
+        )
     if any(not 0 < f < 1 for f in fractions) or list(fractions) != sorted(set(fractions)):
-        raise InputError("stage fractions must increase strictly and lie in (0, 1)")
+        raise InputError(
+            f"stage fractions must increase strictly and lie in (0, 1), got {given_fractions}"
+        )
     if any(not 0 < f <= 1 for f in factors):
-        raise InputError("stage factors must lie in (0, 1]")
+        raise InputError(f"stage factors must lie in (0, 1], got {given_factors}")
     _check_common(peak_learning_rate, warmup_steps)
     total = total_steps_for(tokens, tokens_per_step)
     warmup, note = clamp_warmup(warmup_steps, total)

@@ -233,14 +233,13 @@ def _run(
     target: float,
     shape: Shape,
     learning_rate: float,
-    batch_size_tokens: float,
+    sequences: int,
     options: SweepOptions,
     warnings: list[str],
 ) -> SweepRun:
     shape_counts = counts(shape)
     m = shape_counts.flops_per_token
     tokens = compute_flops / m
-    sequences, _ = round_batch_sequences(batch_size_tokens / shape.seq_len)
     batch_tokens = sequences * shape.seq_len
     total = total_steps_for(tokens, batch_tokens)
     warmup, _ = clamp_warmup(options.warmup_steps, total)
@@ -315,11 +314,17 @@ def _isoflop_budget(
     seen: set[Shape] = set()
     out: list[SweepRun] = []
     for target in _log_grid(m_opt, options.span_decades, options.points):
-        shape = best_shape(target, options.search).shape
+        try:
+            shape = best_shape(target, options.search).shape
+        except InputError as exc:
+            raise InputError(
+                f"budget {c:.3g} FLOPs: {exc}; raise the budget or narrow --span-decades"
+            ) from None
         if shape in seen:
             continue
         seen.add(shape)
-        out.append(_run("", "isoflop", c, target, shape, lr, batch, options, warnings))
+        sequences, _ = round_batch_sequences(batch / shape.seq_len)
+        out.append(_run("", "isoflop", c, target, shape, lr, sequences, options, warnings))
     out.sort(key=lambda r: r.flops_per_token)
     if len(out) < options.points:
         warnings.append(
@@ -342,7 +347,8 @@ def _grid_budget(
     seen: set[tuple[float, int]] = set()
     out: list[SweepRun] = []
     lrs = _log_grid(laws.learning_rate(c), options.lr_span_decades, options.lr_points)
-    batches = _log_grid(laws.batch_size(c), options.batch_span_decades, options.batch_points)
+    law_sequences = laws.batch_size(c) / shape.seq_len
+    batches = _log_grid(law_sequences, options.batch_span_decades, options.batch_points)
     for i, lr in enumerate(lrs, start=1):
         for j, batch in enumerate(batches, start=1):
             run = _run(
@@ -352,7 +358,7 @@ def _grid_budget(
                 target,
                 shape,
                 float(f"{lr:.4g}"),
-                batch,
+                _grid_sequences(batch, law_sequences),
                 options,
                 warnings,
             )
@@ -366,6 +372,22 @@ def _grid_budget(
             f"budget {c:.3g} FLOPs: some batch sizes round to the same number of sequences; kept once"
         )
     return out
+
+
+def _grid_sequences(sequences: float, law_sequences: float) -> int:
+    """A grid batch in whole sequences, rounded as the planner rounds, but never away from the law.
+
+    Rounding the grid's outermost batch away from Eq. 1's value would take it past
+    ``--batch-span-decades`` (at the default 10^0.6 = 3.98x, past `dsplan check`'s 4x error bound
+    for the batch); one rounding multiple back towards the law keeps it inside.
+    """
+    rounded, multiple = round_batch_sequences(sequences)
+    away = (rounded - sequences) * (sequences - law_sequences) > 0
+    if away and rounded > sequences and rounded > multiple:
+        return rounded - multiple
+    if away and rounded < sequences:
+        return rounded + multiple
+    return rounded
 
 
 def _renamed(run: SweepRun, run_id: str) -> SweepRun:
@@ -387,25 +409,26 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def run_config_toml(run: SweepRun) -> str:
+def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
     """One run's config in the ``dsplan check`` format ([model], [training], [data]).
+
+    Args:
+        run: The experiment.
+        preset: How ``data.preset`` names the preset (:func:`dsplan.config.preset_reference`, so
+            that a preset file is found from the config's folder); default the run's own.
 
     The batch is given in sequences (what a launcher sets); its size in tokens is in the comment.
     Tokens are rounded to a whole number.
     """
-    s = run.shape
+    from dsplan.config import CONFIG_SCHEMA_VERSION, model_table
+
     return "\n".join(
         [
             f"# dsplan sweep: {run.kind} run {run.run_id} at C = {run.compute_flops:.4g} FLOPs",
             f"# M = {run.flops_per_token} FLOPs/token, {run.total_steps} steps",
-            "[model]",
-            f"n_layers = {s.n_layers}",
-            f"d_model = {s.d_model}",
-            f"n_heads = {s.n_heads}",
-            f"n_kv_heads = {s.n_kv_heads}",
-            f"d_ff = {s.d_ff}",
-            f"vocab_size = {s.vocab_size}",
-            f"seq_len = {s.seq_len}",
+            f"schema_version = {CONFIG_SCHEMA_VERSION}",
+            "",
+            *model_table(run.shape),
             "",
             "[training]",
             f"tokens = {round(run.tokens)}",
@@ -415,7 +438,7 @@ def run_config_toml(run: SweepRun) -> str:
             'schedule = "multistep"',
             "",
             "[data]",
-            f"preset = {json.dumps(run.preset)}",
+            f"preset = {json.dumps(run.preset if preset is None else preset)}",
             "",
         ]
     )

@@ -62,6 +62,12 @@ def count(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def days(value: float) -> str:
+    """Format a duration in days: one decimal from a day up (``14.4``), two significant digits below
+    (``0.012``), so a short deadline never reads as ``0.0`` days."""
+    return f"{value:,.1f}" if abs(value) >= 1 else f"{value:.2g}"
+
+
 def sci(value: float, digits: int = 4) -> str:
     """Scientific notation with ``digits`` significant digits: ``sci(8.4557e22)`` -> ``8.456e+22``."""
     return f"{value:.{digits - 1}e}"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import assert_input_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dsplan.presets import preset_ids
 
 DATA = Path(__file__).parent / "data" / "configs"
 SEVEN_B = str(DATA / "valid" / "deepseek-7b.toml")
@@ -152,22 +155,32 @@ def test_budget_toml_takes_one_budget() -> None:
     )
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    preset=st.sampled_from(["current", "early", "openwebtext2"]),
-    exponent=st.floats(min_value=18.0, max_value=25.0),
-)
+PRESETS = preset_ids()
+OWN_EQ1 = ("current", "early", "openwebtext2")  # presets with DeepSeek's own Eq. 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(preset=st.sampled_from(PRESETS), exponent=st.floats(min_value=17.0, max_value=26.0))
 def test_budget_toml_round_trips_through_check(preset: str, exponent: float) -> None:
     budget = f"{10**exponent:.6g}"
     written = run_cli("budget", budget, "--preset", preset, "--format", "toml")
+    if preset == "kaplan" and written.exit_code == 2:
+        # Kaplan's learning-rate law is undefined above 1e10 parameters: budget refuses, rightly.
+        assert "learning-rate law is undefined" in written.stderr
+        return
     assert written.exit_code == 0, written.stderr
-    checked = run_cli("check", "-", "--format", "json", input=written.stdout)
+    # From 1e20 up the DeepSeek presets' own plans pass even --strict. Below, the shape search may
+    # pick a width/depth ratio outside DSP106's 20 to 200 (2e17: 17 x 192), and the other presets
+    # may draw a warning at small C (below their fit range, or a plan whose tokens differ from the
+    # law's D through the embedding); warnings never fail a check without --strict.
+    strict = ("--strict",) if preset in OWN_EQ1 and exponent >= 20 else ()
+    checked = run_cli("check", "-", "--format", "json", *strict, input=written.stdout)
     assert checked.exit_code == 0, checked.stdout
     doc = checked.json()
     assert doc["summary"]["errors"] == 0
     derived = doc["files"][0]["derived"]
     assert derived["preset"] == preset
-    assert derived["compute_flops"] == __import__("pytest").approx(float(budget), rel=1e-9)
+    assert derived["compute_flops"] == pytest.approx(float(budget), rel=1e-9)
 
 
 ROOT = Path(__file__).parent.parent
@@ -203,4 +216,27 @@ def test_budget_toml_with_gpu_round_trips() -> None:
     checked = run_cli("check", "-", "--format", "json", "--strict", input=written.stdout)
     assert checked.exit_code == 0, checked.stdout
     derived = checked.json()["files"][0]["derived"]
-    assert derived["implied_mfu"] == __import__("pytest").approx(0.4, rel=1e-9)
+    assert derived["implied_mfu"] == pytest.approx(0.4, rel=1e-9)
+
+
+def test_docs_console_examples_match_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each `$ dsplan check ...` example of docs/check.md that runs on tests/data/configs: every line
+    # it shows (bar "...", the elided ones) is a line of the real output, in the same order.
+    import re
+    import shlex
+
+    docs = (ROOT / "docs" / "check.md").read_text()
+    monkeypatch.chdir(DATA)
+    examples = 0
+    for block in re.findall(r"```console\n(.*?)```", docs, re.DOTALL):
+        command, *shown = block.split("\n$ echo $?")[0].splitlines()
+        args = shlex.split(command.removeprefix("$ dsplan "))
+        files = [a for a in args if a.endswith(".toml")]
+        if args[0] != "check" or not all(f.startswith(("valid/", "invalid/")) for f in files):
+            continue
+        examples += 1
+        real = iter(run_cli(*args).stdout.splitlines())
+        for line in shown:
+            if line.strip() != "...":
+                assert line in real, line
+    assert examples >= 2

@@ -24,6 +24,10 @@ def test_list_text() -> None:
     for gpu_id in ("h100-sxm", "tpu-v5p", "trainium2", "mi355x"):
         assert gpu_id in r.stdout
     assert "dense" in r.stdout
+    # What one "GPU" is, where that is not obvious (gpus.md section 0: per chip vs per package).
+    assert "per 2-GCD package for MI250X" in r.stdout
+    assert "per Blackwell GPU for GB200/GB300" in r.stdout
+    assert all(line == line.rstrip() for line in r.stdout.splitlines())
 
 
 def test_show_by_alias_json() -> None:

@@ -58,6 +58,10 @@ def test_worked_example_text_is_in_the_docs() -> None:
     assert "1.6T" in r.stdout and "1.8T" in r.stdout
     assert "reuse the checkpoint at step 169,542 = 1.6T tokens" in r.stdout
     assert "█" in r.stdout and "▲ reused checkpoint" in r.stdout
+    # The token axis ticks each drop and labels it: 1.6T and 1.8T, then 2.4T and 2.7T for 3T.
+    axes = [line for line in r.stdout.splitlines() if "└" in line]
+    assert [a.count("┬") for a in axes] == [2, 2]
+    assert "1.6T 1.8T" in r.stdout and "2.4T  2.7T  3T tokens" in r.stdout
     # The docs show this very output; regenerate docs/schedule.md when it changes.
     assert r.stdout.strip() in DOCS.read_text(encoding="utf-8")
 
@@ -205,19 +209,22 @@ BAD = [
     (("--budget", "0"), "--budget must be a positive finite number"),
     (
         (*RUN_7B, "--stage-fractions", "0.9,0.8"),
-        "stage fractions must increase strictly and lie in (0, 1)",
+        "stage fractions must increase strictly and lie in (0, 1), got 0.9,0.8",
     ),
     (
         (*RUN_7B, "--stage-fractions", "0.8,1"),
-        "stage fractions must increase strictly and lie in (0, 1)",
+        "stage fractions must increase strictly and lie in (0, 1), got 0.8,1",
     ),
     (
         (*RUN_7B, "--stage-fractions", "0,0.9"),
-        "stage fractions must increase strictly and lie in (0, 1)",
+        "stage fractions must increase strictly and lie in (0, 1), got 0,0.9",
     ),
     ((*RUN_7B, "--stage-fractions", "a,b"), "--stage-fractions takes comma-separated numbers"),
-    ((*RUN_7B, "--stage-factors", "0.316"), "give as many stage factors as stage fractions"),
-    ((*RUN_7B, "--stage-factors", "0.316,0"), "stage factors must lie in (0, 1]"),
+    (
+        (*RUN_7B, "--stage-factors", "0.316"),
+        "give as many stage factors as stage fractions, got factors 0.316 for fractions 0.8,0.9",
+    ),
+    ((*RUN_7B, "--stage-factors", "0.316,0"), "stage factors must lie in (0, 1], got 0.316,0"),
     (
         (*RUN_7B, "--kind", "cosine", "--final-lr-fraction", "1"),
         "final learning-rate fraction must lie in [0, 1)",
@@ -255,3 +262,16 @@ BAD = [
 @pytest.mark.parametrize(("args", "fragment"), BAD, ids=[b[1][:40] for b in BAD])
 def test_bad_input_exits_2(args, fragment) -> None:
     assert_input_error(schedule(*args), fragment)
+
+
+def test_chart_ticks_line_up_with_the_drop() -> None:
+    from dsplan.cli.schedule import CHART_WIDTH, axis_rows, chart_column, chart_rows
+    from dsplan.schedule import multistep
+
+    s = multistep(1e-3, 2e12, 2304 * 4096)
+    axis, labels = axis_rows(s, 2e12)
+    assert len(axis) == CHART_WIDTH and labels.endswith(" 2T tokens") and labels.startswith("0")
+    # The first column drawn below the peak is the column of the first tick (drop at 80%: col 48).
+    top = chart_rows(s, 2e12, 1e-3)[0]
+    first_low = next(i for i, c in enumerate(top) if i > 2 and c != "█")
+    assert axis.index("┬") == first_low == chart_column(1.6e12, 2e12) == 48

@@ -110,15 +110,71 @@ def test_run_configs_are_written(tmp_path: Path) -> None:
     files = sorted(folder.glob("*.toml"))
     assert [f.stem for f in files] == [t["run_id"] for t in rows(r.stdout)]
     config = tomllib.loads(files[0].read_text())
-    assert set(config) == {"model", "training", "data"}
+    assert set(config) == {"schema_version", "model", "training", "data"}
     assert set(config["model"]) == {
         "n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size", "seq_len",
+        "tied_embeddings",
     }  # fmt: skip
     assert config["training"]["schedule"] == "multistep"
     assert config["data"]["preset"] == "current"
     first = rows(r.stdout)[0]
     assert config["training"]["tokens"] == round(float(first["tokens"]))
     assert config["training"]["learning_rate"] == float(first["learning_rate"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--budgets", "1e18,1e19", "--points", "5"],
+        # The default grid reaches 10^0.6 = 3.98x either side of Eq. 1; its batches must round
+        # towards the law, or the outermost ones cross `dsplan check`'s 4x error bound (DSP202).
+        ["--kind", "hyperparameters"],
+    ],
+)
+def test_run_configs_pass_check(tmp_path: Path, args: list[str]) -> None:
+    folder = tmp_path / "runs"
+    assert run_cli("sweep", *args, "--configs-dir", str(folder)).exit_code == 0
+    files = sorted(str(f) for f in folder.glob("*.toml"))
+    r = run_cli("check", *files, "--format", "json")
+    assert r.exit_code == 0, r.stdout
+    assert sum(f["errors"] for f in r.json()["files"]) == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=st.floats(1e16, 1e22), span=st.floats(0.1, 1.0), points=st.integers(2, 9))
+def test_grid_batches_stay_within_their_span(c: float, span: float, points: int) -> None:
+    options = SweepOptions(kind="hyperparameters", batch_points=points, batch_span_decades=span)
+    sweep = design((c,), options)
+    law = sweep.preset.batch_size
+    assert law is not None
+    for r in sweep.runs:
+        ratio = r.batch_size_tokens / law(c)
+        assert 10**-span * (1 - 1e-9) <= ratio <= 10**span * (1 + 1e-9)
+
+
+def test_preset_file_is_found_from_the_configs_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A relative preset path in a run config is resolved from the config's folder (dsplan.config),
+    # so the sweep writes it relative to --configs-dir, not to the working directory.
+    monkeypatch.chdir(tmp_path)
+    Path("mine.toml").write_text(_preset_text())
+    r = run_cli(
+        "sweep", "--preset", "mine.toml", "--budgets", "1e18,1e19", "--points", "3",
+        "--configs-dir", "runs/deep",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    config = tomllib.loads(Path("runs/deep/c01-m01.toml").read_text())
+    assert config["data"]["preset"] == "../../mine.toml"
+    assert config["schema_version"] == 1
+    monkeypatch.chdir(tmp_path / "runs")
+    assert run_cli("check", "deep/c01-m02.toml").exit_code == 0
+
+
+def _preset_text() -> str:
+    from dsplan.presets import presets_dir
+
+    return (presets_dir() / "current.toml").read_text().replace('id = "current"', 'id = "mine"')
 
 
 @pytest.mark.parametrize(
@@ -133,6 +189,11 @@ def test_run_configs_are_written(tmp_path: Path) -> None:
         (["--format", "toml"], "--format toml is not available here"),
         (["--span-decades", "0"], "--span-decades must be positive"),
         (["--seq-len", "0"], "--seq-len must be a positive integer"),
+        (
+            ["--budgets", "1e12"],
+            "budget 1e+12 FLOPs: M = 3.36e+04 FLOPs/token is too small for any shape",
+        ),
+        (["--budgets", "1e18", "--configs-dir", __file__], "a file, not a folder"),
     ],
 )
 def test_errors(args: list[str], fragment: str) -> None:

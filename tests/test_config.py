@@ -192,3 +192,29 @@ def test_config_toml_reads_back_exactly(preset: str) -> None:
     assert cfg.training.learning_rate == p.hyperparameters.learning_rate
     assert cfg.training.batch_size_sequences == p.hyperparameters.batch_size_sequences
     assert cfg.preset == preset
+
+
+def test_key_lines_places_quoted_and_dotted_keys() -> None:
+    text = '[model]\n"n_layers" = 2\nhardware.gpu = "h800"\n[ "training" ]\n\'lr\' = 1e-3\n'
+    lines = key_lines(text)
+    assert lines["model.n_layers"] == 2
+    assert lines["model.hardware"] == 3
+    assert lines["model.hardware.gpu"] == 3
+    assert lines["training"] == 4
+    assert lines["training.lr"] == 5
+
+
+def test_a_table_nested_in_another_is_one_problem_on_its_line() -> None:
+    text = MINIMAL.replace("n_heads = 16\n", "n_heads = 16\ntraining.seq_len = 2048\n")
+    text = text.replace("[training]\ntokens = 1e11\n", "[training]\n")
+    assert problems(text.replace("training.seq_len", "training.tokens")) == [
+        "run.toml:5: model.training: unknown key; move it to the top-level [training] table"
+    ]
+
+
+def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
+    from dsplan.config import load_config
+
+    path = tmp_path / "run.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_config(str(path)).model.n_layers == 24

@@ -106,7 +106,7 @@ def test_missed_deadline_says_by_how_much() -> None:
     assert f.days_over == pytest.approx(0.92570, rel=1e-4)
     assert f.gpus_required == 12  # 561.73 / 48 = 11.7
     assert f.reasons == (
-        "needs 2.9 days on 8 h100-sxm GPUs at MFU 0.5, 0.9 days (46%) over the 2-day deadline; "
+        "needs 2.9 days on 8 h100-sxm GPUs at MFU 0.5, 0.93 days (46%) over the 2-day deadline; "
         "12 GPUs would meet it",
     )
 
@@ -200,6 +200,29 @@ def test_inverse_mode_uses_the_cluster_exactly() -> None:
     assert cost.training_flops_hardware == pytest.approx(available, rel=1e-9)
     assert cost.wall_clock_days == pytest.approx(30.0, rel=1e-9)
     assert cost.feasibility.feasible
+
+
+@pytest.mark.parametrize(("n_gpus", "days"), [(8, 0.01), (16, 0.005), (8, 0.02), (1, 0.1)])
+def test_inverse_mode_on_a_small_cluster_never_misses_its_own_deadline(
+    n_gpus: int, days: float
+) -> None:
+    # At ~1e18 FLOPs the output head is ~40% of the work and the shape search can cycle between
+    # shapes (8 H800s for 0.01 days: 7x960 -> 13x512 -> 7x832 -> 8x704 -> 13x512 ...). Whatever it
+    # picks, the plan it sized itself must fit the cluster's time: no exit 1 for the inverse mode.
+    _, cost = plan_for_cluster(resolve_hardware("h800", n_gpus=n_gpus, days=days))
+    assert cost.feasibility.feasible
+    assert cost.wall_clock_days is not None and cost.wall_clock_days <= days * (1 + 1e-9)
+    assert cost.training_flops_hardware >= 0.8 * cost.compute_flops_available  # type: ignore[operator]
+
+
+def test_short_deadline_is_not_printed_as_zero_days() -> None:
+    hw = resolve_hardware("h100", mfu=0.5, n_gpus=8, days=0.05)
+    f = estimate(_counts(10**9, 10**9), 1e11, hw).feasibility
+    # 56.17 GPU-hours / 8 / 24 = 0.2926 days, 0.2426 over a 0.05-day deadline.
+    assert f.reasons == (
+        "needs 0.29 days on 8 h100-sxm GPUs at MFU 0.5, 0.24 days (485%) over the 0.05-day "
+        "deadline; 47 GPUs would meet it",
+    )
 
 
 def test_inverse_mode_needs_gpus_and_days() -> None:

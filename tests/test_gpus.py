@@ -85,6 +85,57 @@ def test_dense_peaks(gpu_id: str, dtype: str, tflops: float) -> None:
     assert get_gpu(gpu_id).peak_flops(dtype) == pytest.approx(tflops * 1e12, rel=1e-9)
 
 
+# Every entry against shared/reference/gpus.md section 1, copied by hand from its table: the dense
+# training peak (bf16, or fp16 on the V100), the dense fp8 peak (None where the part has none or
+# none is published) and the memory in GB (1e9 bytes; GiB converted). The sparse figures the
+# reference names as traps must never appear: H100 1979 bf16, L4 242 bf16, L40S 733 bf16, MI355X
+# 10,100 fp8, Trainium2 2,563; this table pins the halved values instead.
+REFERENCE_SPECS = {
+    "v100-sxm2": (125, None, 32),
+    "a100-40gb": (312, None, 40),
+    "a100-80gb": (312, None, 80),
+    "a800": (312, None, 80),
+    "h100-sxm": (989, 1979, 80),
+    "h100-pcie": (756, 1513, 80),
+    "h100-nvl": (835, 1670, 94),
+    "h800": (989, 1979, 80),
+    "h20": (148, 296, 96),
+    "h200": (989, 1979, 141),
+    "b200": (2250, 4500, 180),
+    "gb200": (2500, 5000, 186),
+    "b300": (2250, 4500, 288),
+    "gb300": (2500, 5000, 288),
+    "l40s": (362, 733, 48),
+    "l4": (121, 242.5, 24),
+    "rtx-4090": (165.2, 330.3, 24),
+    "rtx-3090": (71, None, 24),
+    "mi250x": (383, None, 128),  # per OAM package (2 GCDs): 191.5 per GCD
+    "mi300x": (1307.4, 2614.9, 192),
+    "mi325x": (1307.4, 2614.9, 256),
+    "mi355x": (2517, 5033, 288),
+    "tpu-v4": (275, None, 32 * 2**30 / 1e9),
+    "tpu-v5e": (197, None, 16),
+    "tpu-v5p": (459, None, 95),
+    "tpu-v6e": (918, None, 32),
+    "gaudi-2": (432, 865, 96),
+    "gaudi-3": (1677, 1677, 128),  # as shipped (1.6 GHz MME), not the 1,835 whitepaper figure
+    "trainium": (190, 190, 32 * 2**30 / 1e9),
+    "trainium2": (667, 1299, 96 * 2**30 / 1e9),
+}
+
+
+def test_every_entry_matches_the_reference_table() -> None:
+    assert set(REFERENCE_SPECS) == set(TABLE.ids())
+    for gpu_id, (train_tflops, fp8_tflops, memory_gb) in REFERENCE_SPECS.items():
+        g = get_gpu(gpu_id)
+        assert g.peak_flops(g.default_dtype) == pytest.approx(train_tflops * 1e12, rel=1e-9), gpu_id
+        fp8 = g.peak_flops("fp8")
+        assert (fp8 is None) == (fp8_tflops is None), gpu_id
+        if fp8_tflops is not None:
+            assert fp8 == pytest.approx(fp8_tflops * 1e12, rel=1e-9), gpu_id
+        assert g.memory_gb == pytest.approx(memory_gb, rel=1e-3), gpu_id
+
+
 def test_aliases_are_unique_and_resolve() -> None:
     names = TABLE.names()
     assert get_gpu("h100").id == "h100-sxm"

@@ -238,7 +238,8 @@ def _text(result: FitReport) -> str:
             ("eta_opt = k C^e", hp.learning_rate, _ref(ref.learning_rate)),
             ("B_opt = k C^e (tokens)", hp.batch_size, _ref(ref.batch_size)),
         ]
-    boot = (iso or hp).bootstrap if (iso or hp) is not None else None  # type: ignore[union-attr]
+    first = iso if iso is not None else hp
+    boot = None if first is None else first.bootstrap
     interval_head = (
         f"95% interval ({boot.resamples} resamples, seed {boot.seed})"
         if boot is not None

@@ -61,10 +61,15 @@ def gpus(
             return
         from dsplan.render import gpus_table, to_text
 
-        footer = (
-            "* fp16 (no bf16). MFU: dsplan's planning assumption against the dense bf16 peak. "
-            "Prices: on-demand USD per GPU-hour, observed on the date shown. "
-            "`dsplan gpus ID` shows every field with its source."
+        footer = "\n".join(
+            (
+                "* fp16 (no bf16). MFU: dsplan's planning assumption against the dense bf16 peak.",
+                "A row is one GPU as --gpus counts it: per Blackwell GPU for GB200/GB300 (2 per "
+                "superchip), per 2-GCD package for MI250X, per chip for TPU and Trainium.",
+                "Prices: USD per GPU-hour on the date shown; on-demand quotes except where the "
+                "entry says otherwise (h800: DeepSeek-V3's own rental assumption).",
+                "`dsplan gpus ID` shows every field with its source and our assumptions.",
+            )
         )
         out(to_text(gpus_table(entries), footer))
 

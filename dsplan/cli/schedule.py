@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -421,9 +422,40 @@ def chart_rows(
             cells.append(_EIGHTHS[round(fill * 8)])
         rows.append("".join(cells))
     if marker_tokens is not None:
-        col = min(CHART_WIDTH - 1, int(marker_tokens / x_max_tokens * CHART_WIDTH))
+        col = chart_column(marker_tokens, x_max_tokens)
         rows.append(" " * col + "▲ reused checkpoint")
     return rows
+
+
+def axis_rows(sched: Schedule, x_max_tokens: float) -> tuple[str, str]:
+    """The token axis: a tick under each point where the rate changes course, and its tokens.
+
+    Ticks mark the drops of ``multistep``, the decay start of ``wsd`` and the half-way point of
+    ``cosine``. A label is centred under its tick, nudged right to clear its neighbour; one that
+    still does not fit is left out, and the tick stays.
+    """
+    right = count(x_max_tokens)
+    axis = ["─"] * CHART_WIDTH
+    labels = [" "] * CHART_WIDTH
+    labels[0] = "0"
+    labels[CHART_WIDTH - len(right) :] = right
+    free_from, free_to = 2, CHART_WIDTH - len(right) - 1  # label cells kept clear of the ends
+    for m in sched.milestones:
+        if m.name in ("warmup_end", "end"):
+            continue
+        col = chart_column(m.tokens, x_max_tokens)
+        axis[col] = "┬"
+        label = count(m.tokens)
+        start = max(free_from, col - len(label) // 2)  # centred, or nudged right up to the tick
+        if start <= col and start + len(label) <= free_to:
+            labels[start : start + len(label)] = label
+            free_from = start + len(label) + 1
+    return "".join(axis), "".join(labels) + " tokens"
+
+
+def chart_column(tokens: float, x_max_tokens: float) -> int:
+    """The first chart column drawn at or after ``tokens`` (columns show their midpoints)."""
+    return min(CHART_WIDTH - 1, max(0, math.ceil(tokens / x_max_tokens * CHART_WIDTH - 0.5)))
 
 
 def _chart(
@@ -438,9 +470,9 @@ def _chart(
         label = f"{y_max:.2e}" if i == 0 else ("0" if i == CHART_HEIGHT - 1 else "")
         text.append(f"{label:>9} │", style="dim")
         text.append(row.rstrip() + "\n", style=style)
-    text.append(" " * 10 + "└" + "─" * CHART_WIDTH + "\n", style="dim")
-    right = f"{count(x_max_tokens)} tokens"
-    text.append(" " * 11 + "0" + right.rjust(CHART_WIDTH - 1) + "\n", style="dim")
+    axis, labels = axis_rows(sched, x_max_tokens)
+    text.append(" " * 10 + "└" + axis + "\n", style="dim")
+    text.append(" " * 11 + labels + "\n", style="dim")
     for row in rows[CHART_HEIGHT:]:
         text.append(" " * 11 + row + "\n", style="bold")
     return text

@@ -139,10 +139,14 @@ def sweep(
         )
         result = design(parse_budgets(text, n), options)
         if configs_dir is not None:
+            from dsplan.config import preset_reference
             from dsplan.io import write_text
 
+            if configs_dir.exists() and not configs_dir.is_dir():
+                raise InputError(f"--configs-dir {configs_dir}: a file, not a folder")
+            preset_ref = preset_reference(result.preset, configs_dir)
             for run in result.runs:
-                write_text(configs_dir / f"{run.run_id}.toml", run_config_toml(run))
+                write_text(configs_dir / f"{run.run_id}.toml", run_config_toml(run, preset_ref))
         if format is Format.json:
             out(dumps(result.to_dict()))
         elif format is Format.csv:
