@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.hparams import HyperparameterValues, evaluate
+from dsplan.hparams import HyperparameterValues, hyperparameters_for
 from dsplan.laws import predicted_loss
-from dsplan.plan import Allocation, DataConstraint, allocate, check_compute, data_constraint
+from dsplan.plan import Allocation, allocate, check_compute
 from dsplan.presets import Preset, load_hyperparameter_law, load_preset, preset_ids
+from dsplan.repeated import DataConstraint, data_constraint
 from dsplan.shape import SearchOptions
 
 SCHEMA_VERSION = 1
@@ -131,16 +132,16 @@ class Comparison:
 def _own_hyperparameters(
     preset: Preset, c: float, alloc: Allocation, override: str | None
 ) -> HyperparameterValues | None:
-    """The law's own LR and batch: Eq. 1 for DeepSeek files, a law named in the file, or --hyperparameters."""
-    if override is None and preset.learning_rate is not None and preset.batch_size is not None:
-        fit = preset.hyperparameter_fit_range or preset.fit_range
-        return HyperparameterValues(
-            preset.id, preset.learning_rate(c), preset.batch_size(c), fit.orders_beyond(c)
-        )
-    law_id = override or preset.hyperparameters
-    if law_id is None:
-        return None  # the law publishes none; budget would use DeepSeek Eq. 1
-    return evaluate(load_hyperparameter_law(law_id), c, alloc.counts, alloc.tokens)
+    """The law's own LR and batch, or those of ``--hyperparameters`` when given.
+
+    Own: Eq. 1 for the DeepSeek files, else the paper's own law (``own_hyperparameters``, Kaplan's),
+    else a law the file names; None for laws whose paper publishes none (budget would use Eq. 1).
+    """
+    law_id = override or preset.own_hyperparameters or preset.hyperparameters
+    if law_id is None and not preset.has_own_hyperparameters:
+        return None
+    values, _ = hyperparameters_for(preset, c, alloc.counts, alloc.tokens, law_id)
+    return values
 
 
 def compare(

@@ -93,7 +93,7 @@ def law_drift(
     if not (math.isfinite(flops_per_token) and flops_per_token > 0):
         raise InputError(f"FLOPs per token must be positive, got {flops_per_token!r}")
     c2 = flops_per_token * extended_tokens
-    from dsplan.presets import compute_hyperparameter_laws
+    from dsplan.hparams import compute_hyperparameter_laws
 
     lr_law, batch_law = compute_hyperparameter_laws(preset, "the extension's law drift")
     lr = lr_law(c2)

@@ -1,33 +1,44 @@
-"""Published allocation laws evaluated in their own units, and repeated data (Muennighoff et al.).
+"""Published allocation laws evaluated in their own units.
 
 Each law predicts one quantity in its own convention (docs/laws.md): M (DeepSeek), a parameter count
 (total, non-embedding, or non-embedding plus output head), or tokens (Llama 3). This module returns
 that prediction untouched; :mod:`dsplan.plan` turns it into a shape and from the shape into M, never
-by assuming M = 6N. Plain ``math`` only, so ``dsplan budget`` stays fast.
+by assuming M = 6N. Plain ``math`` only, so ``dsplan budget`` stays fast. Repeated data
+(Muennighoff et al.) is in :mod:`dsplan.repeated`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.presets import ParametricLoss, Preset, Repetition
 from dsplan.units import PF_DAY_FLOPS
 
-# Muennighoff et al. 2023 (datablations README, "Parametric Fit"): repeated epochs at which the
-# value of repeated data has decayed by 1/e. The muennighoff preset carries the unrounded 15.387756.
-MUENNIGHOFF_R_D_STAR = 15.387756
-# Beyond about 4 epochs repeated data is worth clearly less than fresh data (D'/U = 3.73 at 4 epochs,
-# 0.93 of a fresh token; 0.83 at 8): Muennighoff et al. 2023, Section 5 and Figure 3.
-MAX_USEFUL_EPOCHS = 4.0
+if TYPE_CHECKING:
+    from dsplan.hparams import HyperparameterLaw
+    from dsplan.presets import Preset
 
 
-def law_compute(preset: Preset, compute_flops: float) -> float:
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+class ParametricLoss:
+    """``L(N, D) = e + a / N ** alpha + b / D ** beta`` (nats), the Chinchilla Approach 3 form."""
+
+    e: float
+    a: float
+    b: float
+    alpha: float
+    beta: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+def law_compute(law: Preset | HyperparameterLaw, compute_flops: float) -> float:
     """The law's own compute variable: C in FLOPs, or Kaplan's C_min = C / 2 in PF-days."""
-    scale = PF_DAY_FLOPS if preset.compute_unit == "pf_days" else 1.0
-    return compute_flops * preset.compute_fraction / scale
+    scale = PF_DAY_FLOPS if law.compute_unit == "pf_days" else 1.0
+    return compute_flops * law.compute_fraction / scale
 
 
 def chinchilla_optimum(loss: ParametricLoss, compute_flops: float) -> tuple[float, float]:
@@ -109,81 +120,3 @@ def predicted_loss(preset: Preset, params: float | None, tokens: float) -> float
     if preset.loss is None or params is None:
         return None
     return parametric_loss(preset.loss, params, tokens)
-
-
-def effective_tokens(
-    unique_tokens: float, tokens: float, r_star: float = MUENNIGHOFF_R_D_STAR
-) -> float:
-    """Muennighoff et al.'s effective data D' for ``tokens`` drawn from ``unique_tokens`` unique ones.
-
-    ``D' = U + U R* (1 - exp(-R / R*))`` with ``R = D / U - 1`` the repetitions beyond the first
-    epoch; D' = D when the data is seen at most once.
-
-    References:
-        Muennighoff et al. 2023 (arXiv 2305.16264), Section 3.1; R_D* = 15.387756 from the
-        datablations README ("Parametric Fit").
-    """
-    if unique_tokens <= 0 or tokens <= 0:
-        raise InputError("unique tokens and tokens must be positive")
-    if tokens <= unique_tokens:
-        return tokens
-    repetitions = tokens / unique_tokens - 1
-    return unique_tokens + unique_tokens * r_star * (1 - math.exp(-repetitions / r_star))
-
-
-def _excess_params(params: float, params_unique: float, r_n_star: float) -> float:
-    """Muennighoff et al.'s N': parameters beyond ``params_unique`` decay like repeated data."""
-    if params <= params_unique:
-        return params
-    excess = params / params_unique - 1
-    return params_unique + params_unique * r_n_star * (1 - math.exp(-excess / r_n_star))
-
-
-def data_constrained_loss(
-    loss: ParametricLoss, repetition: Repetition, params: float, tokens: float, unique: float
-) -> float:
-    """``L(N', D')`` of Muennighoff et al. 2023 (Section 3.1): the loss with repeated data.
-
-    U_N, the parameters that still pay off, is the compute-optimal N for training on exactly the
-    unique tokens, ``G (G U)^(a/b)`` in the Chinchilla closed form (``G^2 U`` when a = b).
-    """
-    s = loss.alpha + loss.beta
-    g = (loss.alpha * loss.a / (loss.beta * loss.b)) ** (1 / s)
-    params_unique = g * (g * unique) ** (loss.beta / loss.alpha)
-    d_eff = effective_tokens(unique, tokens, repetition.r_d_star)
-    n_eff = _excess_params(params, params_unique, repetition.r_n_star)
-    return parametric_loss(loss, n_eff, d_eff)
-
-
-def data_constrained_optimum(
-    loss: ParametricLoss, repetition: Repetition, compute_flops: float, unique: float
-) -> tuple[float, float]:
-    """The N minimising Muennighoff et al.'s ``L(N', D')`` on ``C = 6 N D`` with U unique tokens.
-
-    A grid over six decades of N around the unconstrained optimum, then golden-section search in
-    ln N around the best grid point (pure Python, ~150 loss evaluations).
-
-    Returns:
-        ``(N, D)`` in the law's conventions (total parameters, tokens).
-    """
-    n0, _ = chinchilla_optimum(loss, compute_flops)
-
-    def f(log_n: float) -> float:
-        n = math.exp(log_n)
-        return data_constrained_loss(loss, repetition, n, compute_flops / (6 * n), unique)
-
-    lo, hi = math.log(n0) - 3 * math.log(10), math.log(n0) + 3 * math.log(10)
-    steps = 120
-    grid = [lo + (hi - lo) * i / steps for i in range(steps + 1)]
-    best = min(range(len(grid)), key=lambda i: f(grid[i]))
-    a, b = grid[max(best - 1, 0)], grid[min(best + 1, steps)]
-    inv_phi = (math.sqrt(5) - 1) / 2
-    for _ in range(40):
-        x1 = b - inv_phi * (b - a)
-        x2 = a + inv_phi * (b - a)
-        if f(x1) <= f(x2):
-            b = x2
-        else:
-            a = x1
-    n = math.exp((a + b) / 2)
-    return n, compute_flops / (6 * n)

@@ -16,29 +16,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.flops import Counts, Shape, counts
-from dsplan.hparams import HyperparameterValues, evaluate
-from dsplan.laws import (
-    MAX_USEFUL_EPOCHS,
-    MUENNIGHOFF_R_D_STAR,
-    LawPrediction,
-    data_constrained_optimum,
-    effective_tokens,
-    predict,
-)
+from dsplan.laws import LawPrediction, predict
 from dsplan.presets import (
+    DEFAULT_HYPERPARAMETERS,
     DEFAULT_PRESET,
     FitRange,
-    HyperparameterLaw,
     Preset,
     load_hyperparameter_law,
     load_preset,
 )
 from dsplan.schedule import Schedule, multistep
 from dsplan.shape import Candidate, SearchOptions, best_shape, best_shape_by_params
+
+if TYPE_CHECKING:
+    # Only plans under a hyperparameter law file or with --unique-tokens need these modules:
+    # `dsplan budget` with a DeepSeek preset does not import them (start-up time).
+    from dsplan.hparams import HyperparameterLaw, HyperparameterValues
+    from dsplan.repeated import DataConstraint
 
 SCHEMA_VERSION = 1
 # Sequence batches are rounded to a multiple of the largest power of two no larger than 1/8 of
@@ -206,51 +204,6 @@ class FitCheck:
             out["allocation_range"] = self.allocation_full.to_dict()
         if self.hyperparameter_full is not None:
             out["hyperparameter_range"] = self.hyperparameter_full.to_dict()
-        return out
-
-
-@dataclass(frozen=True)
-class DataConstraint:
-    """Repeated data when the plan needs more tokens than exist (Muennighoff et al. 2023).
-
-    ``effective_tokens`` is D' = U + U R* (1 - exp(-R / R*)) with R = epochs - 1 and R* = 15.39.
-    The re-allocated plan (``reallocated_*``) is present only when the data runs out: the method is
-    in docs/laws.md ("Data-constrained planning").
-    """
-
-    unique_tokens: float
-    epochs: float
-    effective_tokens: float
-    value_per_token: float
-    reallocation_factor: float | None = None
-    reallocated_shape: Shape | None = None
-    reallocated_counts: Counts | None = None
-    reallocated_tokens: float | None = None
-    reallocated_epochs: float | None = None
-    reallocated_effective_tokens: float | None = None
-    method: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "unique_tokens": self.unique_tokens,
-            "epochs": self.epochs,
-            "effective_tokens": self.effective_tokens,
-            "value_per_token": self.value_per_token,
-            "r_d_star": MUENNIGHOFF_R_D_STAR,
-            "reallocated": None,
-        }
-        if self.reallocated_counts is not None and self.reallocated_shape is not None:
-            out["reallocated"] = {
-                "factor": self.reallocation_factor,
-                "shape": self.reallocated_shape.to_dict(),
-                "flops_per_token": self.reallocated_counts.flops_per_token,
-                "params_total": self.reallocated_counts.params_total,
-                "params_non_embedding": self.reallocated_counts.params_non_embedding,
-                "tokens": self.reallocated_tokens,
-                "epochs": self.reallocated_epochs,
-                "effective_tokens": self.reallocated_effective_tokens,
-                "method": self.method,
-            }
         return out
 
 
@@ -424,15 +377,18 @@ def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Al
 
 
 def _hyperparameters(
-    c: float, preset: Preset, options: PlanOptions, alloc: Allocation, tokens: float
+    c: float, preset: Preset, options: PlanOptions, alloc: Allocation
 ) -> tuple[float, float, FitRange, HyperparameterLaw | None, HyperparameterValues | None]:
     """Peak LR, batch (tokens), the fit range to check, and the law file used (None: in-file)."""
     if options.hyperparameters is None and preset.learning_rate and preset.batch_size:
         hyper = preset.hyperparameter_fit_range or preset.fit_range
         return preset.learning_rate(c), preset.batch_size(c), hyper, None, None
-    law_id = options.hyperparameters or preset.hyperparameter_law_id or "deepseek"
-    law = load_hyperparameter_law(law_id)
-    values = evaluate(law, c, alloc.counts, tokens)
+    from dsplan.hparams import evaluate
+
+    law = load_hyperparameter_law(
+        options.hyperparameters or preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS
+    )
+    values = evaluate(law, c, alloc.counts, alloc.tokens)
     if values.learning_rate is None:
         raise InputError(
             f"{values.notes[0] if values.notes else law.id + ': no learning rate here'}; "
@@ -441,60 +397,6 @@ def _hyperparameters(
     if values.batch_size_tokens is None:
         raise InputError(f"hyperparameter law {law.id!r} gives no batch size")
     return values.learning_rate, values.batch_size_tokens, law.fit_range, law, values
-
-
-def data_constraint(
-    c: float, unique: float, alloc: Allocation, search: SearchOptions
-) -> tuple[DataConstraint, list[str]]:
-    """Epochs, Muennighoff's effective data, and a re-allocated plan when the data runs out.
-
-    Re-allocation (dsplan's method, documented in docs/laws.md): Muennighoff et al.'s fitted
-    ``L(N', D')`` gives the compute-optimal N with U unique tokens, N_U, and without the limit,
-    N_inf, at the same C = 6ND. Their ratio k = N_U / N_inf scales the chosen law's model size
-    (M for M laws, the shape's parameters otherwise); the shape search and D = C / M_exact follow.
-    """
-    warnings: list[str] = []
-    tokens = alloc.tokens
-    epochs = tokens / unique
-    d_eff = effective_tokens(unique, tokens)
-    if epochs <= 1:
-        return DataConstraint(unique, epochs, d_eff, 1.0), warnings
-    muennighoff = load_preset("muennighoff")
-    if muennighoff.loss is None or muennighoff.repetition is None:
-        raise InputError(f"{muennighoff.path}: needs [loss] and [repetition] for --unique-tokens")
-    n_free = predict(muennighoff, c).model_size
-    n_constrained, _ = data_constrained_optimum(muennighoff.loss, muennighoff.repetition, c, unique)
-    factor = n_constrained / n_free
-    if alloc.is_m_law:
-        candidate = best_shape(alloc.prediction.model_size * factor, search)
-    else:
-        candidate = best_shape_by_params(alloc.counts.params_total * factor, "params_total", search)
-    new_counts = counts(candidate.shape)
-    new_tokens = c / new_counts.flops_per_token
-    new_epochs = new_tokens / unique
-    if epochs > MAX_USEFUL_EPOCHS:
-        warnings.append(
-            f"the plan repeats the {unique:.3g} unique tokens {epochs:.1f} times: beyond about "
-            f"{MAX_USEFUL_EPOCHS:g} epochs repeated data loses value (Muennighoff et al. 2023); "
-            f"see data_constrained.reallocated ({new_epochs:.1f} epochs)"
-        )
-    data = DataConstraint(
-        unique_tokens=unique,
-        epochs=epochs,
-        effective_tokens=d_eff,
-        value_per_token=d_eff / tokens,
-        reallocation_factor=factor,
-        reallocated_shape=candidate.shape,
-        reallocated_counts=new_counts,
-        reallocated_tokens=new_tokens,
-        reallocated_epochs=new_epochs,
-        reallocated_effective_tokens=effective_tokens(unique, new_tokens),
-        method=(
-            "model size scaled by N_U / N_inf, the ratio of Muennighoff et al.'s data-constrained "
-            "to unconstrained optimum at the same C (dsplan's method, docs/laws.md)"
-        ),
-    )
-    return data, warnings
 
 
 def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
@@ -531,9 +433,7 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     shape_counts = alloc.counts
     tokens = alloc.tokens
 
-    lr, batch_tokens, hyper, hyper_law, hyper_values = _hyperparameters(
-        c, preset, options, alloc, tokens
-    )
+    lr, batch_tokens, hyper, hyper_law, hyper_values = _hyperparameters(c, preset, options, alloc)
     sequences_exact = batch_tokens / options.seq_len
     sequences, multiple = round_batch_sequences(sequences_exact)
     tokens_per_step = sequences * options.seq_len
@@ -567,6 +467,12 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
         )
     if hyper_values is not None:
         warnings.extend(hyper_values.notes)
+    own = preset.own_hyperparameters
+    if hyper_law is not None and own is not None and own != hyper_law.id:
+        warnings.append(
+            f"preset {preset.id!r}: learning rate and batch from the {hyper_law.id!r} law; "
+            f"its paper's own law is --hyperparameters {own} (see `dsplan presets show {preset.id}`)"
+        )
     if abs(candidate.relative_error) > 0.05:
         if alloc.is_m_law or prediction.model_size_unit == "tokens":
             warnings.append(
@@ -587,6 +493,8 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
         )
     data = None
     if options.unique_tokens is not None:
+        from dsplan.repeated import data_constraint
+
         data, data_warnings = data_constraint(c, float(options.unique_tokens), alloc, search)
         warnings.extend(data_warnings)
     warnings.extend(schedule.notes)

@@ -28,14 +28,21 @@ key is optional and defaults to what the DeepSeek files mean:
 * ``compute_unit`` (``flops`` or ``pf_days``) and ``compute_fraction`` (the share of C the law's
   compute variable stands for: Kaplan's C_min = C / 2 at the critical batch);
 * ``status``: ``verified``, ``derived``, ``secondary``, ``unverified`` or ``assumption``;
-* ``hyperparameters``: the id of the hyperparameter law in ``presets/hyperparameters/`` used when the
-  file has no ``[learning_rate]`` and ``[batch_size]`` of its own (default ``deepseek``);
+* ``hyperparameters``: the id of the hyperparameter law in ``presets/hyperparameters/`` that plans
+  use when the file has no ``[learning_rate]`` and ``[batch_size]`` of its own (default ``deepseek``);
+* ``own_hyperparameters``: the id of the hyperparameter law the law's own paper publishes, when it is
+  not the one plans use by default (Kaplan: its LR(N) is undefined above 1e10 parameters, so plans
+  default to ``deepseek``); ``dsplan compare`` shows it, ``--hyperparameters`` opts in;
 * ``[repetition]``: Muennighoff et al.'s ``r_d_star`` and ``r_n_star`` for repeated data;
 * ``[fit_range]`` may give ``compute_min``/``compute_max`` (FLOPs), ``params_min``/``params_max``
   (in the law's own parameter convention) and ``tokens_min``/``tokens_max``, each bound optional.
 
 Hyperparameter laws live in ``presets/hyperparameters/*.toml`` (``kind = "hyperparameters"``), see
-:class:`HyperparameterLaw`.
+:class:`dsplan.hparams.HyperparameterLaw`.
+
+Start-up: ``dsplan budget`` with a DeepSeek preset imports this module, so the classes that only other
+laws need (:class:`dsplan.hparams.HyperparameterLaw`, :class:`dsplan.repeated.Repetition`) live in
+modules imported when a file needs them.
 """
 
 from __future__ import annotations
@@ -46,9 +53,14 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import PresetError
+
+if TYPE_CHECKING:
+    from dsplan.hparams import HyperparameterLaw, Term
+    from dsplan.laws import ParametricLoss
+    from dsplan.repeated import Repetition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -153,31 +165,6 @@ COMPUTE_UNITS = ("flops", "pf_days")
 DEFAULT_HYPERPARAMETERS = "deepseek"
 
 
-@dataclass(frozen=True)
-class ParametricLoss:
-    """``L(N, D) = e + a / N ** alpha + b / D ** beta`` (nats), the Chinchilla Approach 3 form."""
-
-    e: float
-    a: float
-    b: float
-    alpha: float
-    beta: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Repetition:
-    """Muennighoff et al.'s decay constants for repeated data (R_D*) and excess parameters (R_N*)."""
-
-    r_d_star: float
-    r_n_star: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class Preset:
     """A law preset: the allocation law, the hyperparameter laws and their provenance.
@@ -208,6 +195,7 @@ class Preset:
     tokens_per_param: float | None = None
     hyperparameters: str | None = None
     repetition: Repetition | None = None
+    own_hyperparameters: str | None = None
     path: str = field(default="", compare=False)
 
     @property
@@ -250,87 +238,12 @@ class Preset:
             out["hyperparameter_fit_range"] = self.hyperparameter_fit_range.to_dict()
         if self.hyperparameter_law_id is not None:
             out["hyperparameters"] = self.hyperparameter_law_id
+        if self.own_hyperparameters is not None:
+            out["own_hyperparameters"] = self.own_hyperparameters
         if self.compute_unit != "flops" or self.compute_fraction != 1.0:
             out["compute_unit"] = self.compute_unit
             out["compute_fraction"] = self.compute_fraction
         for key in ("assumption", "reference_compute", "verification", "notes", "tokens_per_param"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        return out
-
-
-@dataclass(frozen=True)
-class Term:
-    """One hyperparameter as a product power law or a log-linear law in the plan's N, D and C.
-
-    ``power_law``: ``coefficient * C_law ** compute_exponent * N ** params_exponent *
-    D ** tokens_exponent``; ``log_linear``: ``intercept + slope * ln(N)``, undefined (None) where
-    it is not positive or N exceeds ``params_max``.
-    """
-
-    form: str
-    coefficient: float = 1.0
-    compute_exponent: float = 0.0
-    params_exponent: float = 0.0
-    tokens_exponent: float = 0.0
-    intercept: float = 0.0
-    slope: float = 0.0
-    params_max: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.form == "log_linear":
-            out: dict[str, Any] = {
-                "form": self.form,
-                "intercept": self.intercept,
-                "slope": self.slope,
-            }
-            if self.params_max is not None:
-                out["params_max"] = self.params_max
-            return out
-        return {
-            "form": self.form,
-            "coefficient": self.coefficient,
-            "compute_exponent": self.compute_exponent,
-            "params_exponent": self.params_exponent,
-            "tokens_exponent": self.tokens_exponent,
-        }
-
-
-@dataclass(frozen=True)
-class HyperparameterLaw:
-    """A published law for the peak learning rate and the batch size (tokens)."""
-
-    id: str
-    description: str
-    source: str
-    status: str
-    learning_rate: Term
-    batch_size: Term | None
-    fit_range: FitRange
-    params: str = "params_non_embedding"
-    compute_unit: str = "flops"
-    compute_fraction: float = 1.0
-    verification: str | None = None
-    notes: str | None = None
-    path: str = field(default="", compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "kind": "hyperparameters",
-            "id": self.id,
-            "description": self.description,
-            "source": self.source,
-            "status": self.status,
-            "params": self.params,
-            "compute_unit": self.compute_unit,
-            "compute_fraction": self.compute_fraction,
-            "learning_rate": self.learning_rate.to_dict(),
-            "batch_size": None if self.batch_size is None else self.batch_size.to_dict(),
-            "fit_range": self.fit_range.to_dict(),
-        }
-        for key in ("verification", "notes"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -430,6 +343,8 @@ def _required_text(data: dict[str, Any], key: str, where: Path) -> str:
 
 
 def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
+    from dsplan.laws import ParametricLoss
+
     values = {k: _number(data, "loss", k, where) for k in ("e", "a", "b", "alpha", "beta")}
     if any(v <= 0 for v in values.values()):
         raise PresetError(f"{where}: every [loss] coefficient must be positive")
@@ -482,6 +397,8 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
     repetition = None
     if "repetition" in data:
+        from dsplan.repeated import Repetition
+
         repetition = Repetition(
             _number(data, "repetition", "r_d_star", where),
             _number(data, "repetition", "r_n_star", where),
@@ -518,6 +435,7 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         tokens_per_param=_positive_top(data, "tokens_per_param", where),
         hyperparameters=_text(data, "hyperparameters", where, required=False),
         repetition=repetition,
+        own_hyperparameters=_text(data, "own_hyperparameters", where, required=False),
         path=str(where),
     )
     _check_form(preset, where)
@@ -525,6 +443,8 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
 
 
 def _term(data: dict[str, Any], table: str, where: Path) -> Term:
+    from dsplan.hparams import Term
+
     section = data.get(table)
     if not isinstance(section, dict):
         raise PresetError(f"{where}: missing table [{table}]")
@@ -570,6 +490,8 @@ def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> Hyperparamete
     fraction = _positive_top(data, "compute_fraction", where)
     if fraction is not None and fraction > 1:
         raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
+    from dsplan.hparams import HyperparameterLaw
+
     return HyperparameterLaw(
         id=_required_text(data, "id", where),
         description=_required_text(data, "description", where),
@@ -587,13 +509,37 @@ def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> Hyperparamete
     )
 
 
+def _ids(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
 def preset_ids() -> list[str]:
     """The ids of the shipped presets, sorted."""
-    return sorted(p.stem for p in presets_dir().glob("*.toml"))
+    return _ids(presets_dir())
 
 
 def _looks_like_path(name: str) -> bool:
     return name.endswith(".toml") or "/" in name or "\\" in name
+
+
+def _find(name: str, folder: Path, what: str) -> Path:
+    """The file for an id in ``folder``, or ``name`` itself when it looks like a path.
+
+    Raises:
+        PresetError: an unknown id; the message suggests the closest ids.
+    """
+    if _looks_like_path(name):
+        return Path(name)
+    path = folder / f"{name}.toml"
+    if not path.is_file():
+        known = _ids(folder)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise PresetError(
+            f"unknown {what} {name!r}{hint} (known: {', '.join(known)}; "
+            "or give a path to a .toml file)"
+        )
+    return path
 
 
 @functools.cache
@@ -603,17 +549,7 @@ def load_preset(name: str = DEFAULT_PRESET) -> Preset:
     Raises:
         PresetError: an unknown id (the message suggests the closest ids), or a bad file.
     """
-    if _looks_like_path(name):
-        path = Path(name)
-        return parse_preset(read_toml(path), path)
-    path = presets_dir() / f"{name}.toml"
-    if not path.is_file():
-        known = preset_ids()
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise PresetError(
-            f"unknown preset {name!r}{hint} (known: {', '.join(known)}; or give a path to a .toml file)"
-        )
+    path = _find(name, presets_dir(), "preset")
     return parse_preset(read_toml(path), path)
 
 
@@ -629,7 +565,7 @@ def hyperparameters_dir() -> Path:
 
 def hyperparameter_law_ids() -> list[str]:
     """The ids of the shipped hyperparameter laws, sorted."""
-    return sorted(p.stem for p in hyperparameters_dir().glob("*.toml"))
+    return _ids(hyperparameters_dir())
 
 
 @functools.cache
@@ -639,18 +575,7 @@ def load_hyperparameter_law(name: str = DEFAULT_HYPERPARAMETERS) -> Hyperparamet
     Raises:
         PresetError: an unknown id (the message suggests the closest ids), or a bad file.
     """
-    if _looks_like_path(name):
-        path = Path(name)
-        return parse_hyperparameter_law(read_toml(path), path)
-    path = hyperparameters_dir() / f"{name}.toml"
-    if not path.is_file():
-        known = hyperparameter_law_ids()
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise PresetError(
-            f"unknown hyperparameter law {name!r}{hint} (known: {', '.join(known)}; "
-            "or give a path to a .toml file)"
-        )
+    path = _find(name, hyperparameters_dir(), "hyperparameter law")
     return parse_hyperparameter_law(read_toml(path), path)
 
 
@@ -659,7 +584,7 @@ def all_hyperparameter_laws() -> list[HyperparameterLaw]:
     return [load_hyperparameter_law(law_id) for law_id in hyperparameter_law_ids()]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
 class MForm:
     """The four DeepSeek-form laws of a preset that predicts M and carries its own Eq. 1 tables."""
 
@@ -688,30 +613,3 @@ def m_form(preset: Preset, command: str) -> MForm:
             f"{preset.predicts} ({preset.form})"
         )
     return MForm(ms, ds, lr, bs)
-
-
-def compute_hyperparameter_laws(preset: Preset, command: str) -> tuple[PowerLaw, PowerLaw]:
-    """Peak LR and batch (tokens) as power laws in C alone: the preset's own Eq. 1 tables, or the
-    law file it names when that file depends on C only (``deepseek``).
-
-    Raises:
-        PresetError: the preset's hyperparameter law needs N or D (Step Law, Kaplan's LR(N)).
-    """
-    if preset.learning_rate is not None and preset.batch_size is not None:
-        return preset.learning_rate, preset.batch_size
-    law = load_hyperparameter_law(preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
-    terms = (law.learning_rate, law.batch_size)
-    if law.compute_unit == "flops" and law.compute_fraction == 1.0:
-        laws = [
-            PowerLaw(t.coefficient, t.compute_exponent)
-            for t in terms
-            if t is not None
-            and t.form == "power_law"
-            and t.params_exponent == 0.0
-            and t.tokens_exponent == 0.0
-        ]
-        if len(laws) == 2:
-            return laws[0], laws[1]
-    raise PresetError(
-        f"{command} needs hyperparameter laws in C alone; preset {preset.id!r} uses {law.id!r}"
-    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 from conftest import assert_input_error, run_cli
 
-from dsplan.presets import preset_ids
+from dsplan.presets import load_preset, preset_ids
 
 
 @pytest.mark.parametrize("preset_id", ["current", "early", "openwebtext2"])
@@ -21,7 +24,7 @@ def test_deepseek_documents_keep_their_keys(preset_id: str) -> None:
     assert "allocation_range" not in doc["fit_range"]
 
 
-@pytest.mark.parametrize("preset_id", [p for p in preset_ids() if p != "kaplan"])
+@pytest.mark.parametrize("preset_id", preset_ids())
 def test_every_preset_plans_at_1e24(preset_id: str) -> None:
     r = run_cli("budget", "1e24", "--preset", preset_id, "--format", "json")
     assert r.exit_code == 0, r.stderr
@@ -54,17 +57,38 @@ def test_hyperparameters_option_picks_step_law() -> None:
 
 
 def test_kaplan_lr_beyond_1e10_is_an_input_error() -> None:
+    # Kaplan et al. 2020, Appendix D.6: LR(N) "breaks down for N > 10^10" (7.2e11 at 1e24).
     assert_input_error(
-        run_cli("budget", "1e24", "--preset", "kaplan"), "choose another law with --hyperparameters"
+        run_cli("budget", "1e24", "--preset", "kaplan", "--hyperparameters", "kaplan"),
+        "kaplan: the learning-rate law is undefined at N = 7.22e+11 (it breaks down above 1e+10 "
+        "parameters); choose another law with --hyperparameters (e.g. deepseek or step-law)",
     )
 
 
-def test_kaplan_with_deepseek_hyperparameters_plans() -> None:
-    r = run_cli(
+def test_kaplan_plans_with_deepseek_hyperparameters_by_default() -> None:
+    r = run_cli("budget", "1e24", "--preset", "kaplan", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = r.json()
+    assert doc["optimal"]["model_size"] == pytest.approx(7.25e11, rel=0.01)  # reference §10
+    assert doc["hyperparameter_law"]["id"] == "deepseek"
+    assert doc["hyperparameters"]["learning_rate"] == pytest.approx(0.3118 * 1e24**-0.125)
+    assert any("its paper's own law is --hyperparameters kaplan" in w for w in doc["warnings"])
+    explicit = run_cli(
         "budget", "1e24", "--preset", "kaplan", "--hyperparameters", "deepseek", "--format", "json"
+    ).json()
+    assert explicit["hyperparameters"] == doc["hyperparameters"]
+
+
+def test_kaplan_own_law_where_it_is_defined() -> None:
+    # At 1e21 Kaplan's N is 4.68B (< 1e10): LR(N) = 0.003239 - 0.0001395 ln N on the shape's N.
+    doc = run_cli(
+        "budget", "1e21", "--preset", "kaplan", "--hyperparameters", "kaplan", "--format", "json"
+    ).json()
+    n = doc["architecture"]["params_non_embedding"]
+    assert doc["hyperparameters"]["learning_rate"] == pytest.approx(
+        0.003239 - 0.0001395 * math.log(n), rel=1e-12
     )
-    assert r.exit_code == 0
-    assert r.json()["optimal"]["model_size"] == pytest.approx(7.25e11, rel=0.01)  # reference §10
+    assert not any("its paper's own law" in w for w in doc["warnings"])
 
 
 def test_unique_tokens_plenty_of_data() -> None:
@@ -111,7 +135,10 @@ def test_presets_lists_laws_with_units() -> None:
     r = run_cli("presets", "--format", "json")
     items = {p["id"]: p for p in r.json()}
     assert items["llama3"]["predicts"] == "tokens"
-    assert items["kaplan"]["hyperparameters"] == "kaplan"
+    assert items["kaplan"]["hyperparameters"] == "deepseek"
+    assert items["kaplan"]["own_hyperparameters"] == "kaplan"
+    kaplan = run_cli("presets", "show", "kaplan").stdout
+    assert "paper's own hyperparameter law: kaplan (--hyperparameters kaplan" in kaplan
     assert items["current"]["predicts"] == "flops_per_token"
     shown = run_cli("presets", "show", "chinchilla-a3")
     assert "parametric_loss" in shown.stdout and "status:        verified" in shown.stdout
@@ -137,3 +164,31 @@ def test_budget_json_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stderr.strip() == "[] 1"
+
+
+def test_model_names_the_hyperparameter_law(tmp_path: Path) -> None:
+    # `dsplan model --tokens` under a non-DeepSeek preset: the law is named (not "Eq. 1"), and an
+    # undefined learning rate (Kaplan's LR(N) at 67B) is reported, not a traceback.
+    shape = (
+        "model",
+        "--n-layers",
+        "95",
+        "--d-model",
+        "8192",
+        "--n-kv-heads",
+        "8",
+        "--tokens",
+        "2e12",
+    )
+    r = run_cli(*shape, "--preset", "chinchilla-a3")
+    assert r.exit_code == 0, r.stderr
+    assert "deepseek law: peak learning rate 3.1" in r.stdout
+    path = tmp_path / "k.toml"
+    text = Path(load_preset("kaplan").path).read_text()
+    path.write_text(text.replace('own_hyperparameters = "kaplan"', 'hyperparameters = "kaplan"'))
+    r = run_cli(*shape, "--preset", str(path))
+    assert r.exit_code == 0, r.stderr
+    assert "kaplan law: peak learning rate undefined, batch" in r.stdout
+    assert "kaplan: the learning-rate law is undefined at N = " in r.stdout
+    doc = run_cli(*shape, "--preset", str(path), "--format", "json").json()["hyperparameters"]
+    assert (doc["law"], doc["learning_rate"]) == ("kaplan", None)

@@ -8,14 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsplan.laws import (
-    chinchilla_optimum,
-    data_constrained_optimum,
-    effective_tokens,
-    predict,
-)
+from dsplan.laws import chinchilla_optimum, predict
 from dsplan.plan import PlanOptions, allocate, plan
 from dsplan.presets import load_preset, preset_ids
+from dsplan.repeated import data_constrained_optimum, effective_tokens
 from dsplan.shape import SearchOptions
 
 # Hoffmann et al. 2022 (arXiv 2203.15556), Table 3 (Approach 1): params, FLOPs, tokens.

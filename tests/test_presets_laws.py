@@ -159,13 +159,36 @@ def test_law_file_is_not_a_hyperparameter_law() -> None:
 
 
 def test_sweep_and_fit_refuse_laws_not_in_m() -> None:
-    from dsplan.presets import compute_hyperparameter_laws, m_form
+    from dsplan.hparams import compute_hyperparameter_laws
+    from dsplan.presets import m_form
 
     with pytest.raises(PresetError, match="'kaplan' predicts params_non_embedding"):
         m_form(load_preset("kaplan"), "dsplan sweep")
     assert m_form(load_preset("current"), "dsplan sweep").model_scaling.exponent == 0.5243
-    # Laws deferring to DeepSeek Eq. 1 get it as power laws in C; Kaplan's LR(N) cannot be.
-    lr, batch = compute_hyperparameter_laws(load_preset("epoch"), "x")
-    assert (lr.coefficient, batch.exponent) == (0.3118, 0.3271)
-    with pytest.raises(PresetError, match="needs hyperparameter laws in C alone"):
-        compute_hyperparameter_laws(load_preset("kaplan"), "x")
+    # Laws deferring to DeepSeek Eq. 1 get it as power laws in C (kaplan too: plans default to
+    # Eq. 1); a law in N or D (Step Law, Kaplan's LR(N)) cannot be.
+    for preset_id in ("epoch", "kaplan"):
+        lr, batch = compute_hyperparameter_laws(load_preset(preset_id), "x")
+        assert (lr.coefficient, batch.exponent) == (0.3118, 0.3271)
+
+
+@pytest.mark.parametrize("law_id", ["step-law", "kaplan"])
+def test_hyperparameter_laws_not_in_c_alone_are_refused(tmp_path: Path, law_id: str) -> None:
+    from dsplan.hparams import compute_hyperparameter_laws
+
+    path = tmp_path / "p.toml"
+    path.write_text(f'hyperparameters = "{law_id}"\npredicts = "params_total"\n' + BASE)
+    path.write_text(path.read_text() + "[model_scaling]\ncoefficient = 0.1\nexponent = 0.5\n")
+    with pytest.raises(PresetError, match=f"needs hyperparameter laws in C alone.*'{law_id}'"):
+        compute_hyperparameter_laws(load_preset(str(path)), "x")
+
+
+def test_kaplan_defaults_to_deepseek_and_names_its_own_law() -> None:
+    # Kaplan's LR(N) breaks down above N = 1e10 (Appendix D.6), where its allocation lands above
+    # ~3e21 FLOPs: plans default to DeepSeek Eq. 1, and the paper's own law stays one flag away.
+    kaplan = load_preset("kaplan")
+    assert kaplan.hyperparameter_law_id == "deepseek"
+    assert kaplan.own_hyperparameters == "kaplan"
+    doc = kaplan.to_dict()
+    assert (doc["hyperparameters"], doc["own_hyperparameters"]) == ("deepseek", "kaplan")
+    assert "own_hyperparameters" not in load_preset("current").to_dict()

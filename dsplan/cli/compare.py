@@ -113,9 +113,9 @@ def _text(document: dict[str, Any]) -> None:
         "tokens": "tokens",
     }
     for budget in document["budgets"]:
-        table = Table(
-            title=f"dsplan compare {sci(budget['compute_flops'])} FLOPs", title_justify="left"
-        )
+        # The title printed on its own line: a table title is padded to the table's width.
+        console.print(f"dsplan compare {sci(budget['compute_flops'])} FLOPs")
+        table = Table()
         for name in (
             "law",
             "law's own size",
@@ -135,6 +135,10 @@ def _text(document: dict[str, Any]) -> None:
             size = row["model_size"]
             own = f"{sci(size, 3)} {unit}" if unit == "FLOPs/tok" else f"{count(size)} {unit}"
             beyond = row["fit_orders_beyond"]
+            # "-": the law publishes no hyperparameter law; "undefined": it does, not at this N.
+            lr = _opt(row["learning_rate"], ".2e")
+            if row["hyperparameter_law"] is not None and row["learning_rate"] is None:
+                lr = "undefined"
             table.add_row(
                 f"{row['id']} ({row['status']})",
                 own,
@@ -142,7 +146,7 @@ def _text(document: dict[str, Any]) -> None:
                 sci(row["flops_per_token"], 3),
                 count(row["tokens"]),
                 f"{row['tokens_per_param']:.1f}",
-                _opt(row["learning_rate"], ".2e"),
+                lr,
                 "-" if row["batch_size_tokens"] is None else count(row["batch_size_tokens"]),
                 _opt(row["predicted_loss"], ".3f"),
                 Text(f"{beyond:.1f} OOM", style="red" if beyond >= 1 else ""),
@@ -178,12 +182,13 @@ def _text(document: dict[str, Any]) -> None:
                 f"  {row['id']}: {data['epochs']:.2f} epochs of {count(data['unique_tokens'])} "
                 f"unique tokens, effective {count(data['effective_tokens'])}{tail}"
             )
-    console.print(
-        "Params and M are those of a real shape matching each law's own prediction (never M = 6N); "
-        "tokens = C / M. D/N = tokens / total params. Losses are each law's own (nats, own data): "
-        "not comparable across laws. Sources: dsplan presets show ID.",
-        style="dim",
-    )
+    for line in (
+        "Params and M are those of a real shape matching each law's own prediction (never M = 6N);",
+        "tokens = C / M; D/N = tokens / total params. lr and batch: the law's own hyperparameter law",
+        "(- where its paper gives none). Losses are each law's own (nats, own data): not comparable",
+        "across laws. Sources: dsplan presets show ID.",
+    ):
+        console.print(line, style="dim")
 
 
 def register(app: typer.Typer) -> None:

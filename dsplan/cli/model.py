@@ -25,7 +25,7 @@ from dsplan.cli._options import (
 from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
-from dsplan.hparams import preset_hyperparameters
+from dsplan.hparams import hyperparameters_for
 from dsplan.presets import load_preset
 from dsplan.shape import SearchOptions, search
 from dsplan.units import count, parse_positive, sci
@@ -126,12 +126,15 @@ def model(
                 "compute_flops": compute,
                 "tokens_per_param": d / c.params_total,
             }
-            lr, batch = preset_hyperparameters(p, compute, c, d)
+            values, law = hyperparameters_for(p, compute, c, d)
+            batch = values.batch_size_tokens
             document["hyperparameters"] = {
                 "preset": p.id,
-                "learning_rate": lr,
+                "law": None if law is None else law.id,  # None: the preset's own Eq. 1 tables
+                "learning_rate": values.learning_rate,
                 "batch_size_tokens": batch,
                 "batch_size_sequences": None if batch is None else batch / shape.seq_len,
+                "notes": list(values.notes),
             }
         costs = []
         if hardware is not None:
@@ -162,12 +165,20 @@ def _model_text(shape: Shape, doc: dict[str, Any]) -> str:
     ]
     if "training" in doc:
         t, h = doc["training"], doc["hyperparameters"]
+        # The DeepSeek files carry Eq. 1 themselves; other presets name a hyperparameter law file.
+        label = f"Eq. 1 ({h['preset']})" if h["law"] is None else f"{h['law']} law"
+        lr = "undefined" if h["learning_rate"] is None else f"{h['learning_rate']:.3e}"
+        batch = (
+            "none"
+            if h["batch_size_tokens"] is None
+            else f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences"
+        )
         lines += [
             "",
             f"C = M x D = {sci(t['compute_flops'])} FLOPs over {count(t['tokens'])} tokens "
             f"({t['tokens_per_param']:.1f} tokens/parameter)",
-            f"Eq. 1 ({h['preset']}): peak learning rate {h['learning_rate']:.3e}, batch "
-            f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences",
+            f"{label}: peak learning rate {lr}, batch {batch}",
+            *h["notes"],
         ]
     if "cost" in doc:
         from dsplan.render import cost_rows

@@ -96,6 +96,11 @@ def show(
             ]
         else:
             lines.append(f"  hyperparameters: {p.hyperparameter_law_id} (presets/hyperparameters/)")
+        if p.own_hyperparameters is not None:
+            lines.append(
+                f"  paper's own hyperparameter law: {p.own_hyperparameters} "
+                f"(--hyperparameters {p.own_hyperparameters}; shown by dsplan compare)"
+            )
         lines += [
             f"  fit range:     {fit_range_text(p.fit_range)}",
             f"  status:        {p.status_label}",
