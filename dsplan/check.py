@@ -40,6 +40,7 @@ from dsplan.flops import Counts, Shape, counts, swiglu_d_ff
 from dsplan.plan import round_batch_sequences
 from dsplan.presets import FitRange, Preset, load_preset
 from dsplan.schedule import DEFAULT_DECAY_FRACTION, MAX_WARMUP_FRACTION
+from dsplan.shape import ASPECT_RANGE
 
 SCHEMA_VERSION = 1
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -61,9 +62,8 @@ D_FF_RATIO_WARN = (2.0, 6.0)
 D_FF_RATIO_ERROR_BELOW = 1.0
 # Head size: FlashAttention kernels take head sizes up to 256; below 32 heads get too thin.
 HEAD_DIM_RANGE = (32, 256)
-# Width over depth: Kaplan et al. (2020, Section 3.1, Fig. 5) found the loss within a few percent
-# for d_model / n_layers from about 20 to 200; DeepSeek 7B is 137, 67B 86.
-ASPECT_RANGE = (20.0, 200.0)
+# Width over depth: dsplan.shape.ASPECT_RANGE, the band where Kaplan et al. (2020, Section 3.1,
+# Fig. 5) found the loss within a few percent (DeepSeek 7B is 137, 67B 86).
 # Tensor cores prefer vocabularies padded to a multiple of 64 (nanoGPT pads 50257 to 50304).
 VOCAB_MULTIPLE = 64
 

@@ -2,9 +2,16 @@
 
 The search walks the hardware-friendly widths (multiples of the head size), solves for the depth
 that hits the target at each width, and keeps both integer depths around it. Among the candidates
-whose M is within ``tolerance`` of the target, the one whose width/depth ratio is closest (in log
-space) to the target aspect ratio wins; ties go to the smaller M error. When no candidate is within
-the tolerance (tiny targets), the smallest M error wins.
+whose M is within ``tolerance`` (3%) of the target, the one with the smallest score
+
+    (ln(M / M_target) / tolerance)^2 + (ln((d / L) / aspect_target) / ln 2)^2
+
+wins: a miss of 3% in M weighs as much as a factor of two in width/depth. (Depth is an integer, so
+at small M the exact hit is often a very deep, narrow model; the score prefers a sane shape a
+percent or two off.) Shapes whose width/depth lies outside 20 to 200 (Kaplan et al. 2020: the loss
+is flat within a few percent there; the band widens to include the target) rank after all shapes
+inside it. Ties go to the smaller M error. When no candidate is within the tolerance (tiny
+targets), the smallest M error wins.
 
 Defaults, and where they come from (see docs/decisions.md):
 
@@ -27,7 +34,13 @@ from dsplan.errors import InputError
 from dsplan.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
 
 DEFAULT_ASPECT_RATIO = 128.0
-DEFAULT_TOLERANCE = 0.02
+DEFAULT_TOLERANCE = 0.03
+# A factor of two in width/depth costs as much as a miss of `tolerance` in M (see search()).
+ASPECT_SCALE = math.log(2.0)
+# Width/depth over which Kaplan et al. (2020, Fig. 5) found the loss within a few percent; the
+# search stays inside it (widened to include the target asked for) whenever a shape within the
+# tolerance allows, and `dsplan check` warns outside it (DSP106).
+ASPECT_RANGE = (20.0, 200.0)
 GQA_ABOVE_HEADS = 40
 GQA_KV_HEADS = 8
 SMALL_WIDTH = 1024
@@ -220,15 +233,21 @@ def search(
     def error(raw: Raw) -> float:
         return abs(raw[6] / target - 1)
 
-    def aspect_miss(raw: Raw) -> float:
-        return round(abs(math.log(raw[1] / raw[0]) - target_log_aspect), 12)
+    def score(raw: Raw) -> float:
+        # A miss in M (log space) of `tolerance` weighs as much as a factor of two in d / L.
+        m_miss = math.log(raw[6] / target) / tolerance
+        aspect_miss = (math.log(raw[1] / raw[0]) - target_log_aspect) / ASPECT_SCALE
+        return round(m_miss * m_miss + aspect_miss * aspect_miss, 12)
 
-    close = sorted(
-        (r for r in found if error(r) <= tolerance), key=lambda r: (aspect_miss(r), error(r), r[1])
-    )
-    rest = sorted(
-        (r for r in found if error(r) > tolerance), key=lambda r: (error(r), aspect_miss(r))
-    )
+    lo = min(ASPECT_RANGE[0], options.aspect_ratio)
+    hi = max(ASPECT_RANGE[1], options.aspect_ratio)
+
+    def rank(raw: Raw) -> tuple[bool, float, float, int]:
+        # Shapes outside the sane width/depth band come last, whatever their score.
+        return (not lo <= raw[1] / raw[0] <= hi, score(raw), error(raw), raw[1])
+
+    close = sorted((r for r in found if error(r) <= tolerance), key=rank)
+    rest = sorted((r for r in found if error(r) > tolerance), key=lambda r: (error(r), score(r)))
     return [_candidate(r, target, options) for r in (close + rest)[:limit]]
 
 

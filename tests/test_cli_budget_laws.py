@@ -57,10 +57,11 @@ def test_hyperparameters_option_picks_step_law() -> None:
 
 
 def test_kaplan_lr_beyond_1e10_is_an_input_error() -> None:
-    # Kaplan et al. 2020, Appendix D.6: LR(N) "breaks down for N > 10^10" (7.2e11 at 1e24).
+    # Kaplan et al. 2020, Appendix D.6: LR(N) "breaks down for N > 10^10"; at 1e24 the law asks for
+    # 7.25e11 non-embedding parameters and the nearest real shape has 7.26e11.
     assert_input_error(
         run_cli("budget", "1e24", "--preset", "kaplan", "--hyperparameters", "kaplan"),
-        "kaplan: the learning-rate law is undefined at N = 7.22e+11 (it breaks down above 1e+10 "
+        "kaplan: the learning-rate law is undefined at N = 7.26e+11 (it breaks down above 1e+10 "
         "parameters); choose another law with --hyperparameters (e.g. deepseek or step-law)",
     )
 

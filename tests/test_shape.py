@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts, swiglu_d_ff
 from dsplan.plan import plan
-from dsplan.shape import SearchOptions, best_shape, search
+from dsplan.shape import ASPECT_RANGE, SearchOptions, best_shape, search
 
 
 @pytest.mark.parametrize(
@@ -32,13 +32,15 @@ def test_round_trip_deepseek_models(shape: Shape, head_dim: int) -> None:
     assert first.relative_error == 0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(log_c=st.floats(17, 26))
 def test_plan_shape_is_close_to_m_opt_and_hardware_friendly(log_c: float) -> None:
     # Issue #3: within a few percent of M_opt at any budget from 1e17 up.
     p = plan(10**log_c)
     s = p.architecture.shape
     assert abs(p.architecture.flops_per_token_error) <= 0.03
+    # Kaplan et al. 2020 (Fig. 5): loss within a few percent for d_model / n_layers of 20 to 200.
+    assert ASPECT_RANGE[0] <= s.aspect_ratio <= ASPECT_RANGE[1]
     assert s.d_model % (64 if s.d_model < 1024 else 128) == 0
     assert s.d_model % s.n_heads == 0 and s.n_heads % s.n_kv_heads == 0
     assert s.head_dim == (64 if s.d_model < 1024 else 128)
@@ -63,7 +65,7 @@ def test_aspect_ratio_steers_the_choice() -> None:
 def test_results_are_sorted_best_first_and_limited() -> None:
     found = search(4.2e10, limit=4)
     assert len(found) == 4
-    assert abs(found[0].relative_error) <= 0.02
+    assert abs(found[0].relative_error) <= 0.03
 
 
 def test_too_small_target_is_an_input_error() -> None:
