@@ -127,7 +127,7 @@ def test_plot_needs_png(tmp_path: Path) -> None:
         (("compare", "1e24", "--preset", "chinchila-a3"), "did you mean chinchilla-a3"),
         (("compare", "1e24", "--hyperparameters", "nope"), "unknown hyperparameter law 'nope'"),
         (("compare", "1e24", "--unique-tokens", "-5"), "--unique-tokens must be a positive"),
-        (("compare", "1e24", "--format", "env"), "--format env is not available here"),
+        (("compare", "1e24", "--format", "env"), "'env' is not one of"),
     ],
 )
 def test_input_errors(args: tuple[str, ...], fragment: str) -> None:

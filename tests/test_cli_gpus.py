@@ -53,4 +53,4 @@ def test_unknown_gpu() -> None:
 
 
 def test_format_not_offered() -> None:
-    assert_input_error(run_cli("gpus", "--format", "env"), "--format env is not available here")
+    assert_input_error(run_cli("gpus", "--format", "env"), "'env' is not one of")

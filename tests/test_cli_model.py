@@ -103,7 +103,7 @@ def _hf(tmp_path: Path, **changes: object) -> str:
         (["--n-layers", "4", "--d-model", "1024", "--tokens", "-5"], "--tokens"),
         (
             ["--n-layers", "4", "--d-model", "1024", "--format", "env"],
-            "--format env is not available",
+            "'env' is not one of",
         ),
         (["--hf-config", "/nonexistent/config.json"], "no such file"),
     ],

@@ -246,7 +246,7 @@ BAD = [
     ((*RUN_7B, "--warmup-steps", "-1"), "--warmup-steps must not be negative"),
     ((*RUN_7B, "--every", "10"), "--every applies to --format csv only"),
     ((*RUN_7B, "-f", "csv", "--every", "0"), "--every must be a positive integer"),
-    ((*RUN_7B, "-f", "env"), "--format env is not available here"),
+    ((*RUN_7B, "-f", "env"), "'env' is not one of"),
     ((*RUN_7B, "--n-layers", "30"), "give both --n-layers and --d-model"),
     ((*RUN_7B, "--n-kv-heads", "8"), "give --n-layers and --d-model too"),
     ((*RUN_7B, *SHAPE_7B, "--flops-per-token", "4e10"), "not both"),

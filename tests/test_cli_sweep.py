@@ -186,7 +186,7 @@ def _preset_text() -> str:
         (["--points", "2"], "--points must be at least 3"),
         (["--kind", "grid"], "--kind must be one of isoflop, hyperparameters"),
         (["--preset", "curent"], "did you mean current"),
-        (["--format", "toml"], "--format toml is not available here"),
+        (["--format", "toml"], "'toml' is not one of"),
         (["--span-decades", "0"], "--span-decades must be positive"),
         (["--seq-len", "0"], "--seq-len must be a positive integer"),
         (

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from dsplan.errors import DsplanError, InputError, ProblemFound
+from dsplan.errors import DsplanError, ProblemFound
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1  # the tool ran and found a problem: a failing check, an infeasible plan
@@ -49,11 +49,23 @@ def exit_on_error() -> Iterator[None]:
         raise typer.Exit(EXIT_PROBLEM if isinstance(exc, ProblemFound) else EXIT_INPUT) from None
 
 
-def require_format(fmt: Format, allowed: tuple[Format, ...]) -> None:
-    """Refuse a format this command cannot produce."""
-    if fmt not in allowed:
-        names = ", ".join(f.value for f in allowed)
-        raise InputError(f"--format {fmt.value} is not available here; choose one of: {names}")
+def format_option(allowed: tuple[Format, ...], help: str) -> Any:
+    """The ``--format/-f`` option of a command that produces only the ``allowed`` formats.
+
+    Its help and error list only those (one shared enum would offer every command every format).
+    """
+    names = [f.value for f in allowed]
+
+    def parse(value: str) -> str:
+        # Typer turns the name returned here into the Format member.
+        name = value.value if isinstance(value, Format) else value
+        if name in names:
+            return name
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
+
+    return typer.Option(
+        "--format", "-f", parser=parse, metavar="[" + "|".join(names) + "]", help=help
+    )
 
 
 def dumps(document: Any) -> str:

@@ -29,7 +29,14 @@ from dsplan.cli._options import (
     VocabSizeOption,
     WarmupStepsOption,
 )
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.cli._output import (
+    Format,
+    dumps,
+    exit_on_error,
+    format_option,
+    out,
+    warn_line,
+)
 from dsplan.errors import InputError
 from dsplan.plan import Plan, PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
@@ -62,7 +69,7 @@ def budget(
     layers_multiple: LayersMultipleOption = 1,
     warmup_steps: WarmupStepsOption = 2000,
     format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text, json, env or toml.")
+        Format, format_option(FORMATS, "Output: text, json, env or toml.")
     ] = Format.text,
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
@@ -98,7 +105,6 @@ def budget(
         dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         budgets = [parse_positive(text, "compute budget") for text in compute or []]
         hardware = HardwareOptions(
             gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd

@@ -13,8 +13,8 @@ from dsplan.cli._output import (
     dumps,
     error_line,
     exit_on_error,
+    format_option,
     out,
-    require_format,
 )
 from dsplan.config import ConfigProblems
 
@@ -29,7 +29,7 @@ def check(
         typer.Argument(help="Run config files (TOML); - reads standard input.", show_default=False),
     ],
     format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text, json or github (annotations).")
+        Format, format_option(FORMATS, "Output: text, json or github (annotations).")
     ] = Format.text,
     strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too, not only errors.")] = False,
     preset: Annotated[
@@ -54,7 +54,6 @@ def check(
         dsplan budget 1e22 --format toml | dsplan check -
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         try:
             report = check_files(files, preset=preset, strict=strict)
         except ConfigProblems as exc:

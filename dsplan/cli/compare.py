@@ -12,7 +12,14 @@ from dsplan.cli._options import (
     UniqueTokensOption,
     VocabSizeOption,
 )
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.cli._output import (
+    Format,
+    dumps,
+    exit_on_error,
+    format_option,
+    out,
+    warn_line,
+)
 from dsplan.units import count, parse_positive, sci
 
 FORMATS = (Format.text, Format.json)
@@ -40,9 +47,7 @@ def compare(
         Path | None,
         typer.Option(help="Also write a PNG of M and D against C (needs the 'plot' extra)."),
     ] = None,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text or json.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
     """The same budget under every law: model size in the law's own unit, params, M, tokens, LR, loss.
 
@@ -64,7 +69,6 @@ def compare(
     from dsplan.shape import SearchOptions
 
     with exit_on_error():
-        require_format(format, FORMATS)
         budgets = [parse_positive(text, "compute budget") for text in compute]
         unique = None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
         if seq_len <= 0 or vocab_size <= 0:

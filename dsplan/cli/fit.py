@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.cli._output import (
+    Format,
+    dumps,
+    exit_on_error,
+    format_option,
+    out,
+    warn_line,
+)
 from dsplan.errors import InputError
 
 if TYPE_CHECKING:
@@ -67,7 +74,7 @@ def fit(
         typer.Option(help="Draw the profiles and fitted laws to FILE.png or .svg (matplotlib)."),
     ] = None,
     format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text, json or toml (the preset).")
+        Format, format_option(FORMATS, "Output: text, json or toml (the preset).")
     ] = Format.text,
 ) -> None:
     """Fit M_opt, D_opt, the loss and (from a grid) LR and batch-size laws to your sweep.
@@ -87,7 +94,6 @@ def fit(
         dsplan fit results.csv --column loss=val_bpb --predict 1e23 --plot fit.png
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         from dsplan import fit as core
         from dsplan.io import read_csv_rows, write_text
         from dsplan.presets import load_preset, m_form

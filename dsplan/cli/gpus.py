@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
+from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 
 FORMATS = (Format.text, Format.json)
 
@@ -16,9 +16,7 @@ def gpus(
         str | None,
         typer.Argument(help="A GPU id or alias (h100 = h100-sxm); omit to list them all."),
     ] = None,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text or json.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
     """The GPU table: dense peak TFLOP/s, memory, links, planning MFU and prices, with sources.
 
@@ -34,7 +32,6 @@ def gpus(
         dsplan gpus --format json
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         from dsplan.gpus import SCHEMA_VERSION, get_gpu, load_table
 
         if gpu is not None:

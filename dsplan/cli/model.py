@@ -22,7 +22,7 @@ from dsplan.cli._options import (
     SeqLenOption,
     VocabSizeOption,
 )
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
+from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
 from dsplan.hparams import hyperparameters_for
@@ -63,9 +63,7 @@ def model(
     preset: Annotated[
         str, typer.Option(help="Preset for the hyperparameter laws (with --tokens).")
     ] = "current",
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text or json.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
     gpu: GpuOption = None,
     gpus: GpusOption = None,
     mfu: MfuOption = None,
@@ -87,7 +85,6 @@ def model(
         dsplan model --n-layers 95 --d-model 8192 --n-kv-heads 8 --tokens 2e12 --gpu h800 --gpus 1024
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         hardware = HardwareOptions(
             gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd
         ).resolve()
@@ -207,9 +204,7 @@ def shapes(
     vocab_size: VocabSizeOption = 102_400,
     seq_len: SeqLenOption = 4096,
     limit: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text or json.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
     """The best few shapes for a target M, with their M error and aspect ratio.
 
@@ -220,7 +215,6 @@ def shapes(
         dsplan shapes 4.327e11 --aspect-ratio 86 --n-kv-heads 8 --format json
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         target = parse_positive(flops_per_token, "target M")
         if limit <= 0:
             raise InputError(f"--limit must be a positive integer, got {limit}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format
+from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 from dsplan.presets import FitRange, Preset, all_presets, load_preset
 
 FORMATS = (Format.text, Format.json)
@@ -21,9 +21,7 @@ presets_app = typer.Typer(
 @presets_app.callback()
 def presets(
     ctx: typer.Context,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text or json.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
     """List the law presets with their source.
 
@@ -38,7 +36,6 @@ def presets(
     if ctx.invoked_subcommand is not None:
         return
     with exit_on_error():
-        require_format(format, FORMATS)
         items = all_presets()
         if format is Format.json:
             out(dumps([p.to_dict() for p in items]))
@@ -65,9 +62,7 @@ def presets(
 @presets_app.command("show")
 def show(
     preset: Annotated[str, typer.Argument(help="A preset id or a path to a .toml file.")],
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text or json.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
     """Show one preset: its laws, fit range and source.
 
@@ -78,7 +73,6 @@ def show(
         dsplan presets show ./my-fit.toml --format json
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         p = load_preset(preset)
         if format is Format.json:
             out(dumps(p.to_dict()))

@@ -18,7 +18,14 @@ from dsplan.cli._options import (
     VocabSizeOption,
     WarmupStepsOption,
 )
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.cli._output import (
+    Format,
+    dumps,
+    exit_on_error,
+    format_option,
+    out,
+    warn_line,
+)
 from dsplan.continual import Extension, extend
 from dsplan.errors import InputError
 from dsplan.schedule import (
@@ -112,9 +119,7 @@ def schedule(
     layers_multiple: Annotated[
         int | None, typer.Option(help="--budget: layer count multiple [default: 1].")
     ] = None,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: text, json or csv.")
-    ] = Format.text,
+    format: Annotated[Format, format_option(FORMATS, "Output: text, json or csv.")] = Format.text,
     every: Annotated[
         int | None, typer.Option(help="csv: one row every k steps (the last step always).")
     ] = None,
@@ -142,7 +147,6 @@ def schedule(
         dsplan schedule --budget 1e21 --kind wsd --format csv --every 100 > lr.csv
     """
     with exit_on_error():
-        require_format(format, FORMATS)
         if plot is not None:
             from dsplan.plot import require_matplotlib, validate_plot_path
 

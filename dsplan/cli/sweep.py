@@ -15,7 +15,14 @@ from dsplan.cli._options import (
     VocabSizeOption,
     WarmupStepsOption,
 )
-from dsplan.cli._output import Format, dumps, exit_on_error, out, require_format, warn_line
+from dsplan.cli._output import (
+    Format,
+    dumps,
+    exit_on_error,
+    format_option,
+    out,
+    warn_line,
+)
 from dsplan.errors import InputError
 from dsplan.shape import SearchOptions
 from dsplan.units import count, sci
@@ -71,9 +78,7 @@ def sweep(
         Path | None,
         typer.Option(help="Also write one run config (TOML) per experiment into this folder."),
     ] = None,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output: csv, json or text.")
-    ] = Format.csv,
+    format: Annotated[Format, format_option(FORMATS, "Output: csv, json or text.")] = Format.csv,
 ) -> None:
     """Design an IsoFLOP sweep (or a learning-rate x batch-size grid) to fit your own laws.
 
@@ -103,7 +108,6 @@ def sweep(
     from dsplan.units import parse_positive
 
     with exit_on_error():
-        require_format(format, FORMATS)
         isoflop = kind == "isoflop"
         text = budgets or (DEFAULT_ISOFLOP_BUDGETS if isoflop else DEFAULT_HP_BUDGETS)
         n = (
