@@ -30,7 +30,14 @@ from dsplan.presets import (
     load_preset,
 )
 from dsplan.schedule import Schedule, multistep
-from dsplan.shape import Candidate, SearchOptions, best_shape, best_shape_by_params
+from dsplan.shape import (
+    ASPECT_RANGE,
+    MAX_D_MODEL,
+    Candidate,
+    SearchOptions,
+    best_shape,
+    best_shape_by_params,
+)
 
 if TYPE_CHECKING:
     # Only plans under a hyperparameter law file or with --unique-tokens need these modules:
@@ -485,6 +492,14 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
                 f"{candidate.relative_error:+.1%} off the law's prediction: the target is too "
                 "small for a finer fit"
             )
+    aspect = candidate.shape.aspect_ratio
+    lo, hi = min(ASPECT_RANGE[0], options.aspect_ratio), max(ASPECT_RANGE[1], options.aspect_ratio)
+    if not lo <= aspect <= hi:
+        warnings.append(
+            f"no shape near the target fits a width/depth ratio of {lo:g} to {hi:g}: the plan's "
+            f"is {aspect:.3g} ({candidate.shape.n_layers} x {candidate.shape.d_model}; widths stop "
+            f"at {MAX_D_MODEL}); see `dsplan shapes` for the alternatives"
+        )
     if not alloc.is_m_law:
         warnings.append(
             f"preset {preset.id!r} predicts {prediction.model_size_unit}: the plan trains the "

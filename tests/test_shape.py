@@ -84,3 +84,11 @@ def test_too_small_target_is_an_input_error() -> None:
 def test_bad_options(options: dict[str, float], message: str) -> None:
     with pytest.raises(InputError, match=message):
         SearchOptions(**options)  # type: ignore[arg-type]
+
+
+def test_a_shape_outside_the_sane_band_is_flagged() -> None:
+    # At 1e30 FLOPs M_opt needs more than the widest width (65536) allows at d/L >= 20.
+    p = plan(1e30)
+    assert p.architecture.shape.aspect_ratio < ASPECT_RANGE[0]
+    assert any("width/depth ratio of 20 to 200" in w for w in p.warnings)
+    assert not any("width/depth" in w for w in plan(1e24).warnings)
