@@ -82,16 +82,16 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.aspect_ratio) and self.aspect_ratio > 0):
-            raise InputError(f"aspect ratio must be positive, got {self.aspect_ratio!r}")
+            raise InputError(f"--aspect-ratio must be a positive number, got {self.aspect_ratio!r}")
         for name in ("head_dim", "n_kv_heads"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise InputError(
-                    f"{name.replace('_', '-')} must be a positive integer, got {value}"
+                    f"--{name.replace('_', '-')} must be a positive integer, got {value}"
                 )
         if self.layers_multiple <= 0:
             raise InputError(
-                f"layers-multiple must be a positive integer, got {self.layers_multiple}"
+                f"--layers-multiple must be a positive integer, got {self.layers_multiple}"
             )
         if not 0 < self.tolerance < 1:
             raise InputError(f"tolerance must lie in (0, 1), got {self.tolerance}")

@@ -76,7 +76,7 @@ def test_too_small_target_is_an_input_error() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"aspect_ratio": 0}, "aspect ratio"),
+        ({"aspect_ratio": 0}, "--aspect-ratio must be a positive number"),
         ({"head_dim": 0}, "head-dim"),
         ({"layers_multiple": 0}, "layers-multiple"),
     ],
