@@ -383,6 +383,9 @@ class _Context:
     hyper_label: str = ""
     hyper_orders: float = 0.0
     hyper_range_text: str = ""
+    # The compute below which an in-file Eq. 1 is extrapolated. None for a law file: its range may
+    # also bound N and D, so a point outside it is reported as above the range.
+    hyper_floor: float | None = None
 
     def add(self, rule: str, severity: str, key: str, message: str, hint: str) -> None:
         self.found.append(
@@ -406,12 +409,14 @@ def _fmt(value: float) -> str:
 
 
 def _list_text(values: Sequence[float]) -> str:
-    return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
+    return "[" + ", ".join(_fmt(v) for v in values) + "]"
 
 
 def _value_text(value: float | Sequence[float] | None) -> str:
-    if value is None or isinstance(value, (int, float)):
-        return f"{value:.4g}" if value is not None else "none"
+    if value is None:
+        return "none"
+    if isinstance(value, (int, float)):
+        return _fmt(value)
     return _list_text(value)
 
 
@@ -552,9 +557,7 @@ def _band(ratio: float, warn: float, error: float) -> str | None:
 def _batch_rules(ctx: _Context) -> None:
     t = ctx.cfg.training
     seq_len = ctx.cfg.model.seq_len
-    bad = False
     if t.learning_rate <= 0:
-        bad = True
         ctx.add(
             "DSP206",
             ERROR,
@@ -562,12 +565,13 @@ def _batch_rules(ctx: _Context) -> None:
             f"learning_rate = {t.learning_rate} must be positive",
             _lr_hint(ctx),
         )
+    batch_bad = False
     for key, value in (
         ("batch_size_tokens", t.batch_size_tokens),
         ("batch_size_sequences", t.batch_size_sequences),
     ):
         if value is not None and value <= 0:
-            bad = True
+            batch_bad = True
             ctx.add(
                 "DSP206",
                 ERROR,
@@ -575,10 +579,7 @@ def _batch_rules(ctx: _Context) -> None:
                 f"{key} = {value} must be positive",
                 _batch_hint(ctx, ctx.batch_law) if ctx.batch_law else "",
             )
-    if bad and (
-        (t.batch_size_tokens is not None and t.batch_size_tokens <= 0)
-        or (t.batch_size_sequences is not None and t.batch_size_sequences <= 0)
-    ):
+    if batch_bad:
         return
     if t.batch_size_tokens is not None and t.batch_size_sequences is not None:
         implied = t.batch_size_sequences * seq_len
@@ -694,34 +695,31 @@ def _hyper_rules(ctx: _Context) -> None:
 def _laws(ctx: _Context) -> None:
     """Evaluate the preset's allocation law and its hyperparameter law at the config's C.
 
-    DeepSeek presets carry their own Eq. 1 and Eq. 4; other presets name a hyperparameter law
-    file (``dsplan.hparams``), and their allocation law is evaluated in its own units
-    (``dsplan.laws.predict``), exactly as ``dsplan budget`` does.
+    The allocation law is evaluated in its own units (``dsplan.laws.predict``) and the
+    hyperparameter law chosen as ``dsplan budget`` chooses it (``dsplan.hparams``).
     """
-    from dsplan.hparams import evaluate
+    from dsplan.hparams import hyperparameters_for
     from dsplan.laws import predict
-    from dsplan.presets import DEFAULT_HYPERPARAMETERS, load_hyperparameter_law
 
     if ctx.compute is None or ctx.counts is None:
         return
-    p, c, tokens = ctx.preset, ctx.compute, ctx.cfg.training.tokens
+    p, c = ctx.preset, ctx.compute
     prediction = predict(p, c)
     ctx.tokens_law = prediction.law_tokens
     ctx.model_law = (prediction.model_size, prediction.model_size_unit)
-    chosen = ctx.cfg.hyperparameters
-    if chosen is None and p.learning_rate is not None and p.batch_size is not None:
-        ctx.lr_law, ctx.batch_law = p.learning_rate(c), p.batch_size(c)
-        ctx.hyper_label = f"Eq. 1, preset {p.id}"
-        hyper_range = p.hyperparameter_fit_range or p.fit_range
-        ctx.hyper_orders = hyper_range.orders_beyond(c)
-        ctx.hyper_range_text = _range_text(hyper_range)
-        return
-    law = load_hyperparameter_law(chosen or p.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
-    values = evaluate(law, c, ctx.counts, tokens)
+    values, law = hyperparameters_for(
+        p, c, ctx.counts, ctx.cfg.training.tokens, ctx.cfg.hyperparameters
+    )
     ctx.lr_law, ctx.batch_law = values.learning_rate, values.batch_size_tokens
-    ctx.hyper_label = f"hyperparameter law {law.id}"
     ctx.hyper_orders = values.orders_beyond
-    ctx.hyper_range_text = _range_text(law.fit_range)
+    if law is None:
+        hyper_range = p.hyperparameter_fit_range or p.fit_range
+        ctx.hyper_label = f"Eq. 1, preset {p.id}"
+        ctx.hyper_floor = hyper_range.compute_min
+    else:
+        hyper_range = law.fit_range
+        ctx.hyper_label = f"hyperparameter law {law.id}"
+    ctx.hyper_range_text = _range_text(hyper_range)
 
 
 def _range_text(r: FitRange) -> str:
@@ -815,12 +813,12 @@ def _token_rules(ctx: _Context) -> None:
         )
     if ctx.hyper_orders > 0:
         where = f"outside the hyperparameter law's fit range ({ctx.hyper_label}: {ctx.hyper_range_text})"
-        low = ctx.preset.has_own_hyperparameters and ctx.cfg.hyperparameters is None
-        hyper = ctx.preset.hyperparameter_fit_range or alloc
-        side = below if low and hyper.compute_min is not None and c < hyper.compute_min else above
-        if side is below and hyper.compute_min is not None:
-            floors.append(hyper.compute_min)
-        side.append(f"{ctx.hyper_orders:.1f} orders of magnitude {where}")
+        floor = ctx.hyper_floor
+        if floor is not None and c < floor:
+            floors.append(floor)
+            below.append(f"{ctx.hyper_orders:.1f} orders of magnitude {where}")
+        else:
+            above.append(f"{ctx.hyper_orders:.1f} orders of magnitude {where}")
     if above:
         ctx.add(
             "DSP304",
@@ -985,7 +983,7 @@ def _multistep_rules(ctx: _Context) -> None:
             "one factor per milestone, e.g. stage_factors = [0.316, 0.1]",
         )
     bad = [f for f in factors if not 0 < f <= 1]
-    if bad:
+    if bad:  # an error already; "never decays" or "rises" would mislead
         ctx.add(
             "DSP408",
             ERROR,
@@ -993,8 +991,6 @@ def _multistep_rules(ctx: _Context) -> None:
             f"stage_factors {', '.join(f'{f:g}' for f in bad)} outside (0, 1]",
             f"stage_factors = {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)",
         )
-    if bad:
-        pass  # out-of-range factors are already an error; "never decays" would mislead
     elif not factors or all(f >= 1 for f in factors):
         ctx.add(
             "DSP407",
@@ -1165,16 +1161,10 @@ def _hardware_rules(ctx: _Context) -> None:
             f"in {hw.expected_days:g} days on {hw.num_gpus:,} GPUs ({where}) needs MFU "
             f"{implied:.3g}"
         )
-        needed = (
-            wall_clock_days(gpu_hours(flops, peak, planned_mfu), hw.num_gpus)
-            if planned_mfu
-            else None
-        )
-        hint = (
-            f"expected_days = {needed:.3g} at MFU {planned_mfu:g}"
-            if needed is not None and planned_mfu is not None
-            else ""
-        )
+        hint = ""
+        if planned_mfu:
+            needed = wall_clock_days(gpu_hours(flops, peak, planned_mfu), hw.num_gpus)
+            hint = f"expected_days = {needed:.3g} at MFU {planned_mfu:g}"
         if implied > 1:
             ctx.add("DSP501", ERROR, "hardware.expected_days", f"{claim}: above 1", hint)
         elif best is not None and implied > best:
@@ -1232,18 +1222,19 @@ def _hardware_rules(ctx: _Context) -> None:
             )
             return
         mfu = planned_mfu
-        if hw.mfu is None and hw.num_gpus is not None and hw.expected_days is not None:
-            implied = flops / cluster_flops(hw.num_gpus, peak, 1.0, hw.expected_days)
-            mfu = implied if implied <= 1 else planned_mfu
+        # Without a planned mfu, the one expected_days implies (when possible) prices the run.
+        if hw.mfu is None and ctx.implied_mfu is not None and ctx.implied_mfu <= 1:
+            mfu = ctx.implied_mfu
         if mfu is None:
             return
-        cost = gpu_hours(flops, peak, mfu) * price
+        hours = gpu_hours(flops, peak, mfu)
+        cost = hours * price
         if cost > hw.budget_usd * (1 + _MFU_SLACK):
             ctx.add(
                 "DSP508",
                 ERROR,
                 "hardware.budget_usd",
-                f"the run takes {gpu_hours(flops, peak, mfu):,.0f} GPU-hours at MFU {mfu:.3g}: "
+                f"the run takes {hours:,.0f} GPU-hours at MFU {mfu:.3g}: "
                 f"${cost:,.0f} at ${price:g}/GPU-hour, over budget_usd = ${hw.budget_usd:,.0f}",
                 f"budget_usd >= {cost:.4g}, or tokens = "
                 f"{ctx.cfg.training.tokens * hw.budget_usd / cost:.3g} within the budget",
@@ -1350,16 +1341,11 @@ def check_files(names: Sequence[str], *, preset: str | None = None, strict: bool
         raise InputError("give at least one config file (or - for standard input)")
     sources = []
     problems: list[Problem] = []
-    stdin_text: str | None = None
+    if names.count("-") > 1:
+        raise InputError("standard input (-) can be given only once")
     for name in names:
         try:
-            if name == "-":
-                if stdin_text is not None:
-                    raise InputError("standard input (-) can be given only once")
-                text, display, base = read_config_text(name)
-                stdin_text = text
-            else:
-                text, display, base = read_config_text(name)
+            text, display, base = read_config_text(name)
         except ConfigProblems as exc:
             problems.extend(exc.problems)
             continue

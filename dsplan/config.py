@@ -771,7 +771,7 @@ def _looks_like_path(name: str) -> bool:
     return name.endswith(".toml") or "/" in name or "\\" in name
 
 
-def read_config_text(name: str, stdin_text: str | None = None) -> tuple[str, str, Path]:
+def read_config_text(name: str) -> tuple[str, str, Path]:
     """Read a config file (or standard input for ``-``).
 
     Returns:
@@ -781,9 +781,7 @@ def read_config_text(name: str, stdin_text: str | None = None) -> tuple[str, str
         ConfigProblems: the file is missing, unreadable or not UTF-8.
     """
     if name == "-":
-        if stdin_text is None:
-            stdin_text = sys.stdin.read()
-        return stdin_text.removeprefix("\ufeff"), STDIN_NAME, Path()
+        return sys.stdin.read().removeprefix("\ufeff"), STDIN_NAME, Path()
     path = Path(name)
     try:
         # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax.
