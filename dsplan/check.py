@@ -443,6 +443,18 @@ def _size_hint(name: str, d_model: int, n_heads: int) -> str:
     }.get(name, "")
 
 
+def _divisors(n: int) -> list[int]:
+    """The divisors of ``n > 0``, increasing; paired up to its square root, so that a mistyped
+    width (d_model = 40000000001) costs milliseconds, not minutes."""
+    small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
+    return small + [n // k for k in reversed(small) if k * k != n]
+
+
+def _nearest(target: int, values: list[int]) -> int:
+    """The value closest to ``target``, the smaller on a tie."""
+    return min(values, key=lambda v: (abs(v - target), v))
+
+
 def _shape_rules(ctx: _Context) -> None:
     m = ctx.cfg.model
     bad = False
@@ -461,8 +473,7 @@ def _shape_rules(ctx: _Context) -> None:
         return
     if m.d_model % m.n_heads:
         bad = True
-        near = [h for h in range(1, m.d_model + 1) if m.d_model % h == 0]
-        best = min(near, key=lambda h: (abs(h - m.n_heads), h))
+        best = _nearest(m.n_heads, _divisors(m.d_model))
         ctx.add(
             "DSP102",
             ERROR,
@@ -474,8 +485,8 @@ def _shape_rules(ctx: _Context) -> None:
         )
     if m.n_heads % m.n_kv_heads:
         bad = True
-        divisors = [k for k in range(1, m.n_heads + 1) if m.n_heads % k == 0]
-        best = min(divisors, key=lambda k: (abs(k - m.n_kv_heads), k))
+        divisors = _divisors(m.n_heads)
+        best = _nearest(m.n_kv_heads, divisors)
         ctx.add(
             "DSP103",
             ERROR,

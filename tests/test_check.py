@@ -238,6 +238,13 @@ def test_broken_shape_skips_the_rules_that_need_m() -> None:
     assert report.derived.compute_flops is None
 
 
+def test_a_mistyped_huge_width_is_answered_at_once() -> None:
+    # The nearest head count used to be searched over every number up to d_model: minutes here.
+    report = run(base().replace("d_model = 2048", "d_model = 40000000001"))
+    f = finding(report, "DSP102")
+    assert f.hint == "n_heads = 13 (head size 3076923077); or d_model = 40000000000"
+
+
 def test_strict_turns_warnings_into_exit_1() -> None:
     text = base(lr=1.8e-3)
     report = check_texts([(text, "a.toml", Path())])
