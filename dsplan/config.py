@@ -283,7 +283,6 @@ class ModelConfig:
     vocab_size: int
     seq_len: int
     tied_embeddings: bool
-    hf_config: str | None = None
 
     def shape(self) -> Shape:
         """The :class:`~dsplan.flops.Shape`; raises InputError if the sizes are inconsistent."""
@@ -351,9 +350,13 @@ class RunConfig:
 
     def line_of(self, key: str) -> int | None:
         """The line where ``key`` (``training.learning_rate``) or its table is written, if known."""
-        if key in self.lines:
-            return self.lines[key]
-        return self.lines.get(key.split(".", 1)[0])
+        return _line_of(self.lines, key)
+
+
+def _line_of(lines: dict[str, int], key: str) -> int | None:
+    if key in lines:
+        return lines[key]
+    return lines.get(key.split(".", 1)[0])
 
 
 # A TOML key: bare, "quoted" or 'literal' parts joined by dots (``a."b".c``).
@@ -448,10 +451,7 @@ class _Reader:
         self.suggested: set[str] = set()  # known keys offered for unknown ones
 
     def problem(self, key: str, message: str) -> None:
-        line = self.lines.get(key)
-        if line is None and "." in key:
-            line = self.lines.get(key.split(".", 1)[0])
-        self.problems.append(Problem(self.file, line, key, message))
+        self.problems.append(Problem(self.file, _line_of(self.lines, key), key, message))
 
     def check_unknown(self) -> None:
         for name, value in self.data.items():
@@ -575,7 +575,6 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
             vocab_size=shape.vocab_size,
             seq_len=shape.seq_len if seq_len is None else seq_len,
             tied_embeddings=shape.tied_embeddings,
-            hf_config=str(hf_path),
         )
     values = {k: r.get(f"model.{k}") for k in _SHAPE_KEYS}
     tied = r.get("model.tied_embeddings")
@@ -695,29 +694,19 @@ def parse_config(
     if hyper_value is not None:
         from dsplan.presets import load_hyperparameter_law
 
-        if _looks_like_path(hyper_value) and not Path(hyper_value).is_absolute():
-            hyper_value = str(base / hyper_value)
+        hyper_value = _resolve(hyper_value, base)
         try:
             load_hyperparameter_law(hyper_value)
         except InputError as exc:
             r.problem("data.hyperparameters", str(exc))
-    hardware = HardwareConfig(
-        gpu=r.get("hardware.gpu"),
-        dtype=r.get("hardware.dtype"),
-        num_gpus=r.get("hardware.num_gpus"),
-        mfu=r.get("hardware.mfu"),
-        expected_days=r.get("hardware.expected_days"),
-        budget_usd=r.get("hardware.budget_usd"),
-        price_usd_per_gpu_hour=r.get("hardware.price_usd_per_gpu_hour"),
-    )
-    gpu_name = _check_gpu(r, hardware, base)
-    if gpu_name is not None:
-        hardware = replace(hardware, gpu=gpu_name)
+    hardware = HardwareConfig(**{k.name: r.get(k.path) for k in SCHEMA if k.table == "hardware"})
+    if hardware.gpu is not None:
+        hardware = replace(hardware, gpu=_resolve(hardware.gpu, base))
+    _check_gpu(r, hardware)
     ignore = r.get("check.ignore") or ()
     chosen = preset or preset_value or "current"
     if preset is None and preset_value is not None:
-        if _looks_like_path(preset_value) and not Path(preset_value).is_absolute():
-            chosen = str(base / preset_value)
+        chosen = _resolve(preset_value, base)
         try:
             load_preset(chosen)
         except PresetError as exc:
@@ -737,26 +726,19 @@ def parse_config(
     )
 
 
-def _check_gpu(r: _Reader, hw: HardwareConfig, base: Path) -> str | None:
-    """An unknown GPU or a precision it lacks is a load error, like an unknown preset.
-
-    Returns:
-        The GPU name with a relative file path resolved against the config's folder.
-    """
-    if hw.dtype is not None and hw.gpu is None:
-        r.problem("hardware.dtype", "hardware.dtype needs hardware.gpu")
+def _check_gpu(r: _Reader, hw: HardwareConfig) -> None:
+    """An unknown GPU or a precision it lacks is a load error, like an unknown preset."""
     if hw.gpu is None:
-        return None
+        if hw.dtype is not None:
+            r.problem("hardware.dtype", "hardware.dtype needs hardware.gpu")
+        return
     from dsplan.gpus import TRAINING_DTYPES, get_gpu
 
-    name = hw.gpu
-    if _looks_like_path(name) and not Path(name).is_absolute():
-        name = str(base / name)
     try:
-        gpu = get_gpu(name)
+        gpu = get_gpu(hw.gpu)
     except InputError as exc:
         r.problem("hardware.gpu", str(exc))
-        return None
+        return
     if hw.dtype is not None:
         have = [d for d in TRAINING_DTYPES if gpu.peak_flops(d) is not None]
         if hw.dtype not in have:
@@ -764,11 +746,14 @@ def _check_gpu(r: _Reader, hw: HardwareConfig, base: Path) -> str | None:
                 "hardware.dtype",
                 f"{gpu.id} has no {hw.dtype!r} peak in the GPU table; choose {' or '.join(have)}",
             )
+
+
+def _resolve(name: str, base: Path) -> str:
+    """A preset, law or GPU name, with a relative file path taken from the config's folder."""
+    looks_like_path = name.endswith(".toml") or "/" in name or "\\" in name
+    if looks_like_path and not Path(name).is_absolute():
+        return str(base / name)
     return name
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.endswith(".toml") or "/" in name or "\\" in name
 
 
 def read_config_text(name: str) -> tuple[str, str, Path]:
@@ -886,9 +871,9 @@ def preset_reference(preset: Preset, folder: Path | None = None) -> str:
     ``folder`` gets the path relative to that folder (absolute where none exists); a config whose
     folder is unknown (``dsplan budget --format toml`` writes to stdout) gets the absolute path.
     """
-    if Path(preset.path).resolve().parent == presets_dir().resolve():
-        return preset.id
     target = Path(preset.path).resolve()
+    if target.parent == presets_dir().resolve():
+        return preset.id
     if folder is None:
         return str(target)
     try:
