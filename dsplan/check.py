@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from dsplan.config import (
@@ -76,9 +77,6 @@ class Rule:
     severity: str
     title: str
     threshold: str
-
-    def to_dict(self) -> dict[str, str]:
-        return dict(self.__dict__)
 
 
 RULES: dict[str, Rule] = {
@@ -669,7 +667,7 @@ def _hyper_rules(ctx: _Context) -> None:
     less_than_a_sequence = in_tokens and given < seq_len
     if (
         severity == ERROR and _band(other_ratio, BATCH_ERROR_FACTOR, BATCH_ERROR_FACTOR) is None
-    ) or (less_than_a_sequence):
+    ) or less_than_a_sequence:
         if in_tokens:
             message = (
                 f"batch_size_tokens = {_fmt(given)} is {given / seq_len:.3g} sequences of "
@@ -869,9 +867,9 @@ def _milestones(ctx: _Context) -> tuple[str, list[float]] | None:
 
 def _schedule_rules(ctx: _Context) -> None:
     t = ctx.cfg.training
-    usable = ctx.batch_tokens is not None and ctx.batch_tokens > 0 and not ctx.batch_unit_wrong
-    if usable and ctx.batch_tokens is not None and t.tokens > 0:
-        ctx.total_steps = max(1, math.ceil(t.tokens / ctx.batch_tokens))
+    batch = ctx.batch_tokens
+    if batch is not None and batch > 0 and not ctx.batch_unit_wrong and t.tokens > 0:
+        ctx.total_steps = max(1, math.ceil(t.tokens / batch))
     steps = ctx.total_steps
     warm = t.warmup_steps
     if warm < 0:
@@ -938,21 +936,18 @@ def _warmup_suggestion(steps: int | None) -> int:
     return 2000 if steps is None else max(1, min(2000, math.floor(0.01 * steps)))
 
 
+_SCHEDULE_KEYS: dict[str, set[str]] = {
+    "multistep": {"stage_fractions", "stage_tokens", "stage_factors"},
+    "cosine": {"final_lr_fraction"},
+    "wsd": {"final_lr_fraction", "decay_fraction"},
+    "constant": set(),
+}
+
+
 def _unused_schedule_keys(ctx: _Context) -> list[str]:
-    used = {
-        "multistep": {"stage_fractions", "stage_tokens", "stage_factors"},
-        "cosine": {"final_lr_fraction"},
-        "wsd": {"final_lr_fraction", "decay_fraction"},
-        "constant": set(),
-    }[ctx.cfg.training.schedule]
-    every = {
-        "stage_fractions",
-        "stage_tokens",
-        "stage_factors",
-        "final_lr_fraction",
-        "decay_fraction",
-    }
-    return [f"training.{k}" for k in sorted(every - used) if ctx.given(f"training.{k}")]
+    every = set().union(*_SCHEDULE_KEYS.values())
+    unused = every - _SCHEDULE_KEYS[ctx.cfg.training.schedule]
+    return [f"training.{k}" for k in sorted(unused) if ctx.given(f"training.{k}")]
 
 
 def _multistep_rules(ctx: _Context) -> None:
@@ -1312,7 +1307,7 @@ def check_config(cfg: RunConfig) -> FileReport:
 
 
 def check_texts(
-    sources: Sequence[tuple[str, str, Any]], *, preset: str | None = None, strict: bool = False
+    sources: Sequence[tuple[str, str, Path]], *, preset: str | None = None, strict: bool = False
 ) -> Report:
     """Check several configs given as ``(text, display_name, base_dir)``.
 
