@@ -524,7 +524,8 @@ def preset_ids() -> list[str]:
     return _ids(presets_dir())
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """True for a name given as a TOML file rather than a shipped id."""
     return name.endswith(".toml") or "/" in name or "\\" in name
 
 
@@ -534,7 +535,7 @@ def _find(name: str, folder: Path, what: str) -> Path:
     Raises:
         PresetError: an unknown id; the message suggests the closest ids.
     """
-    if _looks_like_path(name):
+    if looks_like_path(name):
         return Path(name)
     path = folder / f"{name}.toml"
     if not path.is_file():
