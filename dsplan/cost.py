@@ -18,7 +18,7 @@ Conventions (documented in docs/hardware.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
@@ -318,7 +318,7 @@ class Cost:
     memory: Memory
     feasibility: Feasibility
     compute_flops_available: float | None = None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def training_flops_hardware(self) -> float:
