@@ -365,6 +365,15 @@ def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
     return ParametricLoss(**values)
 
 
+def _repetition(data: dict[str, Any], where: Path) -> Repetition:
+    from dsplan.repeated import Repetition
+
+    return Repetition(
+        _number(data, "repetition", "r_d_star", where),
+        _number(data, "repetition", "r_n_star", where),
+    )
+
+
 def _check_form(preset: Preset, where: Path) -> None:
     """The tables a law's ``form`` and ``predicts`` need are present and consistent."""
     if preset.form == "power_law":
@@ -405,14 +414,7 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         missing = "learning_rate" if learning_rate is None else "batch_size"
         raise PresetError(f"{where}: missing table [{missing}]")
     fraction = _compute_fraction(data, where)
-    repetition = None
-    if "repetition" in data:
-        from dsplan.repeated import Repetition
-
-        repetition = Repetition(
-            _number(data, "repetition", "r_d_star", where),
-            _number(data, "repetition", "r_n_star", where),
-        )
+    repetition = _repetition(data, where) if "repetition" in data else None
     status = _text(data, "status", where, required=False)
     if status is not None and status not in STATUSES:
         raise PresetError(f"{where}: status must be one of {', '.join(STATUSES)}, got {status!r}")
