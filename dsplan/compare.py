@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ class Comparison:
 
     compute_flops: float
     rows: tuple[LawRow, ...]
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def median_params_total(self) -> float:
@@ -283,6 +283,7 @@ def plot_comparison(
         for c in budgets:
             ax.axvline(c, color="grey", linestyle=":", linewidth=1)
         ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlim(grid[0], grid[-1])  # fit ranges far below the budgets would squash the lines
     ax_d.legend(fontsize=7, loc="upper left")
     fig.suptitle("dsplan compare: compute-optimal M and D by law (shaded: each law's fit range)")
     fig.tight_layout()

@@ -178,22 +178,24 @@ def extend(
             f"--extend-to must be more than the planned {planned:.6g} tokens, got {extended_tokens:.6g}"
         )
     longer = rebuild(schedule, extended_tokens)
+    if schedule.kind == "cosine":
+        step = _cosine_reusable_step(schedule, longer)
+    else:  # multistep and wsd: the last checkpoint before the first drop or the decay
+        step = schedule.decay_start_step
+    reusable_tokens = tokens_at(step, planned, schedule.tokens_per_step)
+    lost = planned - reusable_tokens
     notes: list[str] = []
     if schedule.kind == "multistep":
-        step = schedule.decay_start_step
         notes.append(
             "the checkpoint at the end of stage 1 (before the first drop) carries over: "
             "resume it at the peak rate and drop at the longer run's milestones"
         )
     elif schedule.kind == "wsd":
-        step = schedule.decay_start_step
         notes.append(
             "the last stable checkpoint (before the decay) carries over: continue at the peak "
             "and decay over the last part of the longer run (MiniCPM, arXiv 2404.06395)"
         )
     else:
-        step = _cosine_reusable_step(schedule, longer)
-        lost = planned - tokens_at(step, planned, schedule.tokens_per_step)
         notes.append(
             f"cosine: only checkpoints whose rate stayed within {COSINE_REUSE_TOLERANCE:.0%} of "
             f"the longer run's rate can be reused (dsplan's tolerance); the last is the checkpoint "
@@ -202,7 +204,6 @@ def extend(
             "the longer run's higher rates; restarting from the decayed end instead needs a "
             "re-warm-up that disturbs the model"
         )
-    reusable_tokens = tokens_at(step, planned, schedule.tokens_per_step)
     drift = None
     if flops_per_token is not None and preset is not None:
         drift = law_drift(schedule, extended_tokens, flops_per_token, preset)
@@ -223,7 +224,7 @@ def extend(
         reusable_step=step,
         reusable_tokens=reusable_tokens,
         reuse_fraction=reusable_tokens / planned,
-        lost_tokens=planned - reusable_tokens,
+        lost_tokens=lost,
         schedule=longer,
         drift=drift,
         notes=tuple(notes),

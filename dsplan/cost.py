@@ -18,7 +18,7 @@ Conventions (documented in docs/hardware.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
@@ -318,7 +318,7 @@ class Cost:
     memory: Memory
     feasibility: Feasibility
     compute_flops_available: float | None = None
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def training_flops_hardware(self) -> float:
@@ -381,20 +381,21 @@ class Cost:
         return out
 
 
-def _feasibility(hours: float, n_gpus: int | None, given_gpus: bool, hw: Hardware) -> Feasibility:
+def _feasibility(hours: float, hw: Hardware) -> Feasibility:
+    """The deadline (on the GPUs given, if any) and spending limit of ``hw`` against ``hours``."""
     reasons: list[str] = []
     checks: dict[str, Any] = {}
     if hw.days is not None:
         required = gpus_for_days(hours, hw.days)
         checks.update(days_limit=hw.days, gpus_required=required)
-        if given_gpus and n_gpus is not None:
-            days = wall_clock_days(hours, n_gpus)
+        if hw.n_gpus is not None:
+            days = wall_clock_days(hours, hw.n_gpus)
             over = days - hw.days
             fits = over <= hw.days * RELATIVE_TOLERANCE
             checks.update(fits_days=fits, days_over=over)
             if not fits:
                 reasons.append(
-                    f"needs {days_text(days)} days on {n_gpus:,} {hw.gpu.id} GPUs at MFU "
+                    f"needs {days_text(days)} days on {hw.n_gpus:,} {hw.gpu.id} GPUs at MFU "
                     f"{hw.mfu:g}, {days_text(over)} days ({over / hw.days:.0%}) over the "
                     f"{hw.days:g}-day deadline; {required:,} GPUs would meet it"
                 )
@@ -472,7 +473,7 @@ def estimate(
         n_gpus=n_gpus,
         gpus_source=source,
         memory=memory,
-        feasibility=_feasibility(hours, n_gpus, hw.n_gpus is not None, hw),
+        feasibility=_feasibility(hours, hw),
         compute_flops_available=compute_flops_available,
         warnings=tuple(warnings),
     )

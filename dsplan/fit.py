@@ -26,6 +26,7 @@ numpy is imported inside the functions that need it, never at module level, so t
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -322,7 +323,7 @@ def _padded(values: Sequence[float], groups: list[list[int]]) -> Any:
 def _weight_chunks(
     sizes: Any, width: int, resamples: int, seed: int, progress: Progress | None
 ) -> Any:
-    """Yield (chunk of resample weights, done): counts per run, resampled within each budget."""
+    """Yield chunks of resample weights: counts per run, resampled within each budget."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -340,7 +341,7 @@ def _weight_chunks(
         flat = (base + draws)[np.broadcast_to(slots, (r, n_budgets, width))]
         weights = np.bincount(flat, minlength=r * cells).reshape(r, n_budgets, width)
         done += r
-        yield weights.astype(np.float64), done
+        yield weights.astype(np.float64)
         if progress is not None:
             progress(done, resamples)
 
@@ -397,12 +398,20 @@ def _interval(samples: Any) -> tuple[float, float] | None:
     return float(lo), float(hi)
 
 
-def _law(slope: Any, intercept: Any, ok: Any, point: tuple[float, float]) -> LawFit:
-    """A LawFit from the point estimate (slope, intercept) and bootstrap samples of both."""
-    exp_iv = _interval(slope[ok])
-    int_iv = _interval(intercept[ok])
+def _law(point: tuple[float, float], samples: tuple[Any, Any, Any] | None) -> LawFit:
+    """A LawFit from the point estimate (slope, intercept) of ln y on ln C.
+
+    With ``samples`` (bootstrap slopes, intercepts, and which resamples succeeded), the law carries
+    their percentile intervals.
+    """
+    slope, intercept = point
+    if samples is None:
+        return LawFit(math.exp(intercept), slope)
+    slopes, intercepts, ok = samples
+    exp_iv = _interval(slopes[ok])
+    int_iv = _interval(intercepts[ok])
     coef_iv = None if int_iv is None else (math.exp(int_iv[0]), math.exp(int_iv[1]))
-    return LawFit(math.exp(point[1]), point[0], coef_iv, exp_iv)
+    return LawFit(math.exp(intercept), slope, coef_iv, exp_iv)
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,13 +550,11 @@ def fit_isoflop(
     point_pairs = [(float(s), float(i)) for s, i in points]
 
     boot: Bootstrap | None = None
-    samples: list[Any] = [None] * 3
-    samples_int: list[Any] = [None] * 3
-    ok_all: Any = None
+    samples: list[tuple[Any, Any, Any] | None] = [None] * 3
     if bootstrap > 0:
         acc: list[list[Any]] = [[] for _ in range(7)]
         lost = 0
-        for weights, _ in _weight_chunks(sizes, width, bootstrap, seed, progress):
+        for weights in _weight_chunks(sizes, width, bootstrap, seed, progress):
             bm, bd, bl, bok = solve(weights)
             # A budget whose profile loses its minimum in a resample is left out of that
             # resample's regression; a resample with fewer than 2 budgets left fails.
@@ -560,8 +567,7 @@ def fit_isoflop(
             lost += int((~valid).sum())
         cat = [np.concatenate(a) for a in acc]
         ok_all = cat[6]
-        for k in range(3):
-            samples[k], samples_int[k] = cat[2 * k], cat[2 * k + 1]
+        samples = [(cat[2 * k], cat[2 * k + 1], ok_all) for k in range(3)]
         failed = int((~ok_all).sum())
         boot = Bootstrap(bootstrap, seed, failed)
         if lost:
@@ -572,12 +578,7 @@ def fit_isoflop(
             )
         if failed == bootstrap:
             warnings.append("bootstrap: every resample failed; no intervals")
-    laws = [
-        _law(samples[k], samples_int[k], ok_all, point_pairs[k])
-        if bootstrap
-        else LawFit(math.exp(point_pairs[k][1]), point_pairs[k][0])
-        for k in range(3)
-    ]
+    laws = [_law(point_pairs[k], samples[k]) for k in range(3)]
     a, b_exp = laws[0].exponent, laws[1].exponent
     if abs(a + b_exp - 1) > EXPONENT_SUM_TOLERANCE:
         warnings.append(
@@ -696,22 +697,18 @@ def fit_hyperparameters(
                     f"{name} grid; the optimum may lie outside it, widen the grid"
                 )
     boot: Bootstrap | None = None
-    laws: list[LawFit]
+    samples: list[tuple[Any, Any, Any] | None] = [None, None]
     if bootstrap > 0:
         acc: list[list[Any]] = [[] for _ in range(5)]
-        for weights, _ in _weight_chunks(sizes, width, bootstrap, seed, progress):
+        for weights in _weight_chunks(sizes, width, bootstrap, seed, progress):
             for k, v in enumerate(solve(weights)):
                 acc[k].append(v)
         cat = [np.concatenate(a) for a in acc]
         okb = cat[4]
         failed = int((~okb).sum())
         boot = Bootstrap(bootstrap, seed, failed)
-        laws = [
-            _law(cat[0], cat[1], okb, (lr_s, lr_i)),
-            _law(cat[2], cat[3], okb, (bs_s, bs_i)),
-        ]
-    else:
-        laws = [LawFit(math.exp(lr_i), lr_s), LawFit(math.exp(bs_i), bs_s)]
+        samples = [(cat[0], cat[1], okb), (cat[2], cat[3], okb)]
+    laws = [_law((lr_s, lr_i), samples[0]), _law((bs_s, bs_i), samples[1])]
     return HyperparameterFit(
         source=data.source,
         n_runs=len(data),
@@ -857,8 +854,6 @@ def report(
 
 
 def _toml_string(text: str) -> str:
-    import json
-
     return json.dumps(text, ensure_ascii=False)
 
 

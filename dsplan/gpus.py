@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.errors import PresetError
-from dsplan.presets import presets_dir, read_toml
+from dsplan.presets import looks_like_path, presets_dir, read_toml
 
 SCHEMA_VERSION = 1
 GPU_TABLE = Path("hardware") / "gpus.toml"
@@ -155,14 +155,17 @@ def _finite_positive(value: Any, where: str) -> float:
     return float(value)
 
 
-def _text(entry: dict[str, Any], key: str, where: str, *, required: bool) -> str | None:
+def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
     value = entry.get(key)
-    if value is None:
-        if required:
-            raise PresetError(f"{where}: missing key {key}")
-        return None
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and (not isinstance(value, str) or not value.strip()):
         raise PresetError(f"{where}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _text(entry: dict[str, Any], key: str, where: str) -> str:
+    value = _optional_text(entry, key, where)
+    if value is None:
+        raise PresetError(f"{where}: missing key {key}")
     return value
 
 
@@ -209,9 +212,9 @@ def _prices(entry: dict[str, Any], where: str) -> tuple[Price, ...]:
                 usd_per_gpu_hour=_finite_positive(
                     item.get("usd_per_gpu_hour"), f"{at}.usd_per_gpu_hour"
                 ),
-                provider=_text(item, "provider", at, required=True) or "",
+                provider=_text(item, "provider", at),
                 as_of=as_of,
-                source=_text(item, "source", at, required=True) or "",
+                source=_text(item, "source", at),
             )
         )
     return tuple(out)
@@ -228,8 +231,7 @@ def parse_gpu(gpu_id: str, entry: Any, where: Path | str) -> Gpu:
         raise PresetError(f"{at} must be a table")
     if gpu_id != gpu_id.lower() or " " in gpu_id or "_" in gpu_id:
         raise PresetError(f"{at}: ids are lower-case and hyphenated")
-    for key in _REQUIRED_TEXT:
-        _text(entry, key, at, required=True)
+    texts = {key: _text(entry, key, at) for key in _REQUIRED_TEXT}
     numbers = {key: _finite_positive(entry.get(key), f"{at}: {key}") for key in _REQUIRED_NUMBERS}
     optional = {
         key: (_finite_positive(entry[key], f"{at}: {key}") if key in entry else None)
@@ -254,27 +256,26 @@ def parse_gpu(gpu_id: str, entry: Any, where: Path | str) -> Gpu:
         raise PresetError(
             f"{at}: mfu_best_published_source needs one source per dtype of mfu_best_published"
         )
-    for dtype in best_source:
-        _text(best_source, dtype, f"{at}: mfu_best_published_source", required=True)
+    sources = {d: _text(best_source, d, f"{at}: mfu_best_published_source") for d in best_source}
     return Gpu(
         id=gpu_id,
-        name=str(entry["name"]),
-        vendor=str(entry["vendor"]),
+        name=texts["name"],
+        vendor=texts["vendor"],
         aliases=tuple(a.lower() for a in _strings(entry, "aliases", at)),
         peak_tflops=peaks,
         memory_gb=numbers["memory_gb"],
         memory_bandwidth_tb_per_s=numbers["memory_bandwidth_tb_per_s"],
-        interconnect=str(entry["interconnect"]),
+        interconnect=texts["interconnect"],
         interconnect_gb_per_s=optional["interconnect_gb_per_s"],
         tdp_w=optional["tdp_w"],
         mfu_default=mfu_default,
-        mfu_default_source=str(entry["mfu_default_source"]),
+        mfu_default_source=texts["mfu_default_source"],
         mfu_best_published=best,
-        mfu_best_published_source=tuple((d, str(best_source[d])) for d, _ in best),
+        mfu_best_published_source=tuple((d, sources[d]) for d, _ in best),
         prices=_prices(entry, at),
-        source=str(entry["source"]),
+        source=texts["source"],
         assumptions=_strings(entry, "assumptions", at),
-        notes=_text(entry, "notes", at, required=False),
+        notes=_optional_text(entry, "notes", at),
     )
 
 
@@ -318,7 +319,7 @@ def get_gpu(name: str) -> Gpu:
     Raises:
         PresetError: an unknown name (the message lists the closest ids), or a bad file.
     """
-    if name.endswith(".toml") or "/" in name or "\\" in name:
+    if looks_like_path(name):
         table = load_table(name)
         if len(table.gpus) != 1:
             raise PresetError(f"{name}: a --gpu file must hold exactly one [gpus.ID] table")

@@ -197,7 +197,8 @@ def hyperparameters_for(
     """The plan's hyperparameter values under a preset, and the law file used (None: in-file).
 
     ``override`` (``--hyperparameters``) wins; then the preset's own ``[learning_rate]`` and
-    ``[batch_size]`` (the DeepSeek files); then the law its file names; then ``deepseek``. In-file tables (DeepSeek Eq. 1) are checked against ``[hyperparameter_fit_range]`` (else
+    ``[batch_size]`` (the DeepSeek files); then the law its file names; then ``deepseek``. In-file
+    tables (DeepSeek Eq. 1) are checked against ``[hyperparameter_fit_range]`` (else
     ``[fit_range]``) in C; a law file against its own range in C, N and D.
     """
     law_id = override or preset.hyperparameter_law_id
@@ -214,6 +215,10 @@ def hyperparameters_for(
     return evaluate(law, compute_flops, counts, tokens), law
 
 
+def _in_compute_alone(term: Term) -> bool:
+    return term.form == "power_law" and term.params_exponent == 0.0 and term.tokens_exponent == 0.0
+
+
 def compute_hyperparameter_laws(preset: Preset, command: str) -> tuple[PowerLaw, PowerLaw]:
     """Peak LR and batch (tokens) as power laws in C alone: the preset's own Eq. 1 tables, or the
     law file it names when that file depends on C only (``deepseek``).
@@ -224,18 +229,13 @@ def compute_hyperparameter_laws(preset: Preset, command: str) -> tuple[PowerLaw,
     if preset.learning_rate is not None and preset.batch_size is not None:
         return preset.learning_rate, preset.batch_size
     law = load_hyperparameter_law(preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
-    terms = (law.learning_rate, law.batch_size)
-    if law.compute_unit == "flops" and law.compute_fraction == 1.0:
-        laws = [
-            PowerLaw(t.coefficient, t.compute_exponent)
-            for t in terms
-            if t is not None
-            and t.form == "power_law"
-            and t.params_exponent == 0.0
-            and t.tokens_exponent == 0.0
-        ]
-        if len(laws) == 2:
-            return laws[0], laws[1]
+    lr, batch = law.learning_rate, law.batch_size
+    in_flops = law.compute_unit == "flops" and law.compute_fraction == 1.0
+    if in_flops and _in_compute_alone(lr) and batch is not None and _in_compute_alone(batch):
+        return (
+            PowerLaw(lr.coefficient, lr.compute_exponent),
+            PowerLaw(batch.coefficient, batch.compute_exponent),
+        )
     raise PresetError(
         f"{command} needs hyperparameter laws in C alone; preset {preset.id!r} uses {law.id!r}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,6 @@ def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str
     Raises:
         SweepDataError: an unreadable file, no header, or a row with more cells than the header.
     """
-    import sys
-
     name = str(path)
     try:
         text = sys.stdin.read() if name == "-" else Path(path).read_text(encoding="utf-8-sig")

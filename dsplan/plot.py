@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dsplan.errors import InputError
 from dsplan.fit import FitReport, SweepData, budget_key
@@ -32,14 +33,42 @@ def require_matplotlib() -> None:
         raise InputError(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}")
 
 
-def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -> None:
-    """Draw the fitted profiles and laws to ``path`` (.png, .svg or .pdf)."""
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display).
+
+    Raises:
+        InputError: matplotlib is not installed.
+    """
     require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path, failure: str = "cannot write") -> None:
+    """Write ``fig`` to ``path`` and close it.
+
+    Raises:
+        InputError: the file cannot be written, as ``"{path}: {failure}: {reason}"``.
+    """
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        raise InputError(f"{path}: {failure}: {exc.strerror}") from None
+    finally:
+        plt.close(fig)
+
+
+def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -> None:
+    """Draw the fitted profiles and laws to ``path`` (.png, .svg or .pdf)."""
     import numpy as np
+
+    plt = pyplot()
 
     panels = []
     if report.isoflop is not None:
@@ -112,9 +141,4 @@ def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -
             ax.set_title(f"{law.coefficient:.3g} C^{law.exponent:.3f}")
             ax.legend(fontsize=6)
     fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

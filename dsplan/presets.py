@@ -53,7 +53,7 @@ import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dsplan.errors import PresetError
 
@@ -86,7 +86,6 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
-
     except FileNotFoundError:
         raise PresetError(f"{path}: no such file") from None
     except OSError as exc:
@@ -250,30 +249,36 @@ class Preset:
         return out
 
 
+def _check_version(data: dict[str, Any], where: Path) -> None:
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PresetError(f"{where}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+
+
+def _finite(value: Any, name: str, where: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PresetError(f"{where}: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def _number(data: dict[str, Any], table: str, key: str, where: Path) -> float:
     section = data.get(table)
     if not isinstance(section, dict):
         raise PresetError(f"{where}: missing table [{table}]")
     if key not in section:
         raise PresetError(f"{where}: missing key {table}.{key}")
-    value = section[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PresetError(f"{where}: {table}.{key} must be a finite number, got {value!r}")
-    return float(value)
+    return _finite(section[key], f"{table}.{key}", where)
 
 
-def _top_number(data: dict[str, Any], key: str, where: Path) -> float:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PresetError(f"{where}: {key} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _law(data: dict[str, Any], table: str, where: Path) -> PowerLaw:
+def _coefficient(data: dict[str, Any], table: str, where: Path) -> float:
     coefficient = _number(data, table, "coefficient", where)
     if coefficient <= 0:
         raise PresetError(f"{where}: {table}.coefficient must be positive, got {coefficient!r}")
-    return PowerLaw(coefficient, _number(data, table, "exponent", where))
+    return coefficient
+
+
+def _law(data: dict[str, Any], table: str, where: Path) -> PowerLaw:
+    return PowerLaw(_coefficient(data, table, where), _number(data, table, "exponent", where))
 
 
 def _optional_law(data: dict[str, Any], table: str, where: Path) -> PowerLaw | None:
@@ -318,10 +323,19 @@ def _choice(
 def _positive_top(data: dict[str, Any], key: str, where: Path) -> float | None:
     if key not in data:
         return None
-    value = _top_number(data, key, where)
+    value = _finite(data[key], key, where)
     if value <= 0:
         raise PresetError(f"{where}: {key} must be positive, got {value!r}")
     return value
+
+
+def _compute_fraction(data: dict[str, Any], where: Path) -> float:
+    fraction = _positive_top(data, "compute_fraction", where)
+    if fraction is None:
+        return 1.0
+    if fraction > 1:
+        raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
+    return fraction
 
 
 def _text(data: dict[str, Any], key: str, where: Path, *, required: bool) -> str | None:
@@ -351,6 +365,15 @@ def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
     return ParametricLoss(**values)
 
 
+def _repetition(data: dict[str, Any], where: Path) -> Repetition:
+    from dsplan.repeated import Repetition
+
+    return Repetition(
+        _number(data, "repetition", "r_d_star", where),
+        _number(data, "repetition", "r_n_star", where),
+    )
+
+
 def _check_form(preset: Preset, where: Path) -> None:
     """The tables a law's ``form`` and ``predicts`` need are present and consistent."""
     if preset.form == "power_law":
@@ -376,9 +399,7 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
     Raises:
         PresetError: naming the file and the key that is missing or wrong.
     """
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise PresetError(f"{where}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+    _check_version(data, where)
     if data.get("kind", "law") != "law":
         raise PresetError(f"{where}: this is a {data.get('kind')!r} file, not a law preset")
     if "predicts" not in data and "form" not in data:
@@ -392,17 +413,8 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         # Both hyperparameter tables, or neither (then `hyperparameters` names a law file).
         missing = "learning_rate" if learning_rate is None else "batch_size"
         raise PresetError(f"{where}: missing table [{missing}]")
-    fraction = _positive_top(data, "compute_fraction", where)
-    if fraction is not None and fraction > 1:
-        raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
-    repetition = None
-    if "repetition" in data:
-        from dsplan.repeated import Repetition
-
-        repetition = Repetition(
-            _number(data, "repetition", "r_d_star", where),
-            _number(data, "repetition", "r_n_star", where),
-        )
+    fraction = _compute_fraction(data, where)
+    repetition = _repetition(data, where) if "repetition" in data else None
     status = _text(data, "status", where, required=False)
     if status is not None and status not in STATUSES:
         raise PresetError(f"{where}: status must be one of {', '.join(STATUSES)}, got {status!r}")
@@ -422,7 +434,9 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         ),
         assumption=_text(data, "assumption", where, required=False),
         reference_compute=(
-            _top_number(data, "reference_compute", where) if "reference_compute" in data else None
+            _finite(data["reference_compute"], "reference_compute", where)
+            if "reference_compute" in data
+            else None
         ),
         verification=_text(data, "verification", where, required=False),
         notes=_text(data, "notes", where, required=False),
@@ -430,7 +444,7 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
         form=_choice(data, "form", FORMS, "power_law", where),
         status=status,
         compute_unit=_choice(data, "compute_unit", COMPUTE_UNITS, "flops", where),
-        compute_fraction=1.0 if fraction is None else fraction,
+        compute_fraction=fraction,
         loss=_loss(data, where) if "loss" in data else None,
         tokens_per_param=_positive_top(data, "tokens_per_param", where),
         hyperparameters=_text(data, "hyperparameters", where, required=False),
@@ -460,9 +474,7 @@ def _term(data: dict[str, Any], table: str, where: Path) -> Term:
         )
     if form != "power_law":
         raise PresetError(f"{where}: {table}.form must be power_law or log_linear, got {form!r}")
-    coefficient = _number(data, table, "coefficient", where)
-    if coefficient <= 0:
-        raise PresetError(f"{where}: {table}.coefficient must be positive, got {coefficient!r}")
+    coefficient = _coefficient(data, table, where)
 
     def exponent(key: str) -> float:
         return _number(data, table, key, where) if key in section else 0.0
@@ -482,14 +494,10 @@ def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> Hyperparamete
     Raises:
         PresetError: naming the file and the key that is missing or wrong.
     """
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise PresetError(f"{where}: schema_version must be {SCHEMA_VERSION}, got {version!r}")
+    _check_version(data, where)
     if data.get("kind") != "hyperparameters":
         raise PresetError(f'{where}: a hyperparameter law needs kind = "hyperparameters"')
-    fraction = _positive_top(data, "compute_fraction", where)
-    if fraction is not None and fraction > 1:
-        raise PresetError(f"{where}: compute_fraction must lie in (0, 1], got {fraction!r}")
+    fraction = _compute_fraction(data, where)
     from dsplan.hparams import HyperparameterLaw
 
     return HyperparameterLaw(
@@ -502,7 +510,7 @@ def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> Hyperparamete
         fit_range=_range(data, "fit_range", where),
         params=_choice(data, "params", PREDICTS[1:4], "params_non_embedding", where),
         compute_unit=_choice(data, "compute_unit", COMPUTE_UNITS, "flops", where),
-        compute_fraction=1.0 if fraction is None else fraction,
+        compute_fraction=fraction,
         verification=_text(data, "verification", where, required=False),
         notes=_text(data, "notes", where, required=False),
         path=str(where),
@@ -518,7 +526,8 @@ def preset_ids() -> list[str]:
     return _ids(presets_dir())
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """True for a name given as a TOML file rather than a shipped id."""
     return name.endswith(".toml") or "/" in name or "\\" in name
 
 
@@ -528,7 +537,7 @@ def _find(name: str, folder: Path, what: str) -> Path:
     Raises:
         PresetError: an unknown id; the message suggests the closest ids.
     """
-    if _looks_like_path(name):
+    if looks_like_path(name):
         return Path(name)
     path = folder / f"{name}.toml"
     if not path.is_file():
@@ -584,8 +593,7 @@ def all_hyperparameter_laws() -> list[HyperparameterLaw]:
     return [load_hyperparameter_law(law_id) for law_id in hyperparameter_law_ids()]
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
-class MForm:
+class MForm(NamedTuple):  # not a dataclass: cheaper to define on the start-up path
     """The four DeepSeek-form laws of a preset that predicts M and carries its own Eq. 1 tables."""
 
     model_scaling: PowerLaw

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from dsplan.plan import Plan
+    from dsplan.presets import FitRange, Preset
 
 
 def flatten(document: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -433,3 +434,95 @@ def gpu_lines(g: dict[str, Any]) -> str:
     if g["notes"]:
         lines.append(f"  notes                 {g['notes']}")
     return "\n".join(lines)
+
+
+def presets_table(presets: Sequence[Preset]) -> RenderableType:
+    """The law presets, one row each."""
+    from rich.table import Table
+
+    table = Table(title="dsplan presets", title_justify="left")
+    for name in ("id", "predicts", "law", "fit range", "status", "hyperparameters"):
+        table.add_column(name)
+    for p in presets:
+        table.add_row(
+            p.id,
+            p.predicts,
+            law_formula(p),
+            fit_range_text(p.fit_range),
+            "assumed (see show)" if p.status_label == "assumption" else p.status_label,
+            p.hyperparameter_law_id or "own (Eq. 1)",
+        )
+    return table
+
+
+def preset_lines(p: Preset) -> str:
+    """One preset as plain text: its laws, fit range, status, provenance and file."""
+    lines = [
+        f"{p.id}: {p.description}",
+        f"  source:        {p.source}",
+        f"  predicts:      {p.predicts} ({p.form})",
+        f"  law:           {law_formula(p)}",
+    ]
+    if p.learning_rate is not None and p.batch_size is not None:
+        lines += [
+            f"  learning rate  = {p.learning_rate.coefficient} * C ^ {p.learning_rate.exponent}",
+            f"  batch size     = {p.batch_size.coefficient} * C ^ {p.batch_size.exponent}  (tokens)",
+        ]
+    else:
+        lines.append(f"  hyperparameters: {p.hyperparameter_law_id} (presets/hyperparameters/)")
+    if p.own_hyperparameters is not None:
+        lines.append(
+            f"  paper's own hyperparameter law: {p.own_hyperparameters} "
+            f"(--hyperparameters {p.own_hyperparameters}; shown by dsplan compare)"
+        )
+    lines += [
+        f"  fit range:     {fit_range_text(p.fit_range)}",
+        f"  status:        {p.status_label}",
+    ]
+    if p.hyperparameter_fit_range:
+        lines.append(f"  hyperparameter fit range: {fit_range_text(p.hyperparameter_fit_range)}")
+    if p.verification:
+        lines.append(f"  verification:  {p.verification}")
+    if p.assumption:
+        lines.append(f"  ASSUMPTION:    {p.assumption}")
+    if p.notes:
+        lines.append(f"  notes:         {p.notes}")
+    lines.append(f"  file:          {p.path}")
+    return "\n".join(lines)
+
+
+def law_formula(p: Preset) -> str:
+    """The allocation law in one line, in the law's own units."""
+    if p.form == "parametric_loss" and p.loss is not None:
+        lo = p.loss
+        return (
+            f"L = {lo.e:.4g} + {lo.a:.5g}/N^{lo.alpha:.4g} + {lo.b:.5g}/D^{lo.beta:.4g}, "
+            "argmin on C = 6ND"
+        )
+    if p.form == "fixed_ratio" and p.tokens_per_param is not None:
+        return f"D = {p.tokens_per_param:g} N, C = 6ND"
+    c = "C_min[PF-days]" if p.compute_unit == "pf_days" else "C"
+    if p.compute_fraction != 1.0:
+        c += f" (= {p.compute_fraction:g} C)"
+    laws = (
+        ("M_opt" if p.predicts == "flops_per_token" else "N_opt", p.model_scaling),
+        ("D_opt", p.data_scaling),
+    )
+    return "; ".join(
+        f"{name} = {law.coefficient:.5g} {c}^{law.exponent:.5g}"
+        for name, law in laws
+        if law is not None
+    )
+
+
+def fit_range_text(r: FitRange) -> str:
+    """``1e+17 to 3e+20 FLOPs; 7e+07 to 1.6e+10 params``: only the bounds the paper states."""
+    parts = []
+    for name, unit in (("compute", "FLOPs"), ("params", "params"), ("tokens", "tokens")):
+        lo, hi = getattr(r, f"{name}_min"), getattr(r, f"{name}_max")
+        if lo is None and hi is None:
+            continue
+        lo_text = "?" if lo is None else f"{lo:.2g}"
+        hi_text = "?" if hi is None else f"{hi:.2g}"
+        parts.append(f"{lo_text} to {hi_text} {unit}")
+    return "; ".join(parts)

@@ -54,18 +54,18 @@ def effective_tokens(
     """
     if unique_tokens <= 0 or tokens <= 0:
         raise InputError("unique tokens and tokens must be positive")
-    if tokens <= unique_tokens:
-        return tokens
-    repetitions = tokens / unique_tokens - 1
-    return unique_tokens + unique_tokens * r_star * (1 - math.exp(-repetitions / r_star))
+    return _decayed(tokens, unique_tokens, r_star)
 
 
-def _excess_params(params: float, params_unique: float, r_n_star: float) -> float:
-    """Muennighoff et al.'s N': parameters beyond ``params_unique`` decay like repeated data."""
-    if params <= params_unique:
-        return params
-    excess = params / params_unique - 1
-    return params_unique + params_unique * r_n_star * (1 - math.exp(-excess / r_n_star))
+def _decayed(amount: float, unique: float, r_star: float) -> float:
+    """``U + U R* (1 - exp(-R / R*))`` with ``R = amount / U - 1``; ``amount`` itself up to U.
+
+    Muennighoff et al.'s D' (repeated tokens) and N' (parameters beyond U_N) share this form.
+    """
+    if amount <= unique:
+        return amount
+    repetitions = amount / unique - 1
+    return unique + unique * r_star * (1 - math.exp(-repetitions / r_star))
 
 
 def data_constrained_loss(
@@ -80,7 +80,7 @@ def data_constrained_loss(
     g = (loss.alpha * loss.a / (loss.beta * loss.b)) ** (1 / s)
     params_unique = g * (g * unique) ** (loss.beta / loss.alpha)
     d_eff = effective_tokens(unique, tokens, repetition.r_d_star)
-    n_eff = _excess_params(params, params_unique, repetition.r_n_star)
+    n_eff = _decayed(params, params_unique, repetition.r_n_star)
     return parametric_loss(loss, n_eff, d_eff)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dsplan.errors import InputError
@@ -91,7 +91,7 @@ class Schedule:
     tokens: float = 0.0
     decay_start_step: int = 0
     final_learning_rate: float = 0.0
-    parameters: tuple[tuple[str, float | tuple[float, ...]], ...] = field(default=())
+    parameters: tuple[tuple[str, float | tuple[float, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -252,26 +252,9 @@ def cosine(
         arXiv 2401.02954, Section 2.3 and Fig. 1(a): the cosine baseline DeepSeek's multi-step
         schedule matches in final loss. The 10% floor is dsplan's default.
     """
-    _check_common(peak_learning_rate, warmup_steps)
-    _check_fraction(final_lr_fraction, "final learning-rate fraction", allow_zero=True)
-    total = total_steps_for(tokens, tokens_per_step)
-    warmup, note = clamp_warmup(warmup_steps, total)
-    final = peak_learning_rate * final_lr_fraction
-    half = warmup + round((total - warmup) / 2)
-    schedule = Schedule(
-        kind="cosine",
-        peak_learning_rate=peak_learning_rate,
-        tokens_per_step=tokens_per_step,
-        total_steps=total,
-        warmup_steps=warmup,
-        milestones=(),
-        notes=(note,) if note else (),
-        tokens=float(tokens),
-        decay_start_step=warmup,
-        final_learning_rate=final,
-        parameters=(("final_lr_fraction", final_lr_fraction),),
+    return _decaying(
+        "cosine", peak_learning_rate, tokens, tokens_per_step, warmup_steps, final_lr_fraction
     )
-    return _with_milestones(schedule, (("warmup_end", warmup), ("half", half), ("end", total)))
 
 
 def wsd(
@@ -304,14 +287,47 @@ def wsd(
         (about 10% of the tokens suffice for the decay). The linear shape of the decay is our
         choice: MiniCPM's eq. 1 leaves f open.
     """
+    return _decaying(
+        "wsd",
+        peak_learning_rate,
+        tokens,
+        tokens_per_step,
+        warmup_steps,
+        final_lr_fraction,
+        decay_fraction,
+    )
+
+
+def _decaying(
+    kind: str,
+    peak_learning_rate: float,
+    tokens: float,
+    tokens_per_step: int,
+    warmup_steps: int,
+    final_lr_fraction: float,
+    decay_fraction: float = 0.0,
+) -> Schedule:
+    """A cosine or WSD schedule; its milestones are points of the curve ``learning_rate_at`` draws.
+
+    Cosine decays from the end of warm-up and marks its half-way step; WSD holds the peak until its
+    decay start and marks that step.
+    """
     _check_common(peak_learning_rate, warmup_steps)
-    _check_fraction(decay_fraction, "decay fraction")
+    if kind == "wsd":
+        _check_fraction(decay_fraction, "decay fraction")
     _check_fraction(final_lr_fraction, "final learning-rate fraction", allow_zero=True)
     total = total_steps_for(tokens, tokens_per_step)
     warmup, note = clamp_warmup(warmup_steps, total)
-    decay_start = _boundary(1 - decay_fraction, total, warmup)
+    parameters: tuple[tuple[str, float], ...] = (("final_lr_fraction", final_lr_fraction),)
+    if kind == "cosine":
+        decay_start = warmup
+        middle = ("half", warmup + round((total - warmup) / 2))
+    else:
+        decay_start = _boundary(1 - decay_fraction, total, warmup)
+        middle = ("decay_start", decay_start)
+        parameters = (("decay_fraction", decay_fraction), *parameters)
     schedule = Schedule(
-        kind="wsd",
+        kind=kind,
         peak_learning_rate=peak_learning_rate,
         tokens_per_step=tokens_per_step,
         total_steps=total,
@@ -321,27 +337,16 @@ def wsd(
         tokens=float(tokens),
         decay_start_step=decay_start,
         final_learning_rate=peak_learning_rate * final_lr_fraction,
-        parameters=(
-            ("decay_fraction", decay_fraction),
-            ("final_lr_fraction", final_lr_fraction),
-        ),
+        parameters=parameters,
     )
-    return _with_milestones(
-        schedule, (("warmup_end", warmup), ("decay_start", decay_start), ("end", total))
-    )
-
-
-def _with_milestones(schedule: Schedule, points: tuple[tuple[str, int], ...]) -> Schedule:
-    from dataclasses import replace
-
     milestones = tuple(
         Milestone(
             name,
             step,
-            tokens_at(step, schedule.tokens, schedule.tokens_per_step),
+            tokens_at(step, schedule.tokens, tokens_per_step),
             learning_rate_at(schedule, step),
         )
-        for name, step in points
+        for name, step in (("warmup_end", warmup), middle, ("end", total))
     )
     return replace(schedule, milestones=milestones)
 

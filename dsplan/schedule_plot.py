@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dsplan.errors import InputError
-from dsplan.plot import require_matplotlib
+from dsplan.plot import pyplot, save_figure
 from dsplan.schedule import Schedule, rate_table
 
 # About 2000 points per curve draw a smooth line; more only slow the figure down.
@@ -35,13 +34,7 @@ def plot_schedules(
     Raises:
         InputError: matplotlib is missing, or the file cannot be written.
     """
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(8, 4.5), dpi=120)
     for label, schedule in schedules:
         every = max(1, schedule.total_steps // POINTS_PER_CURVE)
         rows = list(rate_table(schedule, every))
@@ -59,9 +52,4 @@ def plot_schedules(
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the plot: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, "cannot write the plot")

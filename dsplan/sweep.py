@@ -24,7 +24,7 @@ from typing import Any
 from dsplan.errors import InputError
 from dsplan.flops import Shape, counts
 from dsplan.plan import round_batch_sequences
-from dsplan.presets import Preset, load_preset, m_form
+from dsplan.presets import MForm, Preset, load_preset, m_form
 from dsplan.schedule import DEEPSEEK_WARMUP_STEPS, clamp_warmup, total_steps_for
 from dsplan.shape import SearchOptions, best_shape
 from dsplan.units import parse_positive
@@ -92,30 +92,9 @@ class SweepRun:
     preset: str
 
     def to_dict(self) -> dict[str, Any]:
-        """A flat mapping with exactly the CSV columns."""
-        return {
-            "run_id": self.run_id,
-            "kind": self.kind,
-            "compute_flops": self.compute_flops,
-            "target_flops_per_token": self.target_flops_per_token,
-            "flops_per_token": self.flops_per_token,
-            "tokens": self.tokens,
-            "n_layers": self.shape.n_layers,
-            "d_model": self.shape.d_model,
-            "n_heads": self.shape.n_heads,
-            "n_kv_heads": self.shape.n_kv_heads,
-            "d_ff": self.shape.d_ff,
-            "vocab_size": self.shape.vocab_size,
-            "seq_len": self.shape.seq_len,
-            "params_non_embedding": self.params_non_embedding,
-            "params_total": self.params_total,
-            "learning_rate": self.learning_rate,
-            "batch_size_tokens": self.batch_size_tokens,
-            "batch_size_sequences": self.batch_size_sequences,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "preset": self.preset,
-        }
+        """A flat mapping with exactly the CSV columns; the shape's sizes are inlined."""
+        own = self.__dataclass_fields__
+        return {col: getattr(self if col in own else self.shape, col) for col in CSV_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -156,12 +135,15 @@ class SweepOptions:
 class Sweep:
     """A designed sweep; ``to_dict()`` is the JSON document."""
 
-    kind: str
     preset: Preset
     budgets: tuple[float, ...]
     options: SweepOptions
     runs: tuple[SweepRun, ...]
     warnings: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.options.kind
 
     def to_dict(self) -> dict[str, Any]:
         o = self.options
@@ -293,21 +275,18 @@ def design(budgets: tuple[float, ...], options: SweepOptions | None = None) -> S
         if not (math.isfinite(c) and c > 0):
             raise InputError(f"budgets must be positive finite numbers, got {c!r}")
     preset = load_preset(options.preset)
-    m_form(preset, "dsplan sweep")  # sweeps are designed in M and Eq. 1: refuse other laws up front
+    laws = m_form(preset, "dsplan sweep")  # sweeps are designed in M and Eq. 1: refuse other laws
+    budget_runs = _isoflop_budget if options.kind == "isoflop" else _grid_budget
     warnings: list[str] = []
     runs: list[SweepRun] = []
     for b, c in enumerate(budgets, start=1):
-        if options.kind == "isoflop":
-            runs.extend(_isoflop_budget(b, c, options, preset, warnings))
-        else:
-            runs.extend(_grid_budget(b, c, options, preset, warnings))
-    return Sweep(options.kind, preset, tuple(budgets), options, tuple(runs), tuple(warnings))
+        runs.extend(budget_runs(b, c, options, laws, warnings))
+    return Sweep(preset, tuple(budgets), options, tuple(runs), tuple(warnings))
 
 
 def _isoflop_budget(
-    b: int, c: float, options: SweepOptions, preset: Preset, warnings: list[str]
+    b: int, c: float, options: SweepOptions, laws: MForm, warnings: list[str]
 ) -> list[SweepRun]:
-    laws = m_form(preset, "dsplan sweep")
     m_opt = laws.model_scaling(c)
     lr = laws.learning_rate(c)
     batch = laws.batch_size(c)
@@ -335,13 +314,12 @@ def _isoflop_budget(
         warnings.append(
             f"budget {c:.3g} FLOPs: only {len(out)} distinct shapes; `dsplan fit` needs 3 per budget"
         )
-    return [_renamed(r, f"c{b:02d}-m{i:02d}") for i, r in enumerate(out, start=1)]
+    return [replace(r, run_id=f"c{b:02d}-m{i:02d}") for i, r in enumerate(out, start=1)]
 
 
 def _grid_budget(
-    b: int, c: float, options: SweepOptions, preset: Preset, warnings: list[str]
+    b: int, c: float, options: SweepOptions, laws: MForm, warnings: list[str]
 ) -> list[SweepRun]:
-    laws = m_form(preset, "dsplan sweep")
     target = options.flops_per_token or laws.model_scaling(c)
     shape = best_shape(target, options.search).shape
     seen: set[tuple[float, int]] = set()
@@ -388,10 +366,6 @@ def _grid_sequences(sequences: float, law_sequences: float) -> int:
     if away and rounded < sequences:
         return rounded + multiple
     return rounded
-
-
-def _renamed(run: SweepRun, run_id: str) -> SweepRun:
-    return replace(run, run_id=run_id)
 
 
 def csv_text(sweep: Sweep) -> str:

@@ -7,19 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from dsplan.cli._options import (
-    SeqLenOption,
-    UniqueTokensOption,
-    VocabSizeOption,
-)
-from dsplan.cli._output import (
-    Format,
-    dumps,
-    exit_on_error,
-    format_option,
-    out,
-    warn_line,
-)
+from dsplan.cli._options import SeqLenOption, UniqueTokensOption, VocabSizeOption
+from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out, warn_line
 from dsplan.units import count, parse_positive, sci
 
 FORMATS = (Format.text, Format.json)

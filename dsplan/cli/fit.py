@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -137,12 +139,9 @@ def fit(
         dropped = [w for d in datasets.values() for w in d.warnings]
         result = core.report(iso, hp, reference, predict_at, dropped)
 
-        toml_text = None
-        if output is not None or format is Format.toml:
-            name = preset_id or (output.stem if output is not None else "fitted")
-            toml_text = core.preset_toml(result, name, reference)
-        if output is not None and toml_text is not None:
-            write_text(output, toml_text)
+        name = preset_id or (output.stem if output is not None else "fitted")
+        if output is not None:
+            write_text(output, core.preset_toml(result, name, reference))
         if plot is not None:
             from dsplan.plot import plot_fit
 
@@ -150,45 +149,34 @@ def fit(
 
         if format is Format.json:
             out(dumps(result.to_dict()))
-        elif format is Format.toml and toml_text is not None:
-            out(toml_text)
+        elif format is Format.toml:
+            out(core.preset_toml(result, name, reference))
         else:
             out(_text(result))
         for w in result.warnings:
             warn_line(w)
 
 
-class _progress:
-    """A rich progress bar on stderr for long bootstraps; a no-op otherwise."""
+@contextmanager
+def _progress(cells: int, label: str) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr for long bootstraps; no bar (``None``) otherwise."""
+    if cells < PROGRESS_CELLS or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress as Bar
 
-    def __init__(self, cells: int, label: str) -> None:
-        self.show = cells >= PROGRESS_CELLS and sys.stderr.isatty()
-        self.label = label
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> Progress | None:
-        if not self.show:
-            return None
-        from rich.console import Console
-        from rich.progress import Progress as Bar
-
-        self.bar = Bar(console=Console(stderr=True), transient=True)
-        self.bar.start()
-        self.task = self.bar.add_task(self.label, total=None)
+    with Bar(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
 
         def tick(done: int, total: int) -> None:
-            self.bar.update(self.task, completed=done, total=total)
+            bar.update(task, completed=done, total=total)
 
-        return tick
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        yield tick
 
 
 def _law_cells(law: LawFit) -> tuple[str, str]:
-    fitted = f"{law.coefficient:.4g} x C^{law.exponent:.4f}"
+    fitted = _ref(law)
     if law.exponent_interval is None or law.coefficient_interval is None:
         return fitted, "-"
     (elo, ehi), (clo, chi) = law.exponent_interval, law.coefficient_interval

@@ -9,6 +9,14 @@ import typer
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 
 FORMATS = (Format.text, Format.json)
+FOOTER = (
+    "* fp16 (no bf16). MFU: dsplan's planning assumption against the dense bf16 peak.\n"
+    "A row is one GPU as --gpus counts it: per Blackwell GPU for GB200/GB300 (2 per superchip), "
+    "per 2-GCD package for MI250X, per chip for TPU and Trainium.\n"
+    "Prices: USD per GPU-hour on the date shown; on-demand quotes except where the entry says "
+    "otherwise (h800: DeepSeek-V3's own rental assumption).\n"
+    "`dsplan gpus ID` shows every field with its source and our assumptions."
+)
 
 
 def gpus(
@@ -33,42 +41,22 @@ def gpus(
     """
     with exit_on_error():
         from dsplan.gpus import SCHEMA_VERSION, get_gpu, load_table
+        from dsplan.render import gpu_lines, gpus_table, to_text
 
         if gpu is not None:
             entry = get_gpu(gpu).to_dict()
             if format is Format.json:
                 out(dumps({"schema_version": SCHEMA_VERSION, **entry}))
-                return
-            from dsplan.render import gpu_lines
-
-            out(gpu_lines(entry))
+            else:
+                out(gpu_lines(entry))
             return
         table = load_table()
         entries = [g.to_dict() for g in table.gpus]
         if format is Format.json:
-            out(
-                dumps(
-                    {
-                        "schema_version": SCHEMA_VERSION,
-                        "as_of": table.as_of.isoformat() if table.as_of else None,
-                        "gpus": entries,
-                    }
-                )
-            )
-            return
-        from dsplan.render import gpus_table, to_text
-
-        footer = "\n".join(
-            (
-                "* fp16 (no bf16). MFU: dsplan's planning assumption against the dense bf16 peak.",
-                "A row is one GPU as --gpus counts it: per Blackwell GPU for GB200/GB300 (2 per "
-                "superchip), per 2-GCD package for MI250X, per chip for TPU and Trainium.",
-                "Prices: USD per GPU-hour on the date shown; on-demand quotes except where the "
-                "entry says otherwise (h800: DeepSeek-V3's own rental assumption).",
-                "`dsplan gpus ID` shows every field with its source and our assumptions.",
-            )
-        )
-        out(to_text(gpus_table(entries), footer))
+            as_of = table.as_of.isoformat() if table.as_of else None
+            out(dumps({"schema_version": SCHEMA_VERSION, "as_of": as_of, "gpus": entries}))
+        else:
+            out(to_text(gpus_table(entries), FOOTER))
 
 
 def register(app: typer.Typer) -> None:

@@ -290,14 +290,12 @@ def _whole(value: float) -> int:
 
 
 def _fractions(text: str, flag: str) -> tuple[float, ...]:
-    parts = [p.strip() for p in text.split(",")]
     try:
-        values = tuple(float(p) for p in parts)
+        return tuple(float(p) for p in text.split(","))  # float() ignores surrounding spaces
     except ValueError:
         raise InputError(
             f"{flag} takes comma-separated numbers such as 0.8,0.9, got {text!r}"
         ) from None
-    return values
 
 
 def _kind_options(

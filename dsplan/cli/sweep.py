@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,9 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 from dsplan.shape import SearchOptions
 from dsplan.units import count, sci
+
+if TYPE_CHECKING:
+    from dsplan.sweep import Sweep
 
 FORMATS = (Format.csv, Format.json, Format.text)
 
@@ -156,22 +159,26 @@ def sweep(
         elif format is Format.csv:
             out(csv_text(result))
         else:
-            lines = [
-                f"{result.kind} sweep: {len(result.runs)} runs at {len(result.budgets)} budgets "
-                f"(preset {result.preset.id})",
-                "",
-                f"{'run':<16}{'C (FLOPs)':>11}{'layers':>7}{'d_model':>8}{'M':>11}{'tokens':>9}"
-                f"{'LR':>10}{'batch seq':>10}{'steps':>8}",
-            ]
-            for r in result.runs:
-                lines.append(
-                    f"{r.run_id:<16}{r.compute_flops:>11.3g}{r.shape.n_layers:>7}"
-                    f"{r.shape.d_model:>8}{sci(r.flops_per_token, 3):>11}{count(r.tokens):>9}"
-                    f"{r.learning_rate:>10.3e}{r.batch_size_sequences:>10}{r.total_steps:>8}"
-                )
-            out("\n".join(lines))
+            out(_text(result))
         for w in result.warnings:
             warn_line(w)
+
+
+def _text(result: Sweep) -> str:
+    lines = [
+        f"{result.kind} sweep: {len(result.runs)} runs at {len(result.budgets)} budgets "
+        f"(preset {result.preset.id})",
+        "",
+        f"{'run':<16}{'C (FLOPs)':>11}{'layers':>7}{'d_model':>8}{'M':>11}{'tokens':>9}"
+        f"{'LR':>10}{'batch seq':>10}{'steps':>8}",
+    ]
+    for r in result.runs:
+        lines.append(
+            f"{r.run_id:<16}{r.compute_flops:>11.3g}{r.shape.n_layers:>7}"
+            f"{r.shape.d_model:>8}{sci(r.flops_per_token, 3):>11}{count(r.tokens):>9}"
+            f"{r.learning_rate:>10.3e}{r.batch_size_sequences:>10}{r.total_steps:>8}"
+        )
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
