@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import ConfigError, InputError, PresetError
-from dsplan.presets import Preset, load_preset, presets_dir
+from dsplan.presets import Preset, load_preset, looks_like_path, presets_dir
 from dsplan.schedule import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
@@ -750,8 +750,7 @@ def _check_gpu(r: _Reader, hw: HardwareConfig) -> None:
 
 def _resolve(name: str, base: Path) -> str:
     """A preset, law or GPU name, with a relative file path taken from the config's folder."""
-    looks_like_path = name.endswith(".toml") or "/" in name or "\\" in name
-    if looks_like_path and not Path(name).is_absolute():
+    if looks_like_path(name) and not Path(name).is_absolute():
         return str(base / name)
     return name
 
