@@ -386,7 +386,12 @@ def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Al
 def _hyperparameters(
     c: float, preset: Preset, options: PlanOptions, alloc: Allocation
 ) -> tuple[float, float, FitRange, HyperparameterLaw | None, HyperparameterValues | None]:
-    """Peak LR, batch (tokens), the fit range to check, and the law file used (None: in-file)."""
+    """Peak LR, batch (tokens), the fit range to check, and the law file used (None: in-file).
+
+    The choice is :func:`dsplan.hparams.hyperparameters_for`'s; its first case (a preset's own
+    Eq. 1 tables) is inlined here so that DeepSeek plans never import :mod:`dsplan.hparams`
+    (start-up time, issue #2).
+    """
     if options.hyperparameters is None and preset.learning_rate and preset.batch_size:
         hyper = preset.hyperparameter_fit_range or preset.fit_range
         return preset.learning_rate(c), preset.batch_size(c), hyper, None, None
