@@ -46,6 +46,13 @@ def parse_positive(text: str, what: str) -> float:
     return value
 
 
+def positive_int(value: int, flag: str) -> int:
+    """``value`` if it is a positive integer, else :class:`InputError` naming ``flag``."""
+    if value <= 0:
+        raise InputError(f"{flag} must be a positive integer, got {value}")
+    return value
+
+
 def si(value: float, unit: str = "", digits: int = 3) -> str:
     """Format with an SI prefix: ``si(1.2e21, "FLOPs")`` -> ``"1.2 ZFLOPs"``."""
     for scale, prefix in _SI:

@@ -40,7 +40,7 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 from dsplan.plan import Plan, PlanOptions, plan
 from dsplan.render import env_lines, field_text, get_field
-from dsplan.units import parse_positive
+from dsplan.units import parse_positive, positive_int
 
 if TYPE_CHECKING:
     from dsplan.cost import Cost, Hardware
@@ -111,8 +111,8 @@ def budget(
         ).resolve()
         options = PlanOptions(
             preset=preset,
-            seq_len=_positive(seq_len, "--seq-len"),
-            vocab_size=_positive(vocab_size, "--vocab-size"),
+            seq_len=positive_int(seq_len, "--seq-len"),
+            vocab_size=positive_int(vocab_size, "--vocab-size"),
             aspect_ratio=aspect_ratio,
             head_dim=head_dim,
             n_kv_heads=n_kv_heads,
@@ -173,12 +173,6 @@ def _document(p: Plan, cost: Cost | None) -> dict[str, Any]:
         doc["cost"] = cost.to_dict()
         doc["warnings"] = [*doc["warnings"], *cost.warnings]
     return doc
-
-
-def _positive(value: int, flag: str) -> int:
-    if value <= 0:
-        raise InputError(f"{flag} must be a positive integer, got {value}")
-    return value
 
 
 def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:

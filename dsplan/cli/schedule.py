@@ -40,7 +40,7 @@ from dsplan.schedule import (
     learning_rate_at,
     rate_table,
 )
-from dsplan.units import count, parse_positive, sci
+from dsplan.units import count, parse_positive, positive_int, sci
 
 FORMATS = (Format.text, Format.json, Format.csv)
 SCHEMA_VERSION = 1
@@ -158,8 +158,8 @@ def schedule(
             raise InputError(f"--every must be a positive integer, got {every}")
         if warmup_steps < 0:
             raise InputError(f"--warmup-steps must not be negative, got {warmup_steps}")
-        _positive(seq_len, "--seq-len")
-        _positive(vocab_size, "--vocab-size")
+        positive_int(seq_len, "--seq-len")
+        positive_int(vocab_size, "--vocab-size")
         kind_options = _kind_options(
             kind, stage_fractions, stage_factors, final_lr_fraction, decay_fraction
         )
@@ -275,12 +275,6 @@ def schedule(
             warn_line(w)
         if plot is not None:
             sys.stderr.write(f"wrote {plot}\n")
-
-
-def _positive(value: int, flag: str) -> int:
-    if value <= 0:
-        raise InputError(f"{flag} must be a positive integer, got {value}")
-    return value
 
 
 def _whole(value: float) -> int:

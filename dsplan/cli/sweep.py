@@ -25,7 +25,7 @@ from dsplan.cli._output import (
 )
 from dsplan.errors import InputError
 from dsplan.shape import SearchOptions
-from dsplan.units import count, sci
+from dsplan.units import count, positive_int, sci
 
 if TYPE_CHECKING:
     from dsplan.sweep import Sweep
@@ -118,9 +118,8 @@ def sweep(
             if count_ is not None
             else (DEFAULT_ISOFLOP_COUNT if isoflop else DEFAULT_HP_COUNT)
         )
-        for flag, value in (("--seq-len", seq_len), ("--vocab-size", vocab_size)):
-            if value <= 0:
-                raise InputError(f"{flag} must be a positive integer, got {value}")
+        positive_int(seq_len, "--seq-len")
+        positive_int(vocab_size, "--vocab-size")
         options = SweepOptions(
             kind=kind,
             preset=preset,
