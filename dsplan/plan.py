@@ -76,6 +76,7 @@ class PlanOptions:
     head_dim: int | None = None
     n_kv_heads: int | None = None
     layers_multiple: int = 1
+    heads_multiple: int | None = None
     warmup_steps: int = 2000
     hyperparameters: str | None = None  # a hyperparameter law id; None: the preset's own or default
     unique_tokens: float | None = None  # unique tokens available (data-constrained planning)
@@ -86,6 +87,7 @@ class PlanOptions:
             head_dim=self.head_dim,
             n_kv_heads=self.n_kv_heads,
             layers_multiple=self.layers_multiple,
+            heads_multiple=self.heads_multiple,
             vocab_size=self.vocab_size,
             seq_len=self.seq_len,
         )
@@ -246,6 +248,7 @@ class Plan:
                 "head_dim": self.options.head_dim,
                 "n_kv_heads": self.options.n_kv_heads,
                 "layers_multiple": self.options.layers_multiple,
+                "heads_multiple": self.options.heads_multiple,
             },
             "optimal": self.optimal.to_dict(),
             "hyperparameters": self.hyperparameters.to_dict(),

@@ -18,6 +18,8 @@ Defaults, and where they come from (see docs/decisions.md):
 * aspect ratio d_model / n_layers = 128: Llama 2 7B and 13B use 128, DeepSeek 7B 137, DeepSeek 67B 86,
   Llama 2 70B 102; Kaplan et al. (2020, Fig. 5) found the loss within a few percent over 20 to 200.
 * head size 128, and 64 for models narrower than 1024 (d_model then a multiple of 64).
+* from 1024 wide up, a head count that is a multiple of 8 (tensor parallelism of 2, 4 or 8 splits it
+  evenly; `--heads-multiple` overrides);
 * multi-head attention up to 40 heads; above that, grouped-query attention with 8 KV heads, as
   DeepSeek 67B (64 heads) and Llama 2 70B (64 heads) do while DeepSeek 7B (32) and Llama 2 13B (40)
   keep MHA.
@@ -44,6 +46,9 @@ ASPECT_RANGE = (20.0, 200.0)
 GQA_ABOVE_HEADS = 40
 GQA_KV_HEADS = 8
 SMALL_WIDTH = 1024
+# From 1024 wide up, heads come in multiples of 8 so that tensor parallelism of 2, 4 or 8 splits
+# them evenly (DeepSeek 7B: 32 heads, 67B: 64; Llama 2: 32, 40, 64).
+TP_HEADS_MULTIPLE = 8
 MAX_D_MODEL = 65_536
 
 
@@ -76,6 +81,7 @@ class SearchOptions:
     head_dim: int | None = None
     n_kv_heads: int | None = None
     layers_multiple: int = 1
+    heads_multiple: int | None = None
     tolerance: float = DEFAULT_TOLERANCE
     vocab_size: int = 102_400
     seq_len: int = 4096
@@ -89,6 +95,10 @@ class SearchOptions:
                 raise InputError(
                     f"--{name.replace('_', '-')} must be a positive integer, got {value}"
                 )
+        if self.heads_multiple is not None and self.heads_multiple <= 0:
+            raise InputError(
+                f"--heads-multiple must be a positive integer, got {self.heads_multiple}"
+            )
         if self.layers_multiple <= 0:
             raise InputError(
                 f"--layers-multiple must be a positive integer, got {self.layers_multiple}"
@@ -158,6 +168,11 @@ def _raw_candidates(
     lm = options.layers_multiple
     for d_model, head_dim in _widths(options):
         n_heads = d_model // head_dim
+        heads_multiple = options.heads_multiple or (
+            TP_HEADS_MULTIPLE if d_model >= SMALL_WIDTH else 1
+        )
+        if n_heads % heads_multiple:
+            continue
         if options.n_kv_heads is not None:
             n_kv = options.n_kv_heads
         else:

@@ -139,12 +139,16 @@ def test_options_reach_the_plan() -> None:
         "4",
         "--aspect-ratio",
         "100",
+        "--heads-multiple",
+        "16",
         "--format",
         "json",
     ).json()
     a = doc["architecture"]
     assert (a["seq_len"], a["vocab_size"], a["head_dim"], a["n_kv_heads"]) == (2048, 32000, 64, 4)
     assert a["n_layers"] % 4 == 0
+    assert a["n_heads"] % 16 == 0
+    assert doc["inputs"]["heads_multiple"] == 16
 
 
 @pytest.mark.parametrize(

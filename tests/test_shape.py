@@ -45,6 +45,8 @@ def test_plan_shape_is_close_to_m_opt_and_hardware_friendly(log_c: float) -> Non
     assert s.d_model % s.n_heads == 0 and s.n_heads % s.n_kv_heads == 0
     assert s.head_dim == (64 if s.d_model < 1024 else 128)
     assert s.n_kv_heads == (8 if s.n_heads > 40 else s.n_heads)
+    # Tensor parallelism of 2, 4 or 8 splits the heads of every model 1024 wide or more.
+    assert s.d_model < 1024 or s.n_heads % 8 == 0
     assert s.d_ff == swiglu_d_ff(s.d_model)
 
 
@@ -79,6 +81,7 @@ def test_too_small_target_is_an_input_error() -> None:
         ({"aspect_ratio": 0}, "--aspect-ratio must be a positive number"),
         ({"head_dim": 0}, "head-dim"),
         ({"layers_multiple": 0}, "layers-multiple"),
+        ({"heads_multiple": 0}, "--heads-multiple must be a positive integer"),
     ],
 )
 def test_bad_options(options: dict[str, float], message: str) -> None:
@@ -92,3 +95,10 @@ def test_a_shape_outside_the_sane_band_is_flagged() -> None:
     assert p.architecture.shape.aspect_ratio < ASPECT_RANGE[0]
     assert any("width/depth ratio of 20 to 200" in w for w in p.warnings)
     assert not any("width/depth" in w for w in plan(1e24).warnings)
+
+
+@settings(max_examples=25, deadline=None)
+@given(log_m=st.floats(9, 13), multiple=st.sampled_from([1, 4, 16]))
+def test_heads_multiple_is_honoured(log_m: float, multiple: int) -> None:
+    c = best_shape(10**log_m, SearchOptions(heads_multiple=multiple))
+    assert c.shape.n_heads % multiple == 0

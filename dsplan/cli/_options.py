@@ -20,6 +20,12 @@ KvHeadsOption = Annotated[
 LayersMultipleOption = Annotated[
     int, typer.Option(help="Layer count multiple (e.g. pipeline stages).")
 ]
+HeadsMultipleOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Head count multiple (tensor parallelism) [default: 8 from 1024 wide, else 1]."
+    ),
+]
 WarmupStepsOption = Annotated[
     int, typer.Option(help="Linear warm-up steps (clamped to 10% of short runs).")
 ]

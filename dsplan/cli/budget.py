@@ -20,6 +20,7 @@ from dsplan.cli._hardware import (
 from dsplan.cli._options import (
     AspectRatioOption,
     HeadDimOption,
+    HeadsMultipleOption,
     HyperparametersOption,
     KvHeadsOption,
     LayersMultipleOption,
@@ -67,6 +68,7 @@ def budget(
     head_dim: HeadDimOption = None,
     n_kv_heads: KvHeadsOption = None,
     layers_multiple: LayersMultipleOption = 1,
+    heads_multiple: HeadsMultipleOption = None,
     warmup_steps: WarmupStepsOption = 2000,
     format: Annotated[
         Format, format_option(FORMATS, "Output: text, json, env or toml.")
@@ -117,6 +119,7 @@ def budget(
             head_dim=head_dim,
             n_kv_heads=n_kv_heads,
             layers_multiple=layers_multiple,
+            heads_multiple=heads_multiple,
             warmup_steps=warmup_steps,
             hyperparameters=hyperparameters,
             unique_tokens=(

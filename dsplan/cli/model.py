@@ -19,6 +19,11 @@ from dsplan.cli._hardware import (
     finish_costs,
 )
 from dsplan.cli._options import (
+    AspectRatioOption,
+    HeadDimOption,
+    HeadsMultipleOption,
+    KvHeadsOption,
+    LayersMultipleOption,
     SeqLenOption,
     VocabSizeOption,
 )
@@ -191,16 +196,11 @@ def shapes(
     flops_per_token: Annotated[
         str, typer.Argument(help="Target M in FLOPs per token, e.g. 4.2e10.")
     ],
-    aspect_ratio: Annotated[float, typer.Option(help="Target d_model / n_layers.")] = 128.0,
-    head_dim: Annotated[
-        int | None, typer.Option(help="Head size [default: 128; 64 below 1024 wide].")
-    ] = None,
-    n_kv_heads: Annotated[
-        int | None, typer.Option(help="KV heads [default: MHA up to 40 heads, else 8].")
-    ] = None,
-    layers_multiple: Annotated[
-        int, typer.Option(help="Layer count multiple (pipeline stages).")
-    ] = 1,
+    aspect_ratio: AspectRatioOption = 128.0,
+    head_dim: HeadDimOption = None,
+    n_kv_heads: KvHeadsOption = None,
+    layers_multiple: LayersMultipleOption = 1,
+    heads_multiple: HeadsMultipleOption = None,
     vocab_size: VocabSizeOption = 102_400,
     seq_len: SeqLenOption = 4096,
     limit: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
@@ -223,6 +223,7 @@ def shapes(
             head_dim=head_dim,
             n_kv_heads=n_kv_heads,
             layers_multiple=layers_multiple,
+            heads_multiple=heads_multiple,
             vocab_size=vocab_size,
             seq_len=seq_len,
         )

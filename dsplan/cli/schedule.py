@@ -119,6 +119,10 @@ def schedule(
     layers_multiple: Annotated[
         int | None, typer.Option(help="--budget: layer count multiple [default: 1].")
     ] = None,
+    heads_multiple: Annotated[
+        int | None,
+        typer.Option(help="--budget: head count multiple [default: 8 from 1024 wide, else 1]."),
+    ] = None,
     format: Annotated[Format, format_option(FORMATS, "Output: text, json or csv.")] = Format.text,
     every: Annotated[
         int | None, typer.Option(help="csv: one row every k steps (the last step always).")
@@ -176,6 +180,7 @@ def schedule(
         planner_only = {
             "--aspect-ratio": aspect_ratio,
             "--layers-multiple": layers_multiple,
+            "--heads-multiple": heads_multiple,
         }
         warnings: list[str] = []
         inputs: dict[str, Any] = {"warmup_steps": warmup_steps, "seq_len": seq_len}
@@ -199,6 +204,7 @@ def schedule(
                     head_dim=head_dim,
                     n_kv_heads=n_kv_heads,
                     layers_multiple=1 if layers_multiple is None else layers_multiple,
+                    heads_multiple=heads_multiple,
                     warmup_steps=warmup_steps,
                 ),
             )

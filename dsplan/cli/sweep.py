@@ -10,6 +10,7 @@ import typer
 from dsplan.cli._options import (
     AspectRatioOption,
     HeadDimOption,
+    HeadsMultipleOption,
     KvHeadsOption,
     SeqLenOption,
     VocabSizeOption,
@@ -76,6 +77,7 @@ def sweep(
     aspect_ratio: AspectRatioOption = 128.0,
     head_dim: HeadDimOption = None,
     n_kv_heads: KvHeadsOption = None,
+    heads_multiple: HeadsMultipleOption = None,
     warmup_steps: WarmupStepsOption = 2000,
     configs_dir: Annotated[
         Path | None,
@@ -139,6 +141,7 @@ def sweep(
                 aspect_ratio=aspect_ratio,
                 head_dim=head_dim,
                 n_kv_heads=n_kv_heads,
+                heads_multiple=heads_multiple,
                 vocab_size=vocab_size,
                 seq_len=seq_len,
             ),
