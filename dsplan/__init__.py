@@ -19,18 +19,18 @@ __version__ = "0.1.0"
 __all__ = ["DsplanError", "Plan", "Preset", "Shape", "__version__", "load_preset", "plan"]
 
 if TYPE_CHECKING:
+    from dsplan.catalog.presets import Preset, load_preset
     from dsplan.errors import DsplanError
-    from dsplan.flops import Shape
-    from dsplan.plan import Plan, plan
-    from dsplan.presets import Preset, load_preset
+    from dsplan.model.flops import Shape
+    from dsplan.planning.plan import Plan, plan
 
 _LAZY = {
     "DsplanError": "dsplan.errors",
-    "Shape": "dsplan.flops",
-    "Plan": "dsplan.plan",
-    "plan": "dsplan.plan",
-    "Preset": "dsplan.presets",
-    "load_preset": "dsplan.presets",
+    "Shape": "dsplan.model.flops",
+    "Plan": "dsplan.planning.plan",
+    "plan": "dsplan.planning.plan",
+    "Preset": "dsplan.catalog.presets",
+    "load_preset": "dsplan.catalog.presets",
 }
 
 

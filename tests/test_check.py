@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dsplan.check import (
+from dsplan.checking.config import ConfigProblems, parse_config
+from dsplan.checking.rules import (
     BATCH_ERROR_FACTOR,
     BATCH_WARNING_FACTOR,
     ERROR,
@@ -21,7 +22,6 @@ from dsplan.check import (
     check_files,
     check_texts,
 )
-from dsplan.config import ConfigProblems, parse_config
 
 DATA = Path(__file__).parent / "data" / "configs"
 VALID = sorted((DATA / "valid").glob("*.toml"))

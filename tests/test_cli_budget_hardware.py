@@ -37,7 +37,7 @@ def test_no_gpu_no_cost_and_no_table_read() -> None:
         "sys.argv = ['dsplan', 'budget', '1e24', '--format', 'json']\n"
         "from dsplan.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('dsplan.gpus', 'dsplan.cost', 'numpy', 'scipy') if m in sys.modules), file=sys.stderr)\n"
+        "print(sorted(m for m in ('dsplan.catalog.gpus', 'dsplan.planning.cost', 'numpy', 'scipy') if m in sys.modules), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip().splitlines()[-1] == "[]"

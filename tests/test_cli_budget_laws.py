@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_input_error, run_cli
 
-from dsplan.presets import load_preset, preset_ids
+from dsplan.catalog.presets import load_preset, preset_ids
 
 
 @pytest.mark.parametrize("preset_id", ["current", "early", "openwebtext2"])
@@ -153,7 +153,7 @@ def test_budget_json_stays_light() -> None:
     code = (
         "import sys\n"
         "from dsplan.cli import app\n"
-        "from dsplan.presets import read_toml\n"
+        "from dsplan.catalog.presets import read_toml\n"
         "try:\n"
         "    app(['budget', '1e24', '--format', 'json'])\n"
         "except SystemExit:\n"

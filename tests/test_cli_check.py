@@ -9,7 +9,7 @@ from conftest import assert_input_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsplan.presets import preset_ids
+from dsplan.catalog.presets import preset_ids
 
 DATA = Path(__file__).parent / "data" / "configs"
 SEVEN_B = str(DATA / "valid" / "deepseek-7b.toml")
@@ -180,7 +180,7 @@ ROOT = Path(__file__).parent.parent
 
 
 def test_docs_list_every_config_key() -> None:
-    from dsplan.config import SCHEMA
+    from dsplan.checking.config import SCHEMA
 
     docs = (ROOT / "docs" / "check.md").read_text()
     for key in SCHEMA:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_input_error, run_cli
 
-from dsplan.presets import preset_ids
+from dsplan.catalog.presets import preset_ids
 
 ROW_KEYS = {
     "id",

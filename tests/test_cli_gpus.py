@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import assert_input_error, run_cli
 
-from dsplan.gpus import load_table
+from dsplan.catalog.gpus import load_table
 
 
 def test_list_json() -> None:

@@ -266,7 +266,7 @@ def test_bad_input_exits_2(args, fragment) -> None:
 
 def test_chart_ticks_line_up_with_the_drop() -> None:
     from dsplan.cli.schedule import CHART_WIDTH, axis_rows, chart_column, chart_rows
-    from dsplan.schedule import multistep
+    from dsplan.scheduling.schedules import multistep
 
     s = multistep(1e-3, 2e12, 2304 * 4096)
     axis, labels = axis_rows(s, 2e12)

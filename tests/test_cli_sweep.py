@@ -12,7 +12,7 @@ from conftest import assert_input_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsplan.sweep import CSV_COLUMNS, SweepOptions, design, parse_budgets
+from dsplan.planning.sweep import CSV_COLUMNS, SweepOptions, design, parse_budgets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -155,7 +155,7 @@ def test_grid_batches_stay_within_their_span(c: float, span: float, points: int)
 def test_preset_file_is_found_from_the_configs_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A relative preset path in a run config is resolved from the config's folder (dsplan.config),
+    # A relative preset path in a run config is resolved from the config's folder (dsplan.checking.config),
     # so the sweep writes it relative to --configs-dir, not to the working directory.
     monkeypatch.chdir(tmp_path)
     Path("mine.toml").write_text(_preset_text())
@@ -172,7 +172,7 @@ def test_preset_file_is_found_from_the_configs_folder(
 
 
 def _preset_text() -> str:
-    from dsplan.presets import presets_dir
+    from dsplan.catalog.presets import presets_dir
 
     return (presets_dir() / "current.toml").read_text().replace('id = "current"', 'id = "mine"')
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dsplan.config import (
+from dsplan.checking.config import (
     SCHEMA,
     ConfigProblems,
     closest_key,
@@ -15,7 +15,7 @@ from dsplan.config import (
     key_lines,
     parse_config,
 )
-from dsplan.plan import plan
+from dsplan.planning.plan import plan
 
 DATA = Path(__file__).parent / "data" / "configs"
 
@@ -182,7 +182,7 @@ def test_key_lines_tracks_tables() -> None:
 
 @pytest.mark.parametrize("preset", ["current", "early", "openwebtext2"])
 def test_config_toml_reads_back_exactly(preset: str) -> None:
-    from dsplan.plan import PlanOptions
+    from dsplan.planning.plan import PlanOptions
 
     p = plan(1e21, PlanOptions(preset=preset))
     cfg = parse_config(config_toml(p), "plan.toml")
@@ -213,7 +213,7 @@ def test_a_table_nested_in_another_is_one_problem_on_its_line() -> None:
 
 
 def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
-    from dsplan.config import load_config
+    from dsplan.checking.config import load_config
 
     path = tmp_path / "run.toml"
     path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from dsplan.presets import presets_dir
+from dsplan.catalog.presets import presets_dir
 
 
 def test_budget_toml_with_a_preset_file_checks_from_another_folder(

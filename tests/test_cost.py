@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsplan.cost import (
+from dsplan.errors import InputError, PresetError
+from dsplan.model.flops import Shape, counts
+from dsplan.planning.cost import (
     BYTES_PER_PARAM,
     cluster_flops,
     estimate,
@@ -20,9 +22,7 @@ from dsplan.cost import (
     state_memory,
     wall_clock_days,
 )
-from dsplan.errors import InputError, PresetError
-from dsplan.flops import Shape, counts
-from dsplan.plan import plan
+from dsplan.planning.plan import plan
 
 
 def _counts(flops_per_token_hardware: int, params_total: int):  # type: ignore[no-untyped-def]

@@ -14,8 +14,9 @@ from _synthetic import Law, grid_csv, isoflop_csv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsplan.catalog.presets import load_preset, parse_preset
 from dsplan.errors import FitError, InputError, SweepDataError
-from dsplan.fit import (
+from dsplan.fitting.fit import (
     _vertex,
     fit_hyperparameters,
     fit_isoflop,
@@ -24,7 +25,6 @@ from dsplan.fit import (
     report,
     sweep_data,
 )
-from dsplan.presets import load_preset, parse_preset
 
 
 def data_from(text: str, kind: str = "isoflop", column_map: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

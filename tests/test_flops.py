@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dsplan.errors import InputError
-from dsplan.flops import Shape, counts, swiglu_d_ff
+from dsplan.model.flops import Shape, counts, swiglu_d_ff
 
 # arXiv 2401.02954, Table 3 (n_vocab = 102400, l_seq = 4096 for every row), as printed:
 # (n_layers, d_model, N1, N2, M, 6N1/M, 6N2/M). The paper rounds to 3 significant digits (N, M)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dsplan.catalog.gpus import PEAK_DTYPES, TRAINING_DTYPES, get_gpu, load_table, parse_table
 from dsplan.errors import PresetError
-from dsplan.gpus import PEAK_DTYPES, TRAINING_DTYPES, get_gpu, load_table, parse_table
 
 TABLE = load_table()
 GPUS = TABLE.gpus
@@ -182,7 +182,7 @@ def test_gpu_from_file(tmp_path: Path) -> None:
 
 
 def _table(**changes: object) -> dict[str, object]:
-    from dsplan.presets import tomllib  # tomllib on 3.11+, tomli on 3.10
+    from dsplan.catalog.presets import tomllib  # tomllib on 3.11+, tomli on 3.10
 
     data = tomllib.loads(ONE_ENTRY)
     data["gpus"]["my-chip"].update(changes)  # type: ignore[index]

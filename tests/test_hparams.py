@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from dsplan.flops import Shape, counts
-from dsplan.hparams import evaluate, evaluate_term
-from dsplan.presets import load_hyperparameter_law
+from dsplan.catalog.presets import load_hyperparameter_law
+from dsplan.laws.hyperparameters import evaluate, evaluate_term
+from dsplan.model.flops import Shape, counts
 
 DEEPSEEK_7B = Shape.build(30, 4096)
 

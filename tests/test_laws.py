@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsplan.laws import chinchilla_optimum, predict
-from dsplan.plan import PlanOptions, allocate, plan
-from dsplan.presets import load_preset, preset_ids
-from dsplan.repeated import data_constrained_optimum, effective_tokens
-from dsplan.shape import SearchOptions
+from dsplan.catalog.presets import load_preset, preset_ids
+from dsplan.laws.allocation import chinchilla_optimum, predict
+from dsplan.laws.repeated import data_constrained_optimum, effective_tokens
+from dsplan.model.shape import SearchOptions
+from dsplan.planning.plan import PlanOptions, allocate, plan
 
 # Hoffmann et al. 2022 (arXiv 2203.15556), Table 3 (Approach 1): params, FLOPs, tokens.
 CHINCHILLA_TABLE_3 = [

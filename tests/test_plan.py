@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsplan.catalog.presets import load_preset
 from dsplan.errors import InputError, PresetError
-from dsplan.plan import PlanOptions, plan, round_batch_sequences
-from dsplan.presets import load_preset
+from dsplan.planning.plan import PlanOptions, plan, round_batch_sequences
 
 PRESETS = ["current", "early", "openwebtext2"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dsplan.catalog.presets import load_preset, preset_ids, presets_dir
 from dsplan.errors import PresetError
-from dsplan.presets import load_preset, preset_ids, presets_dir
 
 CURRENT = (presets_dir() / "current.toml").read_text()
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dsplan.errors import PresetError
-from dsplan.presets import (
+from dsplan.catalog.presets import (
     PREDICTS,
     STATUSES,
     all_hyperparameter_laws,
@@ -19,6 +18,7 @@ from dsplan.presets import (
     preset_ids,
     read_toml,
 )
+from dsplan.errors import PresetError
 
 REQUIRED_IDS = {
     "chinchilla-a1",
@@ -159,8 +159,8 @@ def test_law_file_is_not_a_hyperparameter_law() -> None:
 
 
 def test_sweep_and_fit_refuse_laws_not_in_m() -> None:
-    from dsplan.hparams import compute_hyperparameter_laws
-    from dsplan.presets import m_form
+    from dsplan.catalog.presets import m_form
+    from dsplan.laws.hyperparameters import compute_hyperparameter_laws
 
     with pytest.raises(PresetError, match="'kaplan' predicts params_non_embedding"):
         m_form(load_preset("kaplan"), "dsplan sweep")
@@ -174,7 +174,7 @@ def test_sweep_and_fit_refuse_laws_not_in_m() -> None:
 
 @pytest.mark.parametrize("law_id", ["step-law", "kaplan"])
 def test_hyperparameter_laws_not_in_c_alone_are_refused(tmp_path: Path, law_id: str) -> None:
-    from dsplan.hparams import compute_hyperparameter_laws
+    from dsplan.laws.hyperparameters import compute_hyperparameter_laws
 
     path = tmp_path / "p.toml"
     path.write_text(f'hyperparameters = "{law_id}"\npredicts = "params_total"\n' + BASE)

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsplan.continual import COSINE_REUSE_TOLERANCE, extend
+from dsplan.catalog.presets import load_preset
 from dsplan.errors import InputError
-from dsplan.presets import load_preset
-from dsplan.schedule import (
+from dsplan.scheduling.continual import COSINE_REUSE_TOLERANCE, extend
+from dsplan.scheduling.schedules import (
     MAX_WARMUP_FRACTION,
     build,
     clamp_warmup,
@@ -86,7 +86,7 @@ def test_7b_extended_to_3t_reuses_the_1_6t_checkpoint(deepseek_7b) -> None:
 def test_7b_extension_drift_from_eq1() -> None:
     # arXiv 2401.02954 Eq. 1: lr = 0.3118 C^-0.125, B = 0.2920 C^0.3271 (tokens). The 7B's M is
     # about 4.23e10 and C = M x 2T about 8.46e22 (laws.md §5a); at 3T, C2 = M x 3T.
-    from dsplan.flops import Shape, counts
+    from dsplan.model.flops import Shape, counts
 
     m = counts(Shape.build(30, 4096)).flops_per_token
     assert m * 2e12 == pytest.approx(8.46e22, rel=0.01)

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsplan.errors import InputError
-from dsplan.flops import Shape, counts, swiglu_d_ff
-from dsplan.plan import plan
-from dsplan.shape import ASPECT_RANGE, SearchOptions, best_shape, search
+from dsplan.model.flops import Shape, counts, swiglu_d_ff
+from dsplan.model.shape import ASPECT_RANGE, SearchOptions, best_shape, search
+from dsplan.planning.plan import plan
 
 
 @pytest.mark.parametrize(

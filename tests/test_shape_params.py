@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsplan.errors import InputError
-from dsplan.flops import counts
-from dsplan.hparams import params_in
-from dsplan.shape import DEFAULT_TOLERANCE, SearchOptions, best_shape, best_shape_by_params
+from dsplan.laws.hyperparameters import params_in
+from dsplan.model.flops import counts
+from dsplan.model.shape import DEFAULT_TOLERANCE, SearchOptions, best_shape, best_shape_by_params
 
 QUANTITIES = ["params_total", "params_non_embedding", "params_non_embedding_with_head"]
 

@@ -80,7 +80,11 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     doc = json.loads(result.stdout)
     assert doc["preset"] == "early"
     where = subprocess.run(
-        [str(bindir / "python"), "-c", "import dsplan.presets as p; print(p.presets_dir())"],
+        [
+            str(bindir / "python"),
+            "-c",
+            "import dsplan.catalog.presets as p; print(p.presets_dir())",
+        ],
         cwd=elsewhere,
         capture_output=True,
         text=True,

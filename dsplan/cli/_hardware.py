@@ -10,7 +10,7 @@ from dsplan.cli._output import warn_line
 from dsplan.errors import InfeasiblePlanError, InputError
 
 if TYPE_CHECKING:
-    from dsplan.cost import Cost, Hardware
+    from dsplan.planning.cost import Cost, Hardware
 
 HARDWARE_HELP = "Hardware: time, cost, memory and feasibility (needs --gpu)"
 
@@ -80,7 +80,7 @@ class HardwareOptions(NamedTuple):  # not a dataclass: cheaper to define on the 
                     flag = "--" + name.replace("_", "-")
                     raise InputError(f"{flag} needs --gpu ID (see `dsplan gpus` for the ids)")
             return None
-        from dsplan.cost import resolve_hardware
+        from dsplan.planning.cost import resolve_hardware
 
         return resolve_hardware(
             self.gpu,

@@ -39,12 +39,12 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.plan import Plan, PlanOptions, plan
-from dsplan.render import env_lines, field_text, get_field
+from dsplan.output.text import env_lines, field_text, get_field
+from dsplan.planning.plan import Plan, PlanOptions, plan
 from dsplan.units import parse_positive, positive_int
 
 if TYPE_CHECKING:
-    from dsplan.cost import Cost, Hardware
+    from dsplan.planning.cost import Cost, Hardware
 
 
 FORMATS = (Format.text, Format.json, Format.env, Format.toml)
@@ -140,7 +140,7 @@ def budget(
         elif format is Format.toml:
             if len(documents) != 1:
                 raise InputError("--format toml takes one budget: it writes one run config")
-            from dsplan.config import config_toml
+            from dsplan.checking.config import config_toml
 
             out(config_toml(plans[0], costs[0] if costs else None))
         else:
@@ -157,14 +157,14 @@ def _plans(
             raise InputError(
                 "give a compute budget C (e.g. 1e24), or --gpu, --gpus and --days to derive one"
             )
-        from dsplan.cost import plan_for_cluster
+        from dsplan.planning.cost import plan_for_cluster
 
         p, c = plan_for_cluster(hardware, options)
         return [p], [c]
     plans = [plan(c, options) for c in budgets]
     if hardware is None:
         return plans, []
-    from dsplan.cost import estimate
+    from dsplan.planning.cost import estimate
 
     costs = [estimate(p.architecture.counts, p.training.tokens, hardware) for p in plans]
     return plans, costs
@@ -179,7 +179,7 @@ def _document(p: Plan, cost: Cost | None) -> dict[str, Any]:
 
 
 def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
-    from dsplan.render import (
+    from dsplan.output.text import (
         cost_table,
         costs_table,
         plan_text,

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from dsplan.check import ERROR, INFO, WARNING, Finding, Report, check_files, iter_findings
+from dsplan.checking.config import ConfigProblems
+from dsplan.checking.rules import ERROR, INFO, WARNING, Finding, Report, check_files, iter_findings
 from dsplan.cli._output import (
     EXIT_INPUT,
     Format,
@@ -16,7 +17,6 @@ from dsplan.cli._output import (
     format_option,
     out,
 )
-from dsplan.config import ConfigProblems
 
 FORMATS = (Format.text, Format.json, Format.github)
 _GITHUB_LEVEL = {ERROR: "error", WARNING: "warning", INFO: "notice"}

@@ -52,10 +52,10 @@ def compare(
 
         dsplan compare 1e24 --unique-tokens 3e11 --hyperparameters step-law
     """
-    from dsplan.compare import compare as run_compare
-    from dsplan.compare import comparison_document, plot_comparison
     from dsplan.errors import InputError
-    from dsplan.shape import SearchOptions
+    from dsplan.model.shape import SearchOptions
+    from dsplan.planning.compare import compare as run_compare
+    from dsplan.planning.compare import comparison_document, plot_comparison
 
     with exit_on_error():
         budgets = [parse_positive(text, "compute budget") for text in compute]

@@ -21,7 +21,7 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 
 if TYPE_CHECKING:
-    from dsplan.fit import FitReport, LawFit, Progress
+    from dsplan.fitting.fit import FitReport, LawFit, Progress
 
 FORMATS = (Format.text, Format.json, Format.toml)
 # Show a progress bar when the bootstrap touches at least this many (resample x run) cells
@@ -96,13 +96,13 @@ def fit(
         dsplan fit results.csv --column loss=val_bpb --predict 1e23 --plot fit.png
     """
     with exit_on_error():
-        from dsplan import fit as core
+        from dsplan.catalog.presets import load_preset, m_form
+        from dsplan.fitting import fit as core
         from dsplan.io import read_csv_rows, write_text
-        from dsplan.presets import load_preset, m_form
         from dsplan.units import parse_positive
 
         if plot is not None:
-            from dsplan.plot import require_matplotlib, validate_plot_path
+            from dsplan.output.plot import require_matplotlib, validate_plot_path
 
             validate_plot_path(plot)
             require_matplotlib()
@@ -143,7 +143,7 @@ def fit(
         if output is not None:
             write_text(output, core.preset_toml(result, name, reference))
         if plot is not None:
-            from dsplan.plot import plot_fit
+            from dsplan.output.plot import plot_fit
 
             plot_fit(result, datasets, plot)
 
@@ -184,7 +184,7 @@ def _law_cells(law: LawFit) -> tuple[str, str]:
 
 
 def _text(result: FitReport) -> str:
-    from dsplan.presets import m_form
+    from dsplan.catalog.presets import m_form
 
     ref = result.reference
     ref_laws = m_form(ref, "dsplan fit")

@@ -40,8 +40,8 @@ def gpus(
         dsplan gpus --format json
     """
     with exit_on_error():
-        from dsplan.gpus import SCHEMA_VERSION, get_gpu, load_table
-        from dsplan.render import gpu_lines, gpus_table, to_text
+        from dsplan.catalog.gpus import SCHEMA_VERSION, get_gpu, load_table
+        from dsplan.output.text import gpu_lines, gpus_table, to_text
 
         if gpu is not None:
             entry = get_gpu(gpu).to_dict()

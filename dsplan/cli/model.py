@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dsplan.catalog.presets import load_preset
 from dsplan.cli._hardware import (
     DaysOption,
     DtypeOption,
@@ -29,10 +30,9 @@ from dsplan.cli._options import (
 )
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 from dsplan.errors import InputError
-from dsplan.flops import Shape, counts
-from dsplan.hparams import hyperparameters_for
-from dsplan.presets import load_preset
-from dsplan.shape import SearchOptions, search
+from dsplan.laws.hyperparameters import hyperparameters_for
+from dsplan.model.flops import Shape, counts
+from dsplan.model.shape import SearchOptions, search
 from dsplan.units import count, parse_positive, sci
 
 FORMATS = (Format.text, Format.json)
@@ -96,7 +96,7 @@ def model(
         if hardware is not None and tokens is None:
             raise InputError("--gpu needs --tokens D: the cost is for training D tokens")
         if hf_config is not None:
-            from dsplan.io import shape_from_hf_config
+            from dsplan.model.hf_config import shape_from_hf_config
 
             shape = shape_from_hf_config(hf_config, seq_len_default=seq_len)
         else:
@@ -140,7 +140,7 @@ def model(
             }
         costs = []
         if hardware is not None:
-            from dsplan.cost import estimate
+            from dsplan.planning.cost import estimate
 
             costs.append(estimate(c, document["training"]["tokens"], hardware))
             document["cost"] = costs[0].to_dict()
@@ -183,7 +183,7 @@ def _model_text(shape: Shape, doc: dict[str, Any]) -> str:
             *h["notes"],
         ]
     if "cost" in doc:
-        from dsplan.render import cost_rows
+        from dsplan.output.text import cost_rows
 
         cost = doc["cost"]
         lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']})"]

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from dsplan.catalog.presets import all_presets, load_preset
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
-from dsplan.presets import all_presets, load_preset
 
 FORMATS = (Format.text, Format.json)
 
@@ -40,7 +40,7 @@ def presets(
         if format is Format.json:
             out(dumps([p.to_dict() for p in items]))
             return
-        from dsplan.render import presets_table, to_text
+        from dsplan.output.text import presets_table, to_text
 
         out(to_text(presets_table(items)))
 
@@ -63,7 +63,7 @@ def show(
         if format is Format.json:
             out(dumps(p.to_dict()))
             return
-        from dsplan.render import preset_lines
+        from dsplan.output.text import preset_lines
 
         out(preset_lines(p))
 

@@ -26,9 +26,9 @@ from dsplan.cli._output import (
     out,
     warn_line,
 )
-from dsplan.continual import Extension, extend
 from dsplan.errors import InputError
-from dsplan.schedule import (
+from dsplan.scheduling.continual import Extension, extend
+from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
     DEEPSEEK_STAGE_FRACTIONS,
     DEFAULT_DECAY_FRACTION,
@@ -152,7 +152,7 @@ def schedule(
     """
     with exit_on_error():
         if plot is not None:
-            from dsplan.plot import require_matplotlib, validate_plot_path
+            from dsplan.output.plot import require_matplotlib, validate_plot_path
 
             validate_plot_path(plot)
             require_matplotlib()
@@ -192,7 +192,7 @@ def schedule(
                     f"give either --budget or an explicit run, not both ({', '.join(given)} "
                     "given with --budget; M and the batch come from the plan)"
                 )
-            from dsplan.plan import PlanOptions, plan
+            from dsplan.planning.plan import PlanOptions, plan
 
             p = plan(
                 parse_positive(budget, "--budget"),
@@ -248,7 +248,7 @@ def schedule(
         warnings = list(sched.notes) + warnings
         extension = None
         if extend_to is not None:
-            from dsplan.presets import load_preset
+            from dsplan.catalog.presets import load_preset
 
             d2 = parse_positive(extend_to, "--extend-to")
             extension = extend(
@@ -357,7 +357,7 @@ def _explicit_m(
         return None, None
     if n_layers is None or d_model is None:
         raise InputError("give both --n-layers and --d-model for the shape")
-    from dsplan.flops import Shape, counts
+    from dsplan.model.flops import Shape, counts
 
     n_heads = None
     if head_dim is not None:
@@ -382,7 +382,7 @@ def _csv(sched: Schedule, every: int) -> str:
 
 
 def _plot(sched: Schedule, extension: Extension | None, path: Path) -> None:
-    from dsplan.schedule_plot import plot_schedules
+    from dsplan.output.schedule_plot import plot_schedules
 
     curves = [(f"{sched.kind}, {count(sched.tokens)} tokens", sched)]
     if extension:
@@ -505,7 +505,7 @@ def _wrap(text: str, lead: str) -> str:
 def _text(sched: Schedule, extension: Extension | None) -> None:
     from rich.text import Text
 
-    from dsplan.render import to_text
+    from dsplan.output.text import to_text
 
     t = Text()
     x_max = extension.extended_tokens if extension else sched.tokens

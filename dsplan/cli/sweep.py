@@ -25,11 +25,11 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.shape import SearchOptions
+from dsplan.model.shape import SearchOptions
 from dsplan.units import count, positive_int, sci
 
 if TYPE_CHECKING:
-    from dsplan.sweep import Sweep
+    from dsplan.planning.sweep import Sweep
 
 FORMATS = (Format.csv, Format.json, Format.text)
 
@@ -99,7 +99,7 @@ def sweep(
 
         dsplan sweep --kind hyperparameters --budgets 1e17,1e18 --flops-per-token 1.77e8
     """
-    from dsplan.sweep import (
+    from dsplan.planning.sweep import (
         DEFAULT_HP_BUDGETS,
         DEFAULT_HP_COUNT,
         DEFAULT_ISOFLOP_BUDGETS,
@@ -148,7 +148,7 @@ def sweep(
         )
         result = design(parse_budgets(text, n), options)
         if configs_dir is not None:
-            from dsplan.config import preset_reference
+            from dsplan.checking.config import preset_reference
             from dsplan.io import write_text
 
             if configs_dir.exists() and not configs_dir.is_dir():

@@ -38,10 +38,10 @@ key is optional and defaults to what the DeepSeek files mean:
   (in the law's own parameter convention) and ``tokens_min``/``tokens_max``, each bound optional.
 
 Hyperparameter laws live in ``presets/hyperparameters/*.toml`` (``kind = "hyperparameters"``), see
-:class:`dsplan.hparams.HyperparameterLaw`.
+:class:`dsplan.laws.hyperparameters.HyperparameterLaw`.
 
 Start-up: ``dsplan budget`` with a DeepSeek preset imports this module, so the classes that only other
-laws need (:class:`dsplan.hparams.HyperparameterLaw`, :class:`dsplan.repeated.Repetition`) live in
+laws need (:class:`dsplan.laws.hyperparameters.HyperparameterLaw`, :class:`dsplan.laws.repeated.Repetition`) live in
 modules imported when a file needs them.
 """
 
@@ -58,9 +58,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from dsplan.errors import PresetError
 
 if TYPE_CHECKING:
-    from dsplan.hparams import HyperparameterLaw, Term
-    from dsplan.laws import ParametricLoss
-    from dsplan.repeated import Repetition
+    from dsplan.laws.allocation import ParametricLoss
+    from dsplan.laws.hyperparameters import HyperparameterLaw, Term
+    from dsplan.laws.repeated import Repetition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,7 +73,7 @@ DEFAULT_PRESET = "current"
 
 def presets_dir() -> Path:
     """The folder of shipped presets: inside the installed wheel, or at the top of a checkout."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent  # dsplan/
     for candidate in (pkg / "presets", pkg.parent / "presets"):  # wheel, then checkout/editable
         if candidate.is_dir():
             return candidate
@@ -357,7 +357,7 @@ def _required_text(data: dict[str, Any], key: str, where: Path) -> str:
 
 
 def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
-    from dsplan.laws import ParametricLoss
+    from dsplan.laws.allocation import ParametricLoss
 
     values = {k: _number(data, "loss", k, where) for k in ("e", "a", "b", "alpha", "beta")}
     if any(v <= 0 for v in values.values()):
@@ -366,7 +366,7 @@ def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
 
 
 def _repetition(data: dict[str, Any], where: Path) -> Repetition:
-    from dsplan.repeated import Repetition
+    from dsplan.laws.repeated import Repetition
 
     return Repetition(
         _number(data, "repetition", "r_d_star", where),
@@ -457,7 +457,7 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
 
 
 def _term(data: dict[str, Any], table: str, where: Path) -> Term:
-    from dsplan.hparams import Term
+    from dsplan.laws.hyperparameters import Term
 
     section = data.get(table)
     if not isinstance(section, dict):
@@ -498,7 +498,7 @@ def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> Hyperparamete
     if data.get("kind") != "hyperparameters":
         raise PresetError(f'{where}: a hyperparameter law needs kind = "hyperparameters"')
     fraction = _compute_fraction(data, where)
-    from dsplan.hparams import HyperparameterLaw
+    from dsplan.laws.hyperparameters import HyperparameterLaw
 
     return HyperparameterLaw(
         id=_required_text(data, "id", where),

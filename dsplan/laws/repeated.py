@@ -11,15 +11,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dsplan.catalog.presets import load_preset
 from dsplan.errors import InputError
-from dsplan.flops import Counts, Shape, counts
-from dsplan.laws import ParametricLoss, chinchilla_optimum, parametric_loss, predict
-from dsplan.presets import load_preset
-from dsplan.shape import best_shape, best_shape_by_params
+from dsplan.laws.allocation import ParametricLoss, chinchilla_optimum, parametric_loss, predict
+from dsplan.model.flops import Counts, Shape, counts
+from dsplan.model.shape import best_shape, best_shape_by_params
 
 if TYPE_CHECKING:
-    from dsplan.plan import Allocation
-    from dsplan.shape import SearchOptions
+    from dsplan.model.shape import SearchOptions
+    from dsplan.planning.plan import Allocation
 
 # Muennighoff et al. 2023 (datablations README, "Parametric Fit"): repeated epochs at which the
 # value of repeated data has decayed by 1/e. The muennighoff preset carries the same 15.387756.

@@ -18,10 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dsplan.errors import InputError
-from dsplan.flops import Counts, Shape, counts
-from dsplan.laws import LawPrediction, predict
-from dsplan.presets import (
+from dsplan.catalog.presets import (
     DEFAULT_HYPERPARAMETERS,
     DEFAULT_PRESET,
     FitRange,
@@ -29,8 +26,10 @@ from dsplan.presets import (
     load_hyperparameter_law,
     load_preset,
 )
-from dsplan.schedule import Schedule, multistep
-from dsplan.shape import (
+from dsplan.errors import InputError
+from dsplan.laws.allocation import LawPrediction, predict
+from dsplan.model.flops import Counts, Shape, counts
+from dsplan.model.shape import (
     ASPECT_RANGE,
     MAX_D_MODEL,
     Candidate,
@@ -38,12 +37,13 @@ from dsplan.shape import (
     best_shape,
     best_shape_by_params,
 )
+from dsplan.scheduling.schedules import Schedule, multistep
 
 if TYPE_CHECKING:
     # Only plans under a hyperparameter law file or with --unique-tokens need these modules:
     # `dsplan budget` with a DeepSeek preset does not import them (start-up time).
-    from dsplan.hparams import HyperparameterLaw, HyperparameterValues
-    from dsplan.repeated import DataConstraint
+    from dsplan.laws.hyperparameters import HyperparameterLaw, HyperparameterValues
+    from dsplan.laws.repeated import DataConstraint
 
 SCHEMA_VERSION = 1
 # Sequence batches are rounded to a multiple of the largest power of two no larger than 1/8 of
@@ -369,7 +369,7 @@ def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Al
 
     * M laws: the shape whose exact M is closest to M_opt (the original planner);
     * parameter laws: the shape whose parameter count, in the law's own convention, is closest to
-      the prediction (:func:`dsplan.shape.best_shape_by_params`);
+      the prediction (:func:`dsplan.model.shape.best_shape_by_params`);
     * token laws: the shape whose M is closest to C / D_opt.
 
     References:
@@ -391,14 +391,14 @@ def _hyperparameters(
 ) -> tuple[float, float, FitRange, HyperparameterLaw | None, HyperparameterValues | None]:
     """Peak LR, batch (tokens), the fit range to check, and the law file used (None: in-file).
 
-    The choice is :func:`dsplan.hparams.hyperparameters_for`'s; its first case (a preset's own
-    Eq. 1 tables) is inlined here so that DeepSeek plans never import :mod:`dsplan.hparams`
+    The choice is :func:`dsplan.laws.hyperparameters.hyperparameters_for`'s; its first case (a preset's own
+    Eq. 1 tables) is inlined here so that DeepSeek plans never import :mod:`dsplan.laws.hyperparameters`
     (start-up time, issue #2).
     """
     if options.hyperparameters is None and preset.learning_rate and preset.batch_size:
         hyper = preset.hyperparameter_fit_range or preset.fit_range
         return preset.learning_rate(c), preset.batch_size(c), hyper, None, None
-    from dsplan.hparams import evaluate
+    from dsplan.laws.hyperparameters import evaluate
 
     law = load_hyperparameter_law(
         options.hyperparameters or preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS
@@ -516,7 +516,7 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
         )
     data = None
     if options.unique_tokens is not None:
-        from dsplan.repeated import data_constraint
+        from dsplan.laws.repeated import data_constraint
 
         data, data_warnings = data_constraint(c, float(options.unique_tokens), alloc, search)
         warnings.extend(data_warnings)

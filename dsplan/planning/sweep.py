@@ -4,7 +4,7 @@ The paper's recipe (arXiv 2401.02954, Sections 3.1 and 3.2):
 
 * **IsoFLOP profiles**: 8 budgets from 1e17 to 3e20 FLOPs with about 10 model/data splits each,
   every run trained with the learning rate and batch size of Eq. 1 at its budget. Here each split is
-  a real shape from :func:`dsplan.shape.best_shape` for a target M spread log-evenly around the
+  a real shape from :func:`dsplan.model.shape.best_shape` for a target M spread log-evenly around the
   preset's M_opt (a decade either side by default), trained on D = C / M_exact tokens so that every
   run at a budget spends exactly that budget.
 * **Hyperparameter grids**: at a few small budgets, one model, learning rate x batch size on a
@@ -21,12 +21,12 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dsplan.catalog.presets import MForm, Preset, load_preset, m_form
 from dsplan.errors import InputError
-from dsplan.flops import Shape, counts
-from dsplan.plan import round_batch_sequences
-from dsplan.presets import MForm, Preset, load_preset, m_form
-from dsplan.schedule import DEEPSEEK_WARMUP_STEPS, clamp_warmup, total_steps_for
-from dsplan.shape import SearchOptions, best_shape
+from dsplan.model.flops import Shape, counts
+from dsplan.model.shape import SearchOptions, best_shape
+from dsplan.planning.plan import round_batch_sequences
+from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, clamp_warmup, total_steps_for
 from dsplan.units import parse_positive
 
 SCHEMA_VERSION = 1
@@ -388,13 +388,13 @@ def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
 
     Args:
         run: The experiment.
-        preset: How ``data.preset`` names the preset (:func:`dsplan.config.preset_reference`, so
+        preset: How ``data.preset`` names the preset (:func:`dsplan.checking.config.preset_reference`, so
             that a preset file is found from the config's folder); default the run's own.
 
     The batch is given in sequences (what a launcher sets); its size in tokens is in the comment.
     Tokens are rounded to a whole number.
     """
-    from dsplan.config import CONFIG_SCHEMA_VERSION, model_table
+    from dsplan.checking.config import CONFIG_SCHEMA_VERSION, model_table
 
     return "\n".join(
         [

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
+from dsplan.model.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
 
 DEFAULT_ASPECT_RATIO = 128.0
 DEFAULT_TOLERANCE = 0.03
@@ -136,7 +136,7 @@ def _per_layer_and_fixed(
 ) -> tuple[int, int]:
     """``(per_layer, fixed)`` such that the quantity of an ``n``-layer shape is ``n * per_layer + fixed``.
 
-    The parameter forms mirror :func:`dsplan.flops.counts` (two RMSNorm vectors per block, one
+    The parameter forms mirror :func:`dsplan.model.flops.counts` (two RMSNorm vectors per block, one
     final RMSNorm, untied embeddings: an input embedding and an output head of vocab x d_model).
     """
     if quantity == "flops_per_token":

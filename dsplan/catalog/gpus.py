@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dsplan.catalog.presets import looks_like_path, presets_dir, read_toml
 from dsplan.errors import PresetError
-from dsplan.presets import looks_like_path, presets_dir, read_toml
 
 SCHEMA_VERSION = 1
 GPU_TABLE = Path("hardware") / "gpus.toml"

@@ -14,7 +14,7 @@ A run config describes one pretraining run in four tables (every key, unit and d
 The loader only checks what a schema can: TOML syntax, known keys, value types, required keys.
 It collects every such problem in a file before it raises, naming the file, the line (the TOML
 parser's line for syntax errors; for keys, the line where the key is written) and the key. Whether
-the values make sense is :mod:`dsplan.check`'s business: those are findings, not load errors.
+the values make sense is :mod:`dsplan.checking.rules`'s business: those are findings, not load errors.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dsplan.catalog.presets import Preset, load_preset, looks_like_path, presets_dir
 from dsplan.errors import ConfigError, InputError, PresetError
-from dsplan.presets import Preset, load_preset, looks_like_path, presets_dir
-from dsplan.schedule import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
+from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,16 +38,16 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 if TYPE_CHECKING:
-    from dsplan.cost import Cost
-    from dsplan.flops import Shape
-    from dsplan.plan import Plan
+    from dsplan.model.flops import Shape
+    from dsplan.planning.cost import Cost
+    from dsplan.planning.plan import Plan
 
 CONFIG_SCHEMA_VERSION = 1
 SCHEDULES = ("multistep", "cosine", "wsd", "constant")
 STDIN_NAME = "<stdin>"
 
 # Defaults of the schedule keys: the multi-step ones are DeepSeek's (arXiv 2401.02954, Section 2.3);
-# the cosine/WSD floor and the WSD decay fraction are `dsplan schedule`'s (dsplan.schedule).
+# the cosine/WSD floor and the WSD decay fraction are `dsplan schedule`'s (dsplan.scheduling.schedules).
 DEFAULT_STAGE_FRACTIONS = (0.8, 0.9)
 DEFAULT_STAGE_FACTORS = (0.316, 0.1)
 DEFAULT_WARMUP_STEPS = 2000
@@ -285,8 +285,8 @@ class ModelConfig:
     tied_embeddings: bool
 
     def shape(self) -> Shape:
-        """The :class:`~dsplan.flops.Shape`; raises InputError if the sizes are inconsistent."""
-        from dsplan.flops import Shape
+        """The :class:`~dsplan.model.flops.Shape`; raises InputError if the sizes are inconsistent."""
+        from dsplan.model.flops import Shape
 
         return Shape(
             n_layers=self.n_layers,
@@ -556,7 +556,7 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
             r.problem(key, "give either model.hf_config or the shape keys, not both")
         if clash:
             return None
-        from dsplan.io import shape_from_hf_config
+        from dsplan.model.hf_config import shape_from_hf_config
 
         hf_path = Path(hf)
         if not hf_path.is_absolute():
@@ -584,7 +584,7 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
         return None
     if any(f"model.{k}" in r.given and values[k] is None for k in _SHAPE_KEYS):
         return None
-    from dsplan.flops import swiglu_d_ff
+    from dsplan.model.flops import swiglu_d_ff
 
     d_model = values["d_model"]
     return ModelConfig(
@@ -692,7 +692,7 @@ def parse_config(
     preset_value = r.get("data.preset")
     hyper_value = r.get("data.hyperparameters")
     if hyper_value is not None:
-        from dsplan.presets import load_hyperparameter_law
+        from dsplan.catalog.presets import load_hyperparameter_law
 
         hyper_value = _resolve(hyper_value, base)
         try:
@@ -732,7 +732,7 @@ def _check_gpu(r: _Reader, hw: HardwareConfig) -> None:
         if hw.dtype is not None:
             r.problem("hardware.dtype", "hardware.dtype needs hardware.gpu")
         return
-    from dsplan.gpus import TRAINING_DTYPES, get_gpu
+    from dsplan.catalog.gpus import TRAINING_DTYPES, get_gpu
 
     try:
         gpu = get_gpu(hw.gpu)

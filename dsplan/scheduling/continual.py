@@ -1,6 +1,6 @@
 """Continual training: what a run planned for D tokens can reuse when it grows to D2.
 
-Kept apart from :mod:`dsplan.schedule`, which ``dsplan budget`` imports at start-up: only
+Kept apart from :mod:`dsplan.scheduling.schedules`, which ``dsplan budget`` imports at start-up: only
 ``dsplan schedule --extend-to`` needs this module.
 
 * ``multistep`` (arXiv 2401.02954, Section 2.3): the checkpoint at the end of stage 1 carries over.
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.schedule import Schedule, learning_rate_at, rebuild, tokens_at
+from dsplan.scheduling.schedules import Schedule, learning_rate_at, rebuild, tokens_at
 from dsplan.units import count
 
 if TYPE_CHECKING:
-    from dsplan.presets import Preset
+    from dsplan.catalog.presets import Preset
 
 # Our assumption: a cosine checkpoint can be reused for a longer cosine run while its rate has
 # stayed within 5% of the longer run's rate at every step so far.
@@ -93,7 +93,7 @@ def law_drift(
     if not (math.isfinite(flops_per_token) and flops_per_token > 0):
         raise InputError(f"FLOPs per token must be positive, got {flops_per_token!r}")
     c2 = flops_per_token * extended_tokens
-    from dsplan.hparams import compute_hyperparameter_laws
+    from dsplan.laws.hyperparameters import compute_hyperparameter_laws
 
     lr_law, batch_law = compute_hyperparameter_laws(preset, "the extension's law drift")
     lr = lr_law(c2)

@@ -17,8 +17,8 @@ from dsplan.units import count, days, sci, si
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from dsplan.plan import Plan
-    from dsplan.presets import FitRange, Preset
+    from dsplan.catalog.presets import FitRange, Preset
+    from dsplan.planning.plan import Plan
 
 
 def flatten(document: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -21,13 +21,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dsplan.catalog.gpus import TRAINING_DTYPES, Gpu, get_gpu
 from dsplan.errors import InputError
-from dsplan.gpus import TRAINING_DTYPES, Gpu, get_gpu
 from dsplan.units import days as days_text
 
 if TYPE_CHECKING:
-    from dsplan.flops import Counts
-    from dsplan.plan import Plan, PlanOptions
+    from dsplan.model.flops import Counts
+    from dsplan.planning.plan import Plan, PlanOptions
 
 SECONDS_PER_HOUR = 3600.0
 HOURS_PER_DAY = 24.0
@@ -489,7 +489,7 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
     Raises:
         InputError: ``hw`` lacks a GPU count or a deadline.
     """
-    from dsplan.plan import plan
+    from dsplan.planning.plan import plan
 
     if hw.n_gpus is None or hw.days is None:
         raise InputError("without a compute budget C, give --gpu, --gpus and --days to derive one")

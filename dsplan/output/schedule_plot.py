@@ -1,7 +1,7 @@
 """Figures for ``dsplan schedule --plot``: learning rate against tokens, planned and extended runs.
 
 matplotlib is the optional extra ``dsplan[plot]``, imported only inside :func:`plot_schedules`; the
-check for it and its message are shared with ``dsplan fit --plot`` (:mod:`dsplan.plot`).
+check for it and its message are shared with ``dsplan fit --plot`` (:mod:`dsplan.output.plot`).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dsplan.plot import pyplot, save_figure
-from dsplan.schedule import Schedule, rate_table
+from dsplan.output.plot import pyplot, save_figure
+from dsplan.scheduling.schedules import Schedule, rate_table
 
 # About 2000 points per curve draw a smooth line; more only slow the figure down.
 POINTS_PER_CURVE = 2000
@@ -27,7 +27,7 @@ def plot_schedules(
 
     Args:
         schedules: Labelled schedules, drawn on one pair of axes.
-        path: The file to write (.png, .svg or .pdf; see :func:`dsplan.plot.validate_plot_path`).
+        path: The file to write (.png, .svg or .pdf; see :func:`dsplan.output.plot.validate_plot_path`).
         reuse_tokens: Where a continual run picks up the planned one (a dashed vertical line).
         title: The figure title.
 

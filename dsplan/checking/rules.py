@@ -5,7 +5,7 @@ DSP4xx schedule, DSP5xx hardware), and every finding names the file, the key, th
 value the laws suggest. All rules run on every file; nothing here prints or exits.
 
 The compute of a config is C = M * D with M the *exact* non-embedding FLOPs per token of its shape
-(:func:`dsplan.flops.counts`: GQA and the real d_ff counted, attention unmasked as in Eq. 2) and D
+(:func:`dsplan.model.flops.counts`: GQA and the real d_ff counted, attention unmasked as in Eq. 2) and D
 its training tokens; the learning rate, batch and token laws are the preset's, evaluated at that C.
 
 Tolerance bands (ours; the paper publishes none). DeepSeek's near-optimal region is the set of
@@ -28,7 +28,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from dsplan.config import (
+from dsplan.catalog.presets import FitRange, Preset, load_preset
+from dsplan.checking.config import (
     DEFAULT_STAGE_FACTORS,
     ConfigProblems,
     Problem,
@@ -37,11 +38,10 @@ from dsplan.config import (
     read_config_text,
 )
 from dsplan.errors import InputError
-from dsplan.flops import Counts, Shape, counts, swiglu_d_ff
-from dsplan.plan import round_batch_sequences
-from dsplan.presets import FitRange, Preset, load_preset
-from dsplan.schedule import DEFAULT_DECAY_FRACTION, MAX_WARMUP_FRACTION
-from dsplan.shape import ASPECT_RANGE
+from dsplan.model.flops import Counts, Shape, counts, swiglu_d_ff
+from dsplan.model.shape import ASPECT_RANGE
+from dsplan.planning.plan import round_batch_sequences
+from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, MAX_WARMUP_FRACTION
 
 SCHEMA_VERSION = 1
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -63,7 +63,7 @@ D_FF_RATIO_WARN = (2.0, 6.0)
 D_FF_RATIO_ERROR_BELOW = 1.0
 # Head size: FlashAttention kernels take head sizes up to 256; below 32 heads get too thin.
 HEAD_DIM_RANGE = (32, 256)
-# Width over depth: dsplan.shape.ASPECT_RANGE, the band where Kaplan et al. (2020, Section 3.1,
+# Width over depth: dsplan.model.shape.ASPECT_RANGE, the band where Kaplan et al. (2020, Section 3.1,
 # Fig. 5) found the loss within a few percent (DeepSeek 7B is 137, 67B 86).
 # Tensor cores prefer vocabularies padded to a multiple of 64 (nanoGPT pads 50257 to 50304).
 VOCAB_MULTIPLE = 64
@@ -222,7 +222,7 @@ RULES: dict[str, Rule] = {
             "DSP503",
             ERROR,
             "model and optimizer states do not fit even fully sharded",
-            "16 bytes/parameter over num_gpus (ZeRO-3) against GPU memory (dsplan.cost)",
+            "16 bytes/parameter over num_gpus (ZeRO-3) against GPU memory (dsplan.planning.cost)",
         ),
         Rule(
             "DSP504",
@@ -252,7 +252,7 @@ RULES: dict[str, Rule] = {
             "DSP508",
             ERROR,
             "the run costs more than budget_usd",
-            "GPU-hours x price per GPU-hour (dsplan.cost) at the planned MFU",
+            "GPU-hours x price per GPU-hour (dsplan.planning.cost) at the planned MFU",
         ),
         Rule(
             "DSP509",
@@ -704,11 +704,11 @@ def _hyper_rules(ctx: _Context) -> None:
 def _laws(ctx: _Context) -> None:
     """Evaluate the preset's allocation law and its hyperparameter law at the config's C.
 
-    The allocation law is evaluated in its own units (``dsplan.laws.predict``) and the
-    hyperparameter law chosen as ``dsplan budget`` chooses it (``dsplan.hparams``).
+    The allocation law is evaluated in its own units (``dsplan.laws.allocation.predict``) and the
+    hyperparameter law chosen as ``dsplan budget`` chooses it (``dsplan.laws.hyperparameters``).
     """
-    from dsplan.hparams import hyperparameters_for
-    from dsplan.laws import predict
+    from dsplan.laws.allocation import predict
+    from dsplan.laws.hyperparameters import hyperparameters_for
 
     if ctx.compute is None or ctx.counts is None:
         return
@@ -1123,14 +1123,14 @@ def _hardware_rules(ctx: _Context) -> None:
         )
     if bad or ctx.counts is None or ctx.cfg.training.tokens <= 0:
         return
-    from dsplan.cost import (
+    from dsplan.catalog.gpus import get_gpu
+    from dsplan.planning.cost import (
         cluster_flops,
         gpu_hours,
         resolve_hardware,
         state_memory,
         wall_clock_days,
     )
-    from dsplan.gpus import get_gpu
 
     gpu = get_gpu(hw.gpu)
     try:

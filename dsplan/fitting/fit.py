@@ -21,7 +21,7 @@ The maths (docs/sweep-and-fit.md writes it out):
   profile (docs/sweep-and-fit.md, "How far to trust the intervals").
 
 numpy is imported inside the functions that need it, never at module level, so that importing
-:mod:`dsplan.fit` (and ``dsplan --help``) stays fast.
+:mod:`dsplan.fitting.fit` (and ``dsplan --help``) stays fast.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dsplan.catalog.presets import FitRange, PowerLaw, Preset, m_form
 from dsplan.errors import FitError, InputError, SweepDataError
-from dsplan.presets import FitRange, PowerLaw, Preset, m_form
 
 SCHEMA_VERSION = 1
 KINDS = ("isoflop", "hyperparameters")

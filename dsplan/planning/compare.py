@@ -1,6 +1,6 @@
 """The same budget under every published law, in the same units: the core of ``dsplan compare``.
 
-Each law's prediction goes through the planner's honest conversion (:func:`dsplan.plan.allocate`):
+Each law's prediction goes through the planner's honest conversion (:func:`dsplan.planning.plan.allocate`):
 its own number in its own unit, then a real shape, that shape's parameters and exact M, and
 D = C / M. Rows carry the law's hyperparameters where it has its own, its predicted loss where it
 has a loss form, and how far C lies outside its fit. Plain Python; matplotlib only inside
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dsplan.catalog.presets import Preset, load_hyperparameter_law, load_preset, preset_ids
 from dsplan.errors import InputError
-from dsplan.hparams import HyperparameterValues, hyperparameters_for
-from dsplan.laws import predicted_loss
-from dsplan.plan import Allocation, allocate, check_compute
-from dsplan.presets import Preset, load_hyperparameter_law, load_preset, preset_ids
-from dsplan.repeated import DataConstraint, data_constraint
-from dsplan.shape import SearchOptions
+from dsplan.laws.allocation import predicted_loss
+from dsplan.laws.hyperparameters import HyperparameterValues, hyperparameters_for
+from dsplan.laws.repeated import DataConstraint, data_constraint
+from dsplan.model.shape import SearchOptions
+from dsplan.planning.plan import Allocation, allocate, check_compute
 
 SCHEMA_VERSION = 1
 # "Agree": total parameters within 15% of the median law, the spread of the Chinchilla family at

@@ -1,6 +1,6 @@
 """Hyperparameter laws (peak learning rate, batch size) evaluated at a plan's C, N and D.
 
-The laws are data (``presets/hyperparameters/*.toml``, read by :mod:`dsplan.presets`); the two
+The laws are data (``presets/hyperparameters/*.toml``, read by :mod:`dsplan.catalog.presets`); the two
 forms are here:
 
 * ``power_law``: ``coefficient * C_law^compute_exponent * N^params_exponent * D^tokens_exponent``,
@@ -20,9 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dsplan.errors import PresetError
-from dsplan.laws import law_compute
-from dsplan.presets import (
+from dsplan.catalog.presets import (
     DEFAULT_HYPERPARAMETERS,
     SCHEMA_VERSION,
     FitRange,
@@ -30,9 +28,11 @@ from dsplan.presets import (
     Preset,
     load_hyperparameter_law,
 )
+from dsplan.errors import PresetError
+from dsplan.laws.allocation import law_compute
 
 if TYPE_CHECKING:
-    from dsplan.flops import Counts
+    from dsplan.model.flops import Counts
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Each law predicts one quantity in its own convention (docs/laws.md): M (DeepSeek), a parameter count
 (total, non-embedding, or non-embedding plus output head), or tokens (Llama 3). This module returns
-that prediction untouched; :mod:`dsplan.plan` turns it into a shape and from the shape into M, never
+that prediction untouched; :mod:`dsplan.planning.plan` turns it into a shape and from the shape into M, never
 by assuming M = 6N. Plain ``math`` only, so ``dsplan budget`` stays fast. Repeated data
-(Muennighoff et al.) is in :mod:`dsplan.repeated`.
+(Muennighoff et al.) is in :mod:`dsplan.laws.repeated`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dsplan.errors import InputError
 from dsplan.units import PF_DAY_FLOPS
 
 if TYPE_CHECKING:
-    from dsplan.hparams import HyperparameterLaw
-    from dsplan.presets import Preset
+    from dsplan.catalog.presets import Preset
+    from dsplan.laws.hyperparameters import HyperparameterLaw
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
