@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _synthetic import Law, isoflop_csv
 
-from dsplan.fitting.fit import fit_isoflop, sweep_data
+from dsplan.fitting import fit_isoflop, sweep_data
 
 RUNS = 10_000
 RESAMPLES = 1_000

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from dsplan.catalog.presets import load_preset, parse_preset
 from dsplan.errors import FitError, InputError, SweepDataError
-from dsplan.fitting.fit import (
-    _vertex,
+from dsplan.fitting import (
     fit_hyperparameters,
     fit_isoflop,
     parse_column_map,
@@ -25,6 +24,7 @@ from dsplan.fitting.fit import (
     report,
     sweep_data,
 )
+from dsplan.fitting.numerics import parabola_vertex
 
 
 def data_from(text: str, kind: str = "isoflop", column_map: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -41,7 +41,7 @@ def test_vertex_matches_polyfit() -> None:
     w = np.ones((1, 1, 9))
     feats = np.stack([u**k for k in range(5)] + [y * u**k for k in range(3)], axis=-1)
     sums = np.einsum("rbn,nk->rbk", w, feats)
-    u_star, y_star, ok = _vertex(sums, 0)
+    u_star, y_star, ok = parabola_vertex(sums, 0)
     c2, c1, c0 = np.polyfit(u, y, 2)
     assert bool(ok[0, 0])
     assert u_star[0, 0] == pytest.approx(-c1 / (2 * c2), rel=1e-9)
@@ -53,7 +53,7 @@ def test_vertex_refuses_two_distinct_points() -> None:
     y = np.array([1.0, 1.0, 2.0, 2.0])
     feats = np.stack([u**k for k in range(5)] + [y * u**k for k in range(3)], axis=-1)
     sums = np.einsum("rbn,nk->rbk", np.ones((1, 1, 4)), feats)
-    assert not bool(_vertex(sums, 0)[2][0, 0])
+    assert not bool(parabola_vertex(sums, 0)[2][0, 0])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

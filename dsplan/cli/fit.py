@@ -21,7 +21,7 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 
 if TYPE_CHECKING:
-    from dsplan.fitting.fit import FitReport, LawFit, Progress
+    from dsplan.fitting import FitReport, LawFit, Progress
 
 FORMATS = (Format.text, Format.json, Format.toml)
 # Show a progress bar when the bootstrap touches at least this many (resample x run) cells
@@ -96,8 +96,8 @@ def fit(
         dsplan fit results.csv --column loss=val_bpb --predict 1e23 --plot fit.png
     """
     with exit_on_error():
+        from dsplan import fitting as core
         from dsplan.catalog.presets import load_preset, m_form
-        from dsplan.fitting import fit as core
         from dsplan.io import read_csv_rows, write_text
         from dsplan.units import parse_positive
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.fitting.fit import FitReport, SweepData, budget_key
+from dsplan.fitting import FitReport, SweepData, budget_key
 
 SUFFIXES = (".png", ".svg", ".pdf")
 INSTALL_HINT = "pip install 'dsplan[plot]'"

@@ -1,0 +1,139 @@
+"""Sweep results as a fit reads them: the columns each kind of fit needs, validated cell by cell."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from dsplan.errors import InputError, SweepDataError
+
+KINDS = ("isoflop", "hyperparameters")
+ISOFLOP_COLUMNS = ("compute_flops", "flops_per_token", "tokens", "loss")
+HYPERPARAMETER_COLUMNS = ("compute_flops", "loss", "learning_rate", "batch_size_tokens")
+ALL_COLUMNS = (*ISOFLOP_COLUMNS, "learning_rate", "batch_size_tokens")
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """Validated sweep results: one entry per run, in file order (NaN losses already dropped)."""
+
+    source: str
+    lines: tuple[int, ...]
+    columns: Mapping[str, tuple[float, ...]]
+    warnings: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def column(self, name: str) -> tuple[float, ...]:
+        return self.columns[name]
+
+
+def parse_column_map(items: Sequence[str]) -> dict[str, str]:
+    """``["loss=val_bpb"]`` -> ``{"loss": "val_bpb"}``: our column name = the name in the file.
+
+    Raises:
+        InputError: an item without ``=``, or a name dsplan does not read.
+    """
+    mapping: dict[str, str] = {}
+    for item in items:
+        ours, sep, theirs = item.partition("=")
+        ours, theirs = ours.strip(), theirs.strip()
+        if not sep or not ours or not theirs:
+            raise InputError(f"--column takes OURS=THEIRS such as loss=val_bpb, got {item!r}")
+        if ours not in ALL_COLUMNS:
+            raise InputError(
+                f"--column: unknown column {ours!r}; dsplan reads {', '.join(ALL_COLUMNS)}"
+            )
+        mapping[ours] = theirs
+    return mapping
+
+
+def budget_key(compute_flops: float) -> float:
+    """Runs whose budgets agree to 6 significant digits belong to the same IsoFLOP profile."""
+    return float(f"{compute_flops:.6g}")
+
+
+def sweep_data(
+    header: Sequence[str],
+    rows: Sequence[tuple[int, Mapping[str, str]]],
+    source: str,
+    *,
+    kind: str = "isoflop",
+    column_map: Mapping[str, str] | None = None,
+) -> SweepData:
+    """Check the cells of a results table and keep the columns a fit of ``kind`` needs.
+
+    A loss of ``nan`` (a diverged or unfinished run) drops that run, with a warning; any other cell
+    that is not a positive finite number (an empty cell included) is refused.
+
+    Raises:
+        SweepDataError: a missing column, a bad cell (naming its row, line and column), or fewer
+            than 2 distinct budgets.
+    """
+    if kind not in KINDS:
+        raise InputError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    column_map = dict(column_map or {})
+    needed = ISOFLOP_COLUMNS if kind == "isoflop" else HYPERPARAMETER_COLUMNS
+    present = set(header)
+    for ours in needed:
+        theirs = column_map.get(ours, ours)
+        if theirs not in present:
+            mapped = f" (mapped from {ours!r})" if theirs != ours else ""
+            raise SweepDataError(
+                f"{source}: missing column {theirs!r}{mapped}; the header has "
+                f"{', '.join(header) or 'nothing'} (map another name with --column {ours}=NAME)"
+            )
+        if header.count(theirs) > 1:
+            raise SweepDataError(
+                f"{source}: column {theirs!r} appears {header.count(theirs)} times in the header; "
+                "rename all but one"
+            )
+    values: dict[str, list[float]] = {name: [] for name in needed}
+    lines: list[int] = []
+    dropped: list[str] = []
+    for row_number, (line, cells) in enumerate(rows, start=1):
+        parsed: dict[str, float] = {}
+        for ours in needed:
+            theirs = column_map.get(ours, ours)
+            text = cells.get(theirs, "")
+            where = f"{source}, row {row_number} (line {line}), column {theirs!r}"
+            try:
+                value = float(text)
+            except ValueError:
+                raise SweepDataError(f"{where}: not a number: {text!r}") from None
+            if ours == "loss" and math.isnan(value):
+                parsed.clear()
+                dropped.append(f"{row_number} (line {line})")
+                break
+            if not math.isfinite(value) or value <= 0:
+                raise SweepDataError(f"{where}: must be a positive finite number, got {text!r}")
+            parsed[ours] = value
+        if not parsed:
+            continue
+        lines.append(line)
+        for name, value in parsed.items():
+            values[name].append(value)
+    warnings = []
+    if dropped:
+        warnings.append(
+            f"{source}: dropped {len(dropped)} run(s) whose loss is NaN: rows "
+            + ", ".join(dropped[:10])
+            + (" ..." if len(dropped) > 10 else "")
+        )
+    theirs = column_map.get("compute_flops", "compute_flops")
+    budgets = sorted({budget_key(c) for c in values["compute_flops"]})
+    if len(budgets) < 2:
+        found = ", ".join(f"{c:.3g}" for c in budgets) or "none"
+        after = f" after dropping {len(dropped)} run(s) whose loss is NaN" if dropped else ""
+        raise SweepDataError(
+            f"{source}, column {theirs!r}: {len(budgets)} distinct budget(s) ({found}){after}; "
+            "a power law needs at least 2 (the paper used 8)"
+        )
+    return SweepData(
+        source=source,
+        lines=tuple(lines),
+        columns={k: tuple(v) for k, v in values.items()},
+        warnings=tuple(warnings),
+    )
