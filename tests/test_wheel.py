@@ -46,22 +46,45 @@ def test_wheel_contains_the_presets(wheel: Path) -> None:
     assert "dsplan/py.typed" in names
 
 
+def _running_site_dirs() -> list[str]:
+    """Where the interpreter running the suite finds typer, rich and the rest (its site-packages)."""
+    return [
+        entry
+        for entry in sys.path
+        if Path(entry).name in ("site-packages", "dist-packages") and Path(entry).is_dir()
+    ]
+
+
 def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
+    # A venv of its own, without pip (fast), that sees the *running* interpreter's site-packages
+    # through a .pth file: typer, rich and the rest come from wherever the suite was installed, with
+    # no network and no dependence on the base interpreter. A .pth path line only extends sys.path
+    # (the .pth files in that folder, an editable dsplan's among them, are not processed), and the
+    # venv's own site-packages comes first, so its dsplan (the wheel) is the one imported.
     venv = tmp_path / "venv"
-    # System site-packages supply typer, rich and friends offline; the venv's own dsplan (the
-    # wheel) shadows any dsplan installed there.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     bindir = venv / ("Scripts" if sys.platform == "win32" else "bin")
+    python = str(bindir / "python")
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site_packages, "_running_suite.pth").write_text(
+        "".join(f"{d}\n" for d in _running_site_dirs()), encoding="utf-8"
+    )
     subprocess.run(
         [
-            str(bindir / "python"),
+            python,
             "-m",
             "pip",
             "install",
             "-q",
             "--no-deps",
             "--no-index",
-            "--force-reinstall",
+            "--ignore-installed",  # never touch a dsplan installed where the suite runs
+            "--disable-pip-version-check",
             str(wheel),
         ],
         check=True,
@@ -80,14 +103,10 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     doc = json.loads(result.stdout)
     assert doc["preset"] == "early"
     where = subprocess.run(
-        [
-            str(bindir / "python"),
-            "-c",
-            "import dsplan.catalog.presets as p; print(p.presets_dir())",
-        ],
+        [python, "-c", "import dsplan.catalog.presets as p; print(p.presets_dir())"],
         cwd=elsewhere,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    assert str(venv) in where and where.endswith("dsplan/presets")
+    assert where == str(Path(site_packages, "dsplan", "presets").resolve())
