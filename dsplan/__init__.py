@@ -1,13 +1,15 @@
 """dsplan: plan LLM pretraining runs from the DeepSeek LLM scaling laws (arXiv 2401.02954).
 
 The package is a plain-Python core (frozen dataclasses and functions) with a thin Typer CLI on top.
-Import cost matters (dsplan runs inside shell loops), so this module imports nothing heavy; the
-public names below are resolved lazily.
+The public API is the names in ``__all__``, importable as ``from dsplan import NAME`` (README,
+"Library use"). Import cost matters (dsplan runs inside shell loops, and every ``dsplan`` command
+imports this module first), so they are resolved lazily, on first use, from the modules in
+``_PUBLIC``; the ``TYPE_CHECKING`` block gives mypy and editors the same names.
 
     >>> from dsplan import plan
     >>> p = plan(1e24)
     >>> round(p.optimal.flops_per_token / 1e11, 2)
-    7.19
+    6.57
 """
 
 from __future__ import annotations
@@ -16,28 +18,133 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["DsplanError", "Plan", "Preset", "Shape", "__version__", "load_preset", "plan"]
-
 if TYPE_CHECKING:
+    from dsplan.catalog.gpus import Gpu, get_gpu
     from dsplan.catalog.presets import Preset, load_preset
-    from dsplan.errors import DsplanError
-    from dsplan.model.flops import Shape
-    from dsplan.planning.plan import Plan, plan
+    from dsplan.checking.config import RunConfig, config_toml, load_config
+    from dsplan.checking.rules import Report, check_files
+    from dsplan.errors import DsplanError, InputError, ProblemFound
+    from dsplan.fitting.report import FitReport
+    from dsplan.fitting.run import fit, read_sweep
+    from dsplan.model.flops import Counts, Shape, counts
+    from dsplan.model.shape import SearchOptions, best_shape
+    from dsplan.planning.compare import Comparison, compare
+    from dsplan.planning.cost import Cost, Hardware, estimate, resolve_hardware
+    from dsplan.planning.plan import Plan, PlanOptions, plan
+    from dsplan.planning.sweep import Sweep, SweepOptions
+    from dsplan.planning.sweep import design as design_sweep
+    from dsplan.scheduling.continual import Extension, extend
+    from dsplan.scheduling.schedules import Schedule, cosine, learning_rate_at, multistep, wsd
 
-_LAZY = {
-    "DsplanError": "dsplan.errors",
-    "Shape": "dsplan.model.flops",
-    "Plan": "dsplan.planning.plan",
-    "plan": "dsplan.planning.plan",
-    "Preset": "dsplan.catalog.presets",
-    "load_preset": "dsplan.catalog.presets",
+# Public name -> (module, attribute). Each function or type has one home module; this table only
+# re-exports it. No public name may also be the name of a module directly inside dsplan/: once that
+# module is imported, Python sets it as an attribute of the package and it would shadow the function
+# (tests/test_public_api.py checks both).
+_PUBLIC: dict[str, tuple[str, str]] = {
+    # planning
+    "plan": ("dsplan.planning.plan", "plan"),
+    "Plan": ("dsplan.planning.plan", "Plan"),
+    "PlanOptions": ("dsplan.planning.plan", "PlanOptions"),
+    "compare": ("dsplan.planning.compare", "compare"),
+    "Comparison": ("dsplan.planning.compare", "Comparison"),
+    "resolve_hardware": ("dsplan.planning.cost", "resolve_hardware"),
+    "Hardware": ("dsplan.planning.cost", "Hardware"),
+    "estimate": ("dsplan.planning.cost", "estimate"),
+    "Cost": ("dsplan.planning.cost", "Cost"),
+    "design_sweep": ("dsplan.planning.sweep", "design"),
+    "Sweep": ("dsplan.planning.sweep", "Sweep"),
+    "SweepOptions": ("dsplan.planning.sweep", "SweepOptions"),
+    # model
+    "Shape": ("dsplan.model.flops", "Shape"),
+    "Counts": ("dsplan.model.flops", "Counts"),
+    "counts": ("dsplan.model.flops", "counts"),
+    "best_shape": ("dsplan.model.shape", "best_shape"),
+    "SearchOptions": ("dsplan.model.shape", "SearchOptions"),
+    # scheduling
+    "Schedule": ("dsplan.scheduling.schedules", "Schedule"),
+    "multistep": ("dsplan.scheduling.schedules", "multistep"),
+    "cosine": ("dsplan.scheduling.schedules", "cosine"),
+    "wsd": ("dsplan.scheduling.schedules", "wsd"),
+    "learning_rate_at": ("dsplan.scheduling.schedules", "learning_rate_at"),
+    "extend": ("dsplan.scheduling.continual", "extend"),
+    "Extension": ("dsplan.scheduling.continual", "Extension"),
+    # catalog
+    "load_preset": ("dsplan.catalog.presets", "load_preset"),
+    "Preset": ("dsplan.catalog.presets", "Preset"),
+    "get_gpu": ("dsplan.catalog.gpus", "get_gpu"),
+    "Gpu": ("dsplan.catalog.gpus", "Gpu"),
+    # checking
+    "check_files": ("dsplan.checking.rules", "check_files"),
+    "Report": ("dsplan.checking.rules", "Report"),
+    "load_config": ("dsplan.checking.config", "load_config"),
+    "RunConfig": ("dsplan.checking.config", "RunConfig"),
+    "config_toml": ("dsplan.checking.config", "config_toml"),
+    # fitting
+    "fit": ("dsplan.fitting.run", "fit"),
+    "read_sweep": ("dsplan.fitting.run", "read_sweep"),
+    "FitReport": ("dsplan.fitting.report", "FitReport"),
+    # errors
+    "DsplanError": ("dsplan.errors", "DsplanError"),
+    "InputError": ("dsplan.errors", "InputError"),
+    "ProblemFound": ("dsplan.errors", "ProblemFound"),
 }
+
+# The same names, spelled out for linters and readers (a test keeps the two equal).
+__all__ = [
+    "Comparison",
+    "Cost",
+    "Counts",
+    "DsplanError",
+    "Extension",
+    "FitReport",
+    "Gpu",
+    "Hardware",
+    "InputError",
+    "Plan",
+    "PlanOptions",
+    "Preset",
+    "ProblemFound",
+    "Report",
+    "RunConfig",
+    "Schedule",
+    "SearchOptions",
+    "Shape",
+    "Sweep",
+    "SweepOptions",
+    "__version__",
+    "best_shape",
+    "check_files",
+    "compare",
+    "config_toml",
+    "cosine",
+    "counts",
+    "design_sweep",
+    "estimate",
+    "extend",
+    "fit",
+    "get_gpu",
+    "learning_rate_at",
+    "load_config",
+    "load_preset",
+    "multistep",
+    "plan",
+    "read_sweep",
+    "resolve_hardware",
+    "wsd",
+]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dsplan' has no attribute {name!r}")
+    try:
+        module_name, attribute = _PUBLIC[name]
+    except KeyError:
+        raise AttributeError(f"module 'dsplan' has no attribute {name!r}") from None
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value  # resolved once; later lookups do not come back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -1,5 +1,5 @@
 """The docs' examples are real: every `$ dsplan ...` block of the README and docs/ matches what the
-command prints now.
+command prints now, and every Python block runs and returns what it shows.
 
 A block may leave lines out (an ellipsis line, or a chart): its lines must then appear, in order,
 in the real output. Not replayed here: blocks with more than one command or with redirections, and
@@ -9,6 +9,7 @@ tests/test_cli_check.py).
 
 from __future__ import annotations
 
+import doctest
 import re
 import shlex
 from pathlib import Path
@@ -56,3 +57,45 @@ def test_example_matches_the_tool(where: str, shown: list[str]) -> None:
     for line in wanted:
         assert line in actual[position:], f"README line not in the output: {line!r}"
         position = actual.index(line, position) + 1
+
+
+# Python blocks: every one is a doctest session (```pycon, `>>>` prompts with the results shown). A
+# page's blocks run in order in one namespace (a later block may use an earlier one's names), in a
+# fresh folder, so what the docs show a call returning is what it returns.
+PYTHON_BLOCK = re.compile(r"```(?P<lang>python|pycon|py)\n(?P<body>.*?)```", re.S)
+
+
+def _python_blocks(page: Path) -> list[tuple[int, str, str]]:
+    text = page.read_text(encoding="utf-8")
+    return [
+        (text.count("\n", 0, m.start()) + 2, m.group("lang"), m.group("body"))
+        for m in PYTHON_BLOCK.finditer(text)
+    ]
+
+
+PYTHON_PAGES = [page for page in PAGES if _python_blocks(page)]
+
+
+def test_the_readme_has_python_examples() -> None:
+    assert ROOT / "README.md" in PYTHON_PAGES
+    assert len(_python_blocks(ROOT / "README.md")) >= 3
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=[p.name for p in PYTHON_PAGES])
+def test_python_examples_run_as_shown(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for line, lang, body in _python_blocks(page):
+        where = f"{page.name}:{line}"
+        assert lang == "pycon" and body.lstrip().startswith(">>> "), (
+            f"{where}: a Python example is a ```pycon session that shows its results"
+        )
+        test = doctest.DocTestParser().get_doctest(body, namespace, where, where, line - 1)
+        assert any(ex.want for ex in test.examples), f"{where}: the example shows no result"
+        out: list[str] = []
+        runner.run(test, out=out.append, clear_globs=False)
+        assert runner.failures == 0, "".join(out)
+        namespace = test.globs

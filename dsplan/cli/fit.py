@@ -98,7 +98,7 @@ def fit(
     with exit_on_error():
         from dsplan import fitting as core
         from dsplan.catalog.presets import load_preset, m_form
-        from dsplan.io import read_csv_rows, write_text
+        from dsplan.io import write_text
         from dsplan.units import parse_positive
 
         if plot is not None:
@@ -120,10 +120,7 @@ def fit(
             files.append((hyperparameters, "hyperparameters"))
         datasets = {}
         for path, what in files:
-            header, rows = read_csv_rows(path)
-            datasets[what] = core.sweep_data(
-                header, rows, "stdin" if path == "-" else path, kind=what, column_map=column_map
-            )
+            datasets[what] = core.read_sweep(path, kind=what, column_map=column_map)
 
         iso = hp = None
         if "isoflop" in datasets:

@@ -43,6 +43,7 @@ from dsplan.fitting.hyperparameters import (
 from dsplan.fitting.isoflop import BudgetFit, IsoFlopFit, fit_isoflop
 from dsplan.fitting.numerics import CONFIDENCE, Bootstrap, LawFit, Progress
 from dsplan.fitting.report import FitReport, Prediction, predict, preset_toml, report
+from dsplan.fitting.run import fit, read_sweep
 
 __all__ = [
     "ALL_COLUMNS",
@@ -62,11 +63,13 @@ __all__ = [
     "Progress",
     "SweepData",
     "budget_key",
+    "fit",
     "fit_hyperparameters",
     "fit_isoflop",
     "parse_column_map",
     "predict",
     "preset_toml",
+    "read_sweep",
     "report",
     "sweep_data",
 ]
