@@ -9,6 +9,9 @@ import sys
 import pytest
 from conftest import assert_input_error, run_cli
 
+from dsplan.output.numbers import is_integer_key
+from dsplan.output.text import flatten
+
 # Issue #2 and #3: these keys are a public contract; scripts depend on them.
 STABLE_KEYS = [
     "schema_version",
@@ -75,7 +78,9 @@ def test_several_budgets_give_a_list_and_rows() -> None:
 def test_field_prints_one_bare_value() -> None:
     r = run_cli("budget", "1e24", "--field", "hyperparameters.learning_rate")
     assert r.exit_code == 0
-    assert r.stdout == f"{0.3118 * 1e24**-0.125!r}\n"
+    # Eq. 1: 0.3118 * (1e24)^-0.125 = 0.3118e-3 in decimal; in floats 0.00031180000000000004,
+    # which the output contract writes to 7 significant digits.
+    assert r.stdout == "0.0003118\n"
     steps = run_cli("budget", "1e24", "--field", "schedule.milestones.1.step")
     assert steps.stdout.strip().isdigit()
     several = run_cli("budget", "1e21", "1e22", "--field", "architecture.n_layers")
@@ -212,3 +217,51 @@ def test_python_m_dsplan_runs() -> None:
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_env_export_reaches_child_processes_and_shell_arithmetic() -> None:
+    # The installed command, as a run script calls it: eval in one shell, read in a child shell.
+    dsplan = [sys.executable, "-m", "dsplan"]
+    command = " ".join(dsplan) + " budget 1e24 --format env --export"
+    script = (
+        f'eval "$({command})"\n'
+        "bash -c 'echo $((DSPLAN_SCHEDULE_MILESTONES_0_TOKENS / 2)) $DSPLAN_TRAINING_TOKENS'"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    half, tokens = done.stdout.split()
+    plan = run_cli("budget", "1e24", "--format", "json").json()
+    assert int(half) == plan["schedule"]["milestones"][0]["tokens"] // 2
+    assert int(tokens) == plan["training"]["tokens"] == round(plan["training"]["tokens"])
+
+
+def test_env_lines_are_exported_only_when_asked() -> None:
+    plain = run_cli("budget", "1e24", "--format", "env").stdout.splitlines()
+    exported = run_cli("budget", "1e24", "--format", "env", "--export").stdout.splitlines()
+    assert exported == [f"export {line}" for line in plain]
+    assert not any(line.endswith(".0") for line in plain if "_TOKENS=" in line)
+    assert_input_error(
+        run_cli("budget", "1e24", "--export"), "--export applies to --format env only"
+    )
+
+
+def test_script_formats_carry_no_float_noise() -> None:
+    # Output contract (README): whole quantities are integers (floats of 15 digits only beyond
+    # 2**63 - 1); every other number has at most 7 significant digits. env says the same as JSON.
+    args = ("budget", "1e22", "--gpu", "h800", "--gpus", "64")
+    doc = run_cli(*args, "--format", "json").json()
+    for path, value in flatten(doc):
+        key = path.split(".")[-1] if not path.split(".")[-1].isdigit() else path.split(".")[-2]
+        if isinstance(value, float) and is_integer_key(key):
+            assert abs(value) > 2**63 - 1, path
+        elif isinstance(value, float):
+            digits = repr(abs(value)).split("e")[0].replace(".", "").strip("0")
+            assert len(digits) <= 7, (path, value)
+    env = dict(line.split("=", 1) for line in run_cli(*args, "--format", "env").stdout.splitlines())
+    assert env["DSPLAN_TRAINING_TOKENS"] == str(doc["training"]["tokens"])
+    assert env["DSPLAN_HYPERPARAMETERS_LEARNING_RATE"] == repr(
+        doc["hyperparameters"]["learning_rate"]
+    )
+    toml = run_cli("budget", "1e22", "--format", "toml").stdout
+    assert "tokens = 172298882820\n" in toml  # C / M = 172298882819.55737, rounded to a whole token
+    assert f"learning_rate = {doc['hyperparameters']['learning_rate']!r}\n" in toml

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import assert_input_error, run_cli
+from conftest import OUTPUT_REL, assert_input_error, run_cli
 
 STABLE_KEYS = ("gpu", "peak_flops_per_gpu", "mfu", "flops_per_token_hardware", "gpu_hours")
 
@@ -24,8 +24,8 @@ def test_gpu_adds_the_cost_section() -> None:
         assert key in cost
     assert cost["gpu"] == "h800" and cost["peak_flops_per_gpu"] == 989e12 and cost["mfu"] == 0.4
     # 2,048 GPUs: GPU-hours / 2048 / 24; the price is DeepSeek-V3's $2/GPU-hour assumption.
-    assert cost["wall_clock_days"] == pytest.approx(cost["gpu_hours"] / 2048 / 24, rel=1e-12)
-    assert cost["cost_usd"] == pytest.approx(cost["gpu_hours"] * 2.0, rel=1e-12)
+    assert cost["wall_clock_days"] == pytest.approx(cost["gpu_hours"] / 2048 / 24, rel=OUTPUT_REL)
+    assert cost["cost_usd"] == pytest.approx(cost["gpu_hours"] * 2.0, rel=OUTPUT_REL)
     assert cost["dtype"] == "bf16" and cost["feasibility"]["feasible"] is True
 
 
@@ -46,7 +46,7 @@ def test_no_gpu_no_cost_and_no_table_read() -> None:
 def test_gpu_count_unknown_means_no_wall_clock() -> None:
     cost = _cost("1e22", "--gpu", "a100")
     assert "wall_clock_days" not in cost and cost["gpus"] is None
-    assert cost["cost_usd"] == pytest.approx(cost["gpu_hours"] * 2.79, rel=1e-12)
+    assert cost["cost_usd"] == pytest.approx(cost["gpu_hours"] * 2.79, rel=OUTPUT_REL)
 
 
 def test_no_price_known_means_no_cost_usd() -> None:
@@ -57,12 +57,12 @@ def test_no_price_known_means_no_cost_usd() -> None:
 def test_each_option() -> None:
     base = _cost("1e22", "--gpu", "h100", "--gpus", "64")
     assert _cost("1e22", "--gpu", "h100", "--gpus", "64", "--mfu", "0.2")["gpu_hours"] == (
-        pytest.approx(base["gpu_hours"] * 2, rel=1e-12)
+        pytest.approx(base["gpu_hours"] * 2, rel=OUTPUT_REL)
     )
     fp8 = _cost("1e22", "--gpu", "h100", "--dtype", "fp8")
     assert fp8["peak_flops_per_gpu"] == 1979e12 and fp8["mfu"] == 0.3 and fp8["dtype"] == "fp8"
     priced = _cost("1e22", "--gpu", "h100", "--price-per-gpu-hour", "1.5")
-    assert priced["cost_usd"] == pytest.approx(priced["gpu_hours"] * 1.5, rel=1e-12)
+    assert priced["cost_usd"] == pytest.approx(priced["gpu_hours"] * 1.5, rel=OUTPUT_REL)
     assert priced["price_source"] == "given"
     days = _cost("1e22", "--gpu", "h100", "--days", "2")
     assert days["gpus_source"] == "fewest that meet --days"
@@ -100,7 +100,7 @@ def test_inverse_mode() -> None:
     assert r.exit_code == 0, r.stderr
     doc = r.json()
     # C = 2048 x 989e12 x 0.4 x 30 days = 2.1000093696e24 FLOPs of hardware work.
-    assert doc["cost"]["compute_flops_available"] == pytest.approx(2.1000093696e24, rel=1e-12)
+    assert doc["cost"]["compute_flops_available"] == pytest.approx(2.1000093696e24, rel=OUTPUT_REL)
     assert doc["cost"]["wall_clock_days"] == pytest.approx(30, rel=1e-9)
     assert doc["compute_flops"] < doc["cost"]["compute_flops_available"]
     text = run_cli("budget", "--gpu", "h800", "--gpus", "2048", "--days", "30")

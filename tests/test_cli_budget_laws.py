@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import assert_input_error, run_cli
+from conftest import OUTPUT_REL, assert_input_error, run_cli
 
 from dsplan.catalog.presets import load_preset, preset_ids
 
@@ -87,7 +87,7 @@ def test_kaplan_own_law_where_it_is_defined() -> None:
     ).json()
     n = doc["architecture"]["params_non_embedding"]
     assert doc["hyperparameters"]["learning_rate"] == pytest.approx(
-        0.003239 - 0.0001395 * math.log(n), rel=1e-12
+        0.003239 - 0.0001395 * math.log(n), rel=OUTPUT_REL
     )
     assert not any("its paper's own law" in w for w in doc["warnings"])
 

@@ -173,7 +173,10 @@ def test_budget_toml_round_trips_through_check(preset: str, exponent: float) -> 
     assert doc["summary"]["errors"] == 0
     derived = doc["files"][0]["derived"]
     assert derived["preset"] == preset
-    assert derived["compute_flops"] == pytest.approx(float(budget), rel=1e-9)
+    # Whole tokens (D = C / M rounded): C = M * D to within half a token's FLOPs, and the written
+    # FLOP count carries 15 digits.
+    slack = derived["flops_per_token"] / 2 + float(budget) * 1e-14
+    assert abs(derived["compute_flops"] - float(budget)) <= slack
 
 
 ROOT = Path(__file__).parent.parent
@@ -209,7 +212,8 @@ def test_budget_toml_with_gpu_round_trips() -> None:
     checked = run_cli("check", "-", "--format", "json", "--strict", input=written.stdout)
     assert checked.exit_code == 0, checked.stdout
     derived = checked.json()["files"][0]["derived"]
-    assert derived["implied_mfu"] == pytest.approx(0.4, rel=1e-9)
+    # expected_days is written to 7 significant digits, so the MFU it implies is 0.4 to about 1e-7.
+    assert derived["implied_mfu"] == pytest.approx(0.4, rel=1e-6)
 
 
 def test_docs_console_examples_match_the_output(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,6 +95,12 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+# How far outside a fit range a point may lie and still count as inside (relative): whole-token
+# rounding of D = C / M moves a config's compute by at most M / 2, under 1e-6 of C for any run of
+# a million tokens or more.
+EDGE_SLACK = 1e-6
+
+
 @dataclass(frozen=True)
 class PowerLaw:
     """``y = coefficient * C ** exponent``."""
@@ -131,7 +137,9 @@ class FitRange:
     ) -> float:
         """How many orders of magnitude the point lies outside the range (0 inside).
 
-        Each given quantity is checked against its own bounds; the largest excursion counts.
+        Each given quantity is checked against its own bounds; the largest excursion counts. A value
+        within :data:`EDGE_SLACK` of a bound is inside: a run config holds whole tokens, so the
+        compute it implies (M x round(C / M)) lies a few parts in 1e9 off the budget it came from.
         """
         worst = 0.0
         for value, lo, hi in (
@@ -141,9 +149,9 @@ class FitRange:
         ):
             if value is None or value <= 0:
                 continue
-            if hi is not None and value > hi:
+            if hi is not None and value > hi * (1 + EDGE_SLACK):
                 worst = max(worst, math.log10(value / hi))
-            if lo is not None and value < lo:
+            if lo is not None and value < lo * (1 - EDGE_SLACK):
                 worst = max(worst, math.log10(lo / value))
         return worst
 

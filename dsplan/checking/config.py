@@ -787,16 +787,20 @@ def load_config(name: str, *, preset: str | None = None) -> RunConfig:
     return parse_config(text, display, base_dir=base, preset=preset)
 
 
-def _toml_number(value: float) -> str:
-    """A finite float as TOML: repr keeps every digit, and TOML accepts its ``1e+25`` form."""
-    return repr(float(value))
+def _toml_number(key: str, value: float) -> str:
+    """A finite number under ``key`` as TOML, written as every document is
+    (:mod:`dsplan.output.numbers`: whole quantities as integers, the rest to 7 digits)."""
+    from dsplan.output.numbers import text
+
+    return text(key, float(value))
 
 
 def config_toml(plan: Plan, cost: Cost | None = None) -> str:
     """The run config of a plan, as TOML that ``dsplan check`` reads back.
 
     The batch is written in sequences (what the plan rounds to) and the schedule as DeepSeek's
-    multi-step one with the plan's warm-up; numbers keep every digit so the round trip is exact.
+    multi-step one with the plan's warm-up; tokens are a whole number (C / M rounded) and rates
+    keep 7 significant digits, well inside every tolerance of ``dsplan check``.
     With a ``cost`` (``dsplan budget --gpu ...``), a ``[hardware]`` table holds the GPU, precision,
     MFU and, where known, the GPU count, the wall-clock days and the spending limit.
     """
@@ -814,9 +818,9 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         *model_table(plan.architecture.shape),
         "",
         "[training]",
-        f"tokens = {_toml_number(plan.training.tokens)}",
+        f"tokens = {_toml_number('tokens', plan.training.tokens)}",
         f"batch_size_sequences = {h.batch_size_sequences}  # {h.tokens_per_step} tokens per step",
-        f"learning_rate = {_toml_number(h.learning_rate)}",
+        f"learning_rate = {_toml_number('learning_rate', h.learning_rate)}",
         f"warmup_steps = {sched.warmup_steps}",
         'schedule = "multistep"',
         f"stage_fractions = [{stage_fractions}]",
@@ -834,17 +838,19 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
             "[hardware]",
             f"gpu = {_toml_string(hw.gpu.id)}",
             f"dtype = {_toml_string(hw.dtype)}",
-            f"mfu = {_toml_number(hw.mfu)}",
+            f"mfu = {_toml_number('mfu', hw.mfu)}",
         ]
         if cost.n_gpus is not None:
             lines.append(f"num_gpus = {cost.n_gpus}")
         days = cost.wall_clock_days
         if days is not None:
-            lines.append(f"expected_days = {_toml_number(days)}")
+            lines.append(f"expected_days = {_toml_number('expected_days', days)}")
         if hw.max_cost_usd is not None:
-            lines.append(f"budget_usd = {_toml_number(hw.max_cost_usd)}")
+            lines.append(f"budget_usd = {_toml_number('budget_usd', hw.max_cost_usd)}")
         if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
-            lines.append(f"price_usd_per_gpu_hour = {_toml_number(hw.price_usd_per_gpu_hour)}")
+            lines.append(
+                f"price_usd_per_gpu_hour = {_toml_number('price_usd_per_gpu_hour', hw.price_usd_per_gpu_hour)}"
+            )
     return "\n".join(lines) + "\n"
 
 

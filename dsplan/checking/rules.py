@@ -809,12 +809,13 @@ def _token_rules(ctx: _Context) -> None:
     above: list[str] = []
     below: list[str] = []
     floors: list[float] = []  # the range minima C lies below
-    if alloc.compute_max is not None and c > alloc.compute_max:
+    beyond = alloc.orders_beyond(c) > 0  # not at a bound within whole-token rounding
+    if beyond and alloc.compute_max is not None and c > alloc.compute_max:
         above.append(
             f"{alloc.orders_beyond(c):.1f} orders of magnitude above the allocation law's "
             f"{_range_text(alloc)}"
         )
-    if alloc.compute_min is not None and c < alloc.compute_min:
+    if beyond and alloc.compute_min is not None and c < alloc.compute_min:
         floors.append(alloc.compute_min)
         below.append(
             f"{alloc.orders_beyond(c):.1f} orders of magnitude below the allocation law's "

@@ -69,8 +69,14 @@ def format_option(allowed: tuple[Format, ...], help: str) -> Any:
 
 
 def dumps(document: Any) -> str:
-    """The JSON text of a result: sorted keys, no NaN, two-space indent, byte-identical per input."""
-    return json.dumps(document, sort_keys=True, indent=2, allow_nan=False)
+    """The JSON text of a result: sorted keys, no NaN, two-space indent, byte-identical per input.
+
+    Numbers are written by :func:`dsplan.output.numbers.clean` (whole quantities as integers, the
+    rest to 7 significant digits).
+    """
+    from dsplan.output.numbers import clean
+
+    return json.dumps(clean(document), sort_keys=True, indent=2, allow_nan=False)
 
 
 def out(text: str) -> None:

@@ -39,6 +39,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
+from dsplan.output.numbers import clean
 from dsplan.output.text import env_lines, field_text, get_field
 from dsplan.planning.plan import Plan, PlanOptions, plan
 from dsplan.units import parse_positive, positive_int
@@ -76,6 +77,14 @@ def budget(
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
     ] = None,
+    export: Annotated[
+        bool,
+        typer.Option(
+            "--export",
+            help="env: write `export NAME=value` lines, so that the programs a run script starts "
+            "see the variables.",
+        ),
+    ] = False,
     gpu: GpuOption = None,
     gpus: GpusOption = None,
     mfu: MfuOption = None,
@@ -94,7 +103,7 @@ def budget(
 
         LR=$(dsplan budget 1e24 --field hyperparameters.learning_rate)
 
-        eval "$(dsplan budget 1e24 --format env)"
+        eval "$(dsplan budget 1e24 --format env --export)"
 
         dsplan budget 1e24 --gpu h800 --gpus 2048 --days 30
 
@@ -129,14 +138,16 @@ def budget(
         plans, costs = _plans(budgets, options, hardware)
         cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
         documents = [_document(p, c) for p, c in zip(plans, cost_of, strict=True)]
+        if export and format is not Format.env:
+            raise InputError("--export applies to --format env only")
         if field is not None:
-            out("\n".join(field_text(get_field(doc, field)) for doc in documents))
+            out("\n".join(field_text(get_field(clean(doc), field)) for doc in documents))
         elif format is Format.json:
             out(dumps(documents[0] if len(documents) == 1 else documents))
         elif format is Format.env:
             if len(documents) != 1:
                 raise InputError("--format env takes one budget; use --format json for several")
-            out(env_lines(documents[0]))
+            out(env_lines(documents[0], export=export))
         elif format is Format.toml:
             if len(documents) != 1:
                 raise InputError("--format toml takes one budget: it writes one run config")

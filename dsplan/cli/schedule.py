@@ -377,7 +377,12 @@ def _explicit_m(
 
 def _csv(sched: Schedule, every: int) -> str:
     lines = ["step,tokens,learning_rate"]
-    lines += [f"{s},{t:.0f},{lr!r}" for s, t, lr in rate_table(sched, every)]
+    from dsplan.output.numbers import text
+
+    lines += [
+        f"{s},{text('tokens', t)},{text('learning_rate', lr)}"
+        for s, t, lr in rate_table(sched, every)
+    ]
     return "\n".join(lines)
 
 

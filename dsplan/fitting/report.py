@@ -11,6 +11,7 @@ from dsplan.catalog.presets import FitRange, Preset, m_form
 from dsplan.errors import InputError
 from dsplan.fitting.hyperparameters import HyperparameterFit
 from dsplan.fitting.isoflop import IsoFlopFit
+from dsplan.output.numbers import text as number_text
 
 SCHEMA_VERSION = 1
 # Our threshold for the extrapolation warning, not the paper's.
@@ -203,14 +204,15 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
         lines += [
             "",
             f"[{table}]    # {comment}",
-            f"coefficient = {law.coefficient!r}",
-            f"exponent = {law.exponent!r}",
+            f"coefficient = {number_text('coefficient', law.coefficient)}",
+            f"exponent = {number_text('exponent', law.exponent)}",
         ]
     for table, rng in (("fit_range", alloc_range), ("hyperparameter_fit_range", hp_range)):
+        lines += ["", f"[{table}]    # FLOPs"]
+        # TOML has no null: a bound the base preset does not state is left out.
         lines += [
-            "",
-            f"[{table}]    # FLOPs",
-            f"compute_min = {rng.compute_min!r}",
-            f"compute_max = {rng.compute_max!r}",
+            f"{key} = {number_text(key, value)}"
+            for key, value in (("compute_min", rng.compute_min), ("compute_max", rng.compute_max))
+            if value is not None
         ]
     return "\n".join(lines) + "\n"

@@ -46,15 +46,23 @@ def scalar_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
-def env_lines(document: dict[str, Any], prefix: str = "DSPLAN") -> str:
-    """``PREFIX_PATH=value`` lines for every scalar, quoted so that ``eval`` in bash is safe."""
+def env_lines(document: dict[str, Any], prefix: str = "DSPLAN", *, export: bool = False) -> str:
+    """``PREFIX_PATH=value`` lines for every scalar, quoted so that ``eval`` in bash is safe.
+
+    Numbers are written by :func:`dsplan.output.numbers.clean`, so whole quantities are integers
+    that shell arithmetic takes (``$((DSPLAN_TRAINING_TOKENS / 2))``). With ``export``, each line is
+    ``export NAME=value``: the variables reach the programs a run script starts.
+    """
     import re
     import shlex
 
+    from dsplan.output.numbers import clean
+
+    lead = "export " if export else ""
     lines = []
-    for path, value in flatten(document):
+    for path, value in flatten(clean(document)):
         name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{path}").upper()
-        lines.append(f"{name}={shlex.quote(scalar_text(value))}")
+        lines.append(f"{lead}{name}={shlex.quote(scalar_text(value))}")
     return "\n".join(lines)
 
 

@@ -369,18 +369,17 @@ def _grid_sequences(sequences: float, law_sequences: float) -> int:
 
 
 def csv_text(sweep: Sweep) -> str:
-    """The sweep as CSV: a header of :data:`CSV_COLUMNS`, one row per run, ``repr`` floats."""
+    """The sweep as CSV: a header of :data:`CSV_COLUMNS`, one row per run.
+
+    Numbers as in every document (:mod:`dsplan.output.numbers`).
+    """
+    from dsplan.output.numbers import clean
+
     lines = [",".join(CSV_COLUMNS)]
     for run in sweep.runs:
-        row = run.to_dict()
-        lines.append(",".join(_cell(row[col]) for col in CSV_COLUMNS))
+        row = clean(run.to_dict())
+        lines.append(",".join(str(row[col]) for col in CSV_COLUMNS))
     return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
 
 
 def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
@@ -395,6 +394,7 @@ def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
     Tokens are rounded to a whole number.
     """
     from dsplan.checking.config import CONFIG_SCHEMA_VERSION, model_table
+    from dsplan.output.numbers import text as number_text
 
     return "\n".join(
         [
@@ -407,7 +407,7 @@ def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
             "[training]",
             f"tokens = {round(run.tokens)}",
             f"batch_size_sequences = {run.batch_size_sequences}  # {run.batch_size_tokens} tokens",
-            f"learning_rate = {run.learning_rate!r}",
+            f"learning_rate = {number_text('learning_rate', run.learning_rate)}",
             f"warmup_steps = {run.warmup_steps}",
             'schedule = "multistep"',
             "",
