@@ -387,13 +387,14 @@ def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
 
     Args:
         run: The experiment.
-        preset: How ``data.preset`` names the preset (:func:`dsplan.checking.config.preset_reference`, so
+        preset: How ``data.preset`` names the preset (:func:`dsplan.checking.writers.preset_reference`, so
             that a preset file is found from the config's folder); default the run's own.
 
     The batch is given in sequences (what a launcher sets); its size in tokens is in the comment.
     Tokens are rounded to a whole number.
     """
-    from dsplan.checking.config import CONFIG_SCHEMA_VERSION, model_table
+    from dsplan.checking.schema import CONFIG_SCHEMA_VERSION
+    from dsplan.checking.writers import model_table
     from dsplan.output.numbers import text as number_text
 
     return "\n".join(

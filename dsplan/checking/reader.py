@@ -1,0 +1,433 @@
+"""Loading a run config: TOML text to a typed :class:`RunConfig`, or every problem of the file.
+
+The loader only checks what a schema can: TOML syntax, known keys, value types, required keys.
+It collects every such problem in a file before it raises, naming the file, the line (the TOML
+parser's line for syntax errors; for keys, the line where the key is written) and the key. Whether
+the values make sense is the rules' business (:mod:`dsplan.checking.rules`): those are findings,
+not load errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dsplan.catalog.presets import load_preset, looks_like_path
+from dsplan.checking.schema import (
+    BY_PATH,
+    CONFIG_SCHEMA_VERSION,
+    DEFAULT_STAGE_FACTORS,
+    DEFAULT_STAGE_FRACTIONS,
+    DEFAULT_WARMUP_STEPS,
+    SCHEDULES,
+    SCHEMA,
+    SHAPE_KEYS,
+    STDIN_NAME,
+    TABLES,
+    ConfigProblems,
+    HardwareConfig,
+    ModelConfig,
+    Problem,
+    RunConfig,
+    TrainingConfig,
+    closest_key,
+)
+from dsplan.checking.toml_lines import key_lines, line_of
+from dsplan.errors import InputError, PresetError
+from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Reader:
+    """Collects typed values and problems while walking one parsed config."""
+
+    def __init__(self, data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
+        self.data = data
+        self.file = file
+        self.lines = lines
+        self.problems: list[Problem] = []
+        self.given: set[str] = set()
+        self.suggested: set[str] = set()  # known keys offered for unknown ones
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line_of(self.lines, key), key, message))
+
+    def check_unknown(self) -> None:
+        for name, value in self.data.items():
+            if name in TABLES:
+                if not isinstance(value, dict):
+                    self.problem(name, f"must be a table [{name}], got {_type_name(value)}")
+                    continue
+                for key in value:
+                    path = f"{name}.{key}"
+                    if path not in BY_PATH:
+                        self._unknown(path)
+            elif name not in BY_PATH:
+                if isinstance(value, dict):
+                    close = difflib.get_close_matches(name, TABLES, n=1, cutoff=0.6)
+                    hint = f"; did you mean [{close[0]}]?" if close else ""
+                    self.problem(
+                        name, f"unknown table [{name}]{hint} (tables: {', '.join(TABLES)})"
+                    )
+                else:
+                    self._unknown(name)
+
+    def _unknown(self, path: str) -> None:
+        parent, _, name = path.rpartition(".")
+        if parent and name in TABLES:  # [model] training.tokens = ...: a table in the wrong one
+            nested = self.data.get(parent, {}).get(name)
+            if isinstance(nested, dict):  # its keys are not missing, only misplaced
+                self.suggested.update(f"{name}.{key}" for key in nested)
+            self.problem(path, f"unknown key; move it to the top-level [{name}] table")
+            return
+        close = closest_key(path)
+        if close:
+            self.suggested.add(close)
+        hint = f"; did you mean {close}?" if close else ""
+        self.problem(path, f"unknown key{hint}")
+
+    def raw(self, path: str) -> Any:
+        table, _, name = path.rpartition(".")
+        node = self.data.get(table, {}) if table else self.data
+        if not isinstance(node, dict) or name not in node:
+            return None
+        self.given.add(path)
+        return node[name]
+
+    def get(self, path: str) -> Any:
+        """The value at ``path`` checked against the schema's kind; ``None`` if absent or wrong."""
+        spec = BY_PATH[path]
+        value = self.raw(path)
+        if value is None:
+            return None
+        kind = spec.kind
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.problem(path, f"expected an integer, got {_type_name(value)} ({value!r})")
+                return None
+            return value
+        if kind == "number":
+            if not _is_number(value):
+                self.problem(path, f"expected a number, got {_type_name(value)} ({value!r})")
+                return None
+            if not math.isfinite(value):
+                self.problem(path, f"expected a finite number, got {value!r}")
+                return None
+            return float(value)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                self.problem(path, f"expected true or false, got {_type_name(value)} ({value!r})")
+                return None
+            return value
+        if kind == "string":
+            if not isinstance(value, str):
+                self.problem(path, f"expected a string, got {_type_name(value)} ({value!r})")
+                return None
+            return value
+        if kind == "numbers":
+            if not isinstance(value, list) or not all(
+                _is_number(v) and math.isfinite(v) for v in value
+            ):
+                self.problem(
+                    path,
+                    f"expected an array of finite numbers, got {_type_name(value)} ({value!r})",
+                )
+                return None
+            return tuple(float(v) for v in value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(path, f"expected an array of strings, got {_type_name(value)} ({value!r})")
+            return None
+        return tuple(value)
+
+    def required(self, path: str, value: Any, why: str = "") -> None:
+        # A misspelt key already says "did you mean <this>": no second line for the same mistake.
+        if value is None and path not in self.given and path not in self.suggested:
+            self.problem(path, f"missing required key{why}")
+
+
+def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
+    hf = r.get("model.hf_config")
+    seq_len = r.get("model.seq_len")
+    if hf is not None:
+        table = r.data["model"]
+        clash = [f"model.{k}" for k in (*SHAPE_KEYS, "tied_embeddings") if k in table]
+        for key in clash:
+            r.problem(key, "give either model.hf_config or the shape keys, not both")
+        if clash:
+            return None
+        from dsplan.model.hf_config import shape_from_hf_config
+
+        hf_path = Path(hf)
+        if not hf_path.is_absolute():
+            hf_path = base_dir / hf_path
+        try:
+            shape = shape_from_hf_config(hf_path)
+        except InputError as exc:
+            r.problem("model.hf_config", str(exc))
+            return None
+        return ModelConfig(
+            n_layers=shape.n_layers,
+            d_model=shape.d_model,
+            n_heads=shape.n_heads,
+            n_kv_heads=shape.n_kv_heads,
+            d_ff=shape.d_ff,
+            vocab_size=shape.vocab_size,
+            seq_len=shape.seq_len if seq_len is None else seq_len,
+            tied_embeddings=shape.tied_embeddings,
+        )
+    values = {k: r.get(f"model.{k}") for k in SHAPE_KEYS}
+    tied = r.get("model.tied_embeddings")
+    for key in ("n_layers", "d_model", "n_heads"):
+        r.required(f"model.{key}", values[key], " (or give model.hf_config)")
+    if any(values[k] is None for k in ("n_layers", "d_model", "n_heads")):
+        return None
+    if any(f"model.{k}" in r.given and values[k] is None for k in SHAPE_KEYS):
+        return None
+    from dsplan.model.flops import swiglu_d_ff
+
+    d_model = values["d_model"]
+    return ModelConfig(
+        n_layers=values["n_layers"],
+        d_model=d_model,
+        n_heads=values["n_heads"],
+        n_kv_heads=values["n_kv_heads"] if values["n_kv_heads"] is not None else values["n_heads"],
+        d_ff=values["d_ff"] if values["d_ff"] is not None else swiglu_d_ff(max(d_model, 1)),
+        vocab_size=values["vocab_size"] if values["vocab_size"] is not None else 102_400,
+        seq_len=seq_len if seq_len is not None else 4096,
+        tied_embeddings=bool(tied),
+    )
+
+
+def _training(r: _Reader) -> TrainingConfig | None:
+    t = {k.name: r.get(k.path) for k in SCHEMA if k.table == "training"}
+    r.required("training.tokens", t["tokens"])
+    r.required("training.learning_rate", t["learning_rate"])
+    batch_keys = {"training.batch_size_tokens", "training.batch_size_sequences"}
+    if not batch_keys & (r.given | r.suggested):
+        r.problem(
+            "training",
+            "missing the batch size: give training.batch_size_tokens or "
+            "training.batch_size_sequences",
+        )
+    schedule = t["schedule"]
+    if schedule is not None and schedule not in SCHEDULES:
+        close = difflib.get_close_matches(schedule, SCHEDULES, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        r.problem(
+            "training.schedule",
+            f"unknown schedule {schedule!r}{hint} (choose one of: {', '.join(SCHEDULES)})",
+        )
+        return None
+    if t["stage_fractions"] is not None and t["stage_tokens"] is not None:
+        r.problem(
+            "training.stage_tokens",
+            "give either training.stage_fractions or training.stage_tokens, not both",
+        )
+    given_bad = any(
+        k.path in r.given and t[k.name] is None for k in SCHEMA if k.table == "training"
+    )
+    if given_bad or t["tokens"] is None or t["learning_rate"] is None:
+        return None
+    if t["batch_size_tokens"] is None and t["batch_size_sequences"] is None:
+        return None
+    fractions = t["stage_fractions"]
+    if fractions is None and t["stage_tokens"] is None:
+        fractions = DEFAULT_STAGE_FRACTIONS
+    return TrainingConfig(
+        tokens=t["tokens"],
+        learning_rate=t["learning_rate"],
+        batch_size_tokens=t["batch_size_tokens"],
+        batch_size_sequences=t["batch_size_sequences"],
+        warmup_steps=DEFAULT_WARMUP_STEPS if t["warmup_steps"] is None else t["warmup_steps"],
+        schedule=schedule or "multistep",
+        stage_fractions=fractions,
+        stage_tokens=t["stage_tokens"],
+        stage_factors=DEFAULT_STAGE_FACTORS if t["stage_factors"] is None else t["stage_factors"],
+        final_lr_fraction=(
+            DEFAULT_FINAL_LR_FRACTION if t["final_lr_fraction"] is None else t["final_lr_fraction"]
+        ),
+        decay_fraction=(
+            DEFAULT_DECAY_FRACTION if t["decay_fraction"] is None else t["decay_fraction"]
+        ),
+    )
+
+
+def parse_config(
+    text: str, file: str, *, base_dir: Path | None = None, preset: str | None = None
+) -> RunConfig:
+    """Parse and type-check the text of a run config.
+
+    Args:
+        text: The TOML text.
+        file: The name to report (a path, or ``<stdin>``).
+        base_dir: Where relative paths in the config (hf_config, a preset file) are resolved;
+            the current directory if ``None``.
+        preset: A preset id or path that overrides ``[data].preset`` (the CLI's ``--preset``).
+
+    Raises:
+        ConfigProblems: every syntax, unknown-key, type and missing-key problem of the file.
+    """
+    base = base_dir if base_dir is not None else Path()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
+        raise ConfigProblems([Problem(file, line, "", f"not valid TOML: {exc}")]) from None
+    lines = key_lines(text)
+    r = _Reader(data, file, lines)
+    r.check_unknown()
+    version = r.get("schema_version")
+    if version is not None and version != CONFIG_SCHEMA_VERSION:
+        r.problem(
+            "schema_version",
+            f"unsupported schema_version {version}; this dsplan reads {CONFIG_SCHEMA_VERSION}",
+        )
+    for table in ("model", "training"):
+        if table not in data:
+            r.problem(table, f"missing table [{table}]")
+    model = _model(r, base) if isinstance(data.get("model"), dict) else None
+    training = _training(r) if isinstance(data.get("training"), dict) else None
+    preset_value = r.get("data.preset")
+    hyper_value = _hyperparameters(r, base)
+    hardware = _hardware(r, base)
+    ignore = r.get("check.ignore") or ()
+    chosen = _preset(r, base, preset, preset_value)
+    if r.problems or model is None or training is None:
+        raise ConfigProblems(r.problems)
+    return RunConfig(
+        file=file,
+        model=model,
+        training=training,
+        preset=chosen,
+        hardware=hardware,
+        ignore=tuple(ignore),
+        hyperparameters=hyper_value,
+        given=frozenset(r.given),
+        lines=lines,
+    )
+
+
+def _hyperparameters(r: _Reader, base: Path) -> str | None:
+    """``data.hyperparameters``, resolved from the config's folder and loaded once to check it."""
+    value = r.get("data.hyperparameters")
+    if value is None:
+        return None
+    from dsplan.catalog.presets import load_hyperparameter_law
+
+    value = _resolve(value, base)
+    try:
+        load_hyperparameter_law(value)
+    except InputError as exc:
+        r.problem("data.hyperparameters", str(exc))
+    return str(value)
+
+
+def _hardware(r: _Reader, base: Path) -> HardwareConfig:
+    hardware = HardwareConfig(**{k.name: r.get(k.path) for k in SCHEMA if k.table == "hardware"})
+    if hardware.gpu is not None:
+        hardware = replace(hardware, gpu=_resolve(hardware.gpu, base))
+    _check_gpu(r, hardware)
+    return hardware
+
+
+def _preset(r: _Reader, base: Path, override: str | None, value: str | None) -> str:
+    """The preset to check against: ``--preset``, else ``data.preset`` (loaded to check it)."""
+    if override is not None or value is None:
+        return override or "current"
+    chosen = _resolve(value, base)
+    try:
+        load_preset(chosen)
+    except PresetError as exc:
+        r.problem("data.preset", str(exc))
+    return chosen
+
+
+def _check_gpu(r: _Reader, hw: HardwareConfig) -> None:
+    """An unknown GPU or a precision it lacks is a load error, like an unknown preset."""
+    if hw.gpu is None:
+        if hw.dtype is not None:
+            r.problem("hardware.dtype", "hardware.dtype needs hardware.gpu")
+        return
+    from dsplan.catalog.gpus import TRAINING_DTYPES, get_gpu
+
+    try:
+        gpu = get_gpu(hw.gpu)
+    except InputError as exc:
+        r.problem("hardware.gpu", str(exc))
+        return
+    if hw.dtype is not None:
+        have = [d for d in TRAINING_DTYPES if gpu.peak_flops(d) is not None]
+        if hw.dtype not in have:
+            r.problem(
+                "hardware.dtype",
+                f"{gpu.id} has no {hw.dtype!r} peak in the GPU table; choose {' or '.join(have)}",
+            )
+
+
+def _resolve(name: str, base: Path) -> str:
+    """A preset, law or GPU name, with a relative file path taken from the config's folder."""
+    if looks_like_path(name) and not Path(name).is_absolute():
+        return str(base / name)
+    return name
+
+
+def read_config_text(name: str) -> tuple[str, str, Path]:
+    """Read a config file (or standard input for ``-``).
+
+    Returns:
+        ``(text, display_name, base_dir)``.
+
+    Raises:
+        ConfigProblems: the file is missing, unreadable or not UTF-8.
+    """
+    if name == "-":
+        return sys.stdin.read().removeprefix("\ufeff"), STDIN_NAME, Path()
+    path = Path(name)
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax.
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigProblems([Problem(name, None, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise ConfigProblems([Problem(name, None, "", "is a directory, not a file")]) from None
+    except UnicodeDecodeError:
+        raise ConfigProblems([Problem(name, None, "", "not UTF-8 text")]) from None
+    except OSError as exc:
+        raise ConfigProblems([Problem(name, None, "", f"cannot read: {exc.strerror}")]) from None
+    return text, name, path.parent
+
+
+def load_config(name: str, *, preset: str | None = None) -> RunConfig:
+    """Read and parse one run config (``-`` for standard input); see :func:`parse_config`."""
+    text, display, base = read_config_text(name)
+    return parse_config(text, display, base_dir=base, preset=preset)

@@ -1,0 +1,234 @@
+"""The rules of ``dsplan check``: a run config against the paper's laws.
+
+Every rule has a stable id (DSP1xx shape, DSP2xx hyperparameters, DSP3xx tokens and fit range,
+DSP4xx schedule, DSP5xx hardware), declared with its severity and title beside its code in one
+module per family; :data:`RULES` is built from them. Every finding names the file, the key, the
+numbers and the value the laws suggest. All rules run on every file; nothing here prints or exits.
+
+A check is two steps: :func:`dsplan.checking.facts.derive` computes, once, everything the rules
+compare against (the counts, C, the laws at C, the batch, the steps, the GPU's numbers); then each
+rule reads those facts and returns its hits. Rules share no state, so their order does not matter;
+the findings of a file are sorted by severity, line and rule.
+
+The compute of a config is C = M * D with M the *exact* non-embedding FLOPs per token of its shape
+(:func:`dsplan.model.flops.counts`: GQA and the real d_ff counted, attention unmasked as in Eq. 2) and D
+its training tokens; the learning rate, batch and token laws are the preset's, evaluated at that C.
+
+Tolerance bands (ours; the paper publishes none). DeepSeek's near-optimal region is the set of
+settings whose generalization error is within 0.25% of the minimum, and the paper only says those
+points "fall within a broad band" (arXiv 2401.02954, Section 3.1, Fig. 3). The released models sit
+close to Eq. 1: learning rate 0.99x (7B) and 1.01x to 1.03x (67B), batch 1.02x (7B) and 0.91x to 0.96x
+(67B, depending on how M is counted). We therefore warn beyond a factor of 2 either way, about eight
+times the released models' largest deviation in log terms and well outside anything DeepSeek used,
+and report an error beyond a factor of 4, where a setting is much more likely a typo, a unit mistake
+or a config copied from another scale than a choice. The same reasoning, with the numbers, is in
+docs/check.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from dsplan.catalog.presets import load_preset
+from dsplan.checking.facts import (
+    BATCH_ERROR_FACTOR,
+    BATCH_WARNING_FACTOR,
+    ERROR,
+    INFO,
+    SEVERITIES,
+    WARNING,
+    derive,
+)
+from dsplan.checking.findings import (
+    SCHEMA_VERSION,
+    Derived,
+    FileReport,
+    Finding,
+    Report,
+    iter_findings,
+)
+from dsplan.checking.reader import parse_config, read_config_text
+from dsplan.checking.registry import Rule, RuleCheck
+from dsplan.checking.rules import hardware, hyperparameters, schedule, shape, tokens
+from dsplan.checking.rules.hyperparameters import LR_ERROR_FACTOR, LR_WARNING_FACTOR
+from dsplan.checking.rules.shape import (
+    D_FF_RATIO_ERROR_BELOW,
+    D_FF_RATIO_WARN,
+    HEAD_DIM_RANGE,
+    VOCAB_MULTIPLE,
+)
+from dsplan.checking.rules.tokens import OVERTRAIN_FACTOR, UNDERTRAIN_FACTOR
+from dsplan.checking.schema import ConfigProblems, Problem, RunConfig
+from dsplan.errors import InputError
+
+__all__ = [
+    "BATCH_ERROR_FACTOR",
+    "BATCH_WARNING_FACTOR",
+    "CHECKS",
+    "D_FF_RATIO_ERROR_BELOW",
+    "D_FF_RATIO_WARN",
+    "ERROR",
+    "HEAD_DIM_RANGE",
+    "INFO",
+    "LR_ERROR_FACTOR",
+    "LR_WARNING_FACTOR",
+    "OVERTRAIN_FACTOR",
+    "RULES",
+    "SCHEMA_VERSION",
+    "SEVERITIES",
+    "UNDERTRAIN_FACTOR",
+    "VOCAB_MULTIPLE",
+    "WARNING",
+    "Derived",
+    "FileReport",
+    "Finding",
+    "Report",
+    "Rule",
+    "check_config",
+    "check_files",
+    "check_texts",
+    "iter_findings",
+]
+
+CHECKS: tuple[RuleCheck, ...] = tuple(
+    sorted(
+        (
+            *shape.FAMILY,
+            *hyperparameters.FAMILY,
+            *tokens.FAMILY,
+            *schedule.FAMILY,
+            *hardware.FAMILY,
+        ),
+        key=lambda c: c.rule.id,
+    )
+)
+RULES: dict[str, Rule] = {c.rule.id: c.rule for c in CHECKS}
+if len(RULES) != len(CHECKS):  # pragma: no cover - a rule id declared twice
+    raise RuntimeError("duplicate rule id in dsplan.checking.rules")
+
+_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def _unknown_ignores(cfg: RunConfig) -> list[Problem]:
+    """A load problem for each ``[check].ignore`` entry that names no rule."""
+    import difflib
+
+    problems = []
+    for rule in cfg.ignore:
+        if rule in RULES:
+            continue
+        close = difflib.get_close_matches(rule, list(RULES), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(
+            Problem(
+                cfg.file,
+                cfg.line_of("check.ignore"),
+                "check.ignore",
+                f"unknown rule {rule!r}{hint}",
+            )
+        )
+    return problems
+
+
+def check_config(cfg: RunConfig) -> FileReport:
+    """Run every rule on one loaded config.
+
+    Raises:
+        ConfigProblems: ``[check].ignore`` names a rule that does not exist.
+        PresetError: the preset cannot be loaded.
+    """
+    unknown = _unknown_ignores(cfg)
+    if unknown:
+        raise ConfigProblems(unknown)
+    preset = load_preset(cfg.preset)
+    facts = derive(cfg, preset)
+    found = [
+        Finding(
+            rule=c.rule.id,
+            severity=hit.severity or c.rule.severity,
+            file=cfg.file,
+            key=hit.key,
+            line=cfg.line_of(hit.key),
+            message=hit.message,
+            hint=hit.hint,
+        )
+        for c in CHECKS
+        if c.rule.id not in cfg.ignore
+        for hit in c(facts)
+    ]
+    found.sort(key=lambda f: (_ORDER[f.severity], f.line if f.line is not None else 0, f.rule))
+    laws = facts.laws
+    derived = Derived(
+        preset=preset.id,
+        preset_source=preset.source,
+        flops_per_token=facts.counts.flops_per_token if facts.counts else None,
+        compute_flops=facts.compute,
+        params_total=facts.counts.params_total if facts.counts else None,
+        batch_size_tokens=facts.batch_tokens,
+        total_steps=facts.total_steps,
+        learning_rate_law=laws.learning_rate if laws else None,
+        batch_size_tokens_law=laws.batch_size_tokens if laws else None,
+        tokens_law=laws.tokens if laws else None,
+        implied_mfu=facts.hardware.implied_mfu if facts.hardware else None,
+    )
+    return FileReport(cfg.file, tuple(found), derived)
+
+
+def check_texts(
+    sources: Sequence[tuple[str, str, Path]], *, preset: str | None = None, strict: bool = False
+) -> Report:
+    """Check several configs given as ``(text, display_name, base_dir)``.
+
+    Every file is loaded first; if any cannot be, :class:`ConfigProblems` lists the problems of all
+    of them (exit 2). Otherwise every rule runs on every file.
+    """
+    if preset is not None:
+        load_preset(preset)  # an unknown --preset is one error, not one per file
+    configs: list[RunConfig] = []
+    problems: list[Problem] = []
+    for text, name, base in sources:
+        try:
+            configs.append(parse_config(text, name, base_dir=base, preset=preset))
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigProblems(problems)
+    reports: list[FileReport] = []
+    for cfg in configs:
+        try:
+            reports.append(check_config(cfg))
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigProblems(problems)
+    return Report(tuple(reports), strict=strict)
+
+
+def check_files(names: Sequence[str], *, preset: str | None = None, strict: bool = False) -> Report:
+    """Read and check config files (``-`` is standard input, read once).
+
+    Raises:
+        ConfigProblems: any file that cannot be read or loaded; every such problem is listed.
+        InputError: no files given, or an unknown ``preset``.
+    """
+    if not names:
+        raise InputError("give at least one config file (or - for standard input)")
+    sources = []
+    problems: list[Problem] = []
+    if names.count("-") > 1:
+        raise InputError("standard input (-) can be given only once")
+    for name in names:
+        try:
+            text, display, base = read_config_text(name)
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+            continue
+        sources.append((text, display, base))
+    try:
+        report = check_texts(sources, preset=preset, strict=strict)
+    except ConfigProblems as exc:
+        raise ConfigProblems([*problems, *exc.problems]) from None
+    if problems:
+        raise ConfigProblems(problems)
+    return report

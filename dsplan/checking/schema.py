@@ -1,0 +1,348 @@
+"""The run-config schema: every key, its kind, unit and default; the typed config; load problems.
+
+The schema is data (:data:`SCHEMA`), read by :mod:`dsplan.checking.reader` to type-check a config
+and by docs/check.md's tests to keep the key reference complete. A load problem (:class:`Problem`)
+is not a finding: a file that cannot be loaded exits 2 before any rule runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dsplan.checking.toml_lines import line_of
+from dsplan.errors import ConfigError
+from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
+
+if TYPE_CHECKING:
+    from dsplan.model.flops import Shape
+
+CONFIG_SCHEMA_VERSION = 1
+SCHEDULES = ("multistep", "cosine", "wsd", "constant")
+STDIN_NAME = "<stdin>"
+
+# Defaults of the schedule keys: the multi-step ones are DeepSeek's (arXiv 2401.02954, Section 2.3);
+# the cosine/WSD floor and the WSD decay fraction are `dsplan schedule`'s (dsplan.scheduling.schedules).
+DEFAULT_STAGE_FRACTIONS = (0.8, 0.9)
+DEFAULT_STAGE_FACTORS = (0.316, 0.1)
+DEFAULT_WARMUP_STEPS = 2000
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the run-config schema."""
+
+    table: str
+    name: str
+    kind: str  # "int", "number", "string", "bool", "numbers" (array), "strings" (array)
+    unit: str
+    default: Any
+    description: str
+    required: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"{self.table}.{self.name}" if self.table else self.name
+
+
+_NO_DEFAULT = None
+
+SCHEMA: tuple[Key, ...] = (
+    Key("", "schema_version", "int", "", 1, "Version of this schema; 1."),
+    # [model]: required unless hf_config is given; the defaults are DeepSeek's.
+    Key("model", "n_layers", "int", "layers", _NO_DEFAULT, "Transformer blocks.", required=True),
+    Key("model", "d_model", "int", "", _NO_DEFAULT, "Hidden width.", required=True),
+    Key("model", "n_heads", "int", "heads", _NO_DEFAULT, "Query heads.", required=True),
+    Key("model", "n_kv_heads", "int", "heads", "n_heads", "Key/value heads (GQA); MHA if omitted."),
+    Key("model", "d_ff", "int", "", "8/3 d_model rounded up to 256", "SwiGLU inner width."),
+    Key("model", "vocab_size", "int", "tokens", 102_400, "Vocabulary size."),
+    Key("model", "seq_len", "int", "tokens", 4096, "Training sequence length."),
+    Key("model", "tied_embeddings", "bool", "", False, "Input embedding shared with the head."),
+    Key(
+        "model",
+        "hf_config",
+        "string",
+        "path",
+        _NO_DEFAULT,
+        "A Hugging Face config.json (relative to this file) instead of the shape keys; "
+        "seq_len may still be given and wins over max_position_embeddings.",
+    ),
+    # [training]
+    Key("training", "tokens", "number", "tokens", _NO_DEFAULT, "Training tokens D.", required=True),
+    Key(
+        "training",
+        "batch_size_tokens",
+        "number",
+        "tokens/step",
+        _NO_DEFAULT,
+        "Global batch in tokens (give this or batch_size_sequences).",
+    ),
+    Key(
+        "training",
+        "batch_size_sequences",
+        "int",
+        "sequences/step",
+        _NO_DEFAULT,
+        "Global batch in sequences of seq_len tokens.",
+    ),
+    Key(
+        "training",
+        "learning_rate",
+        "number",
+        "",
+        _NO_DEFAULT,
+        "Peak learning rate (after warm-up).",
+        required=True,
+    ),
+    Key("training", "warmup_steps", "int", "steps", DEFAULT_WARMUP_STEPS, "Linear warm-up length."),
+    Key("training", "schedule", "string", "", "multistep", "multistep, cosine, wsd or constant."),
+    Key(
+        "training",
+        "stage_fractions",
+        "numbers",
+        "fraction of tokens",
+        list(DEFAULT_STAGE_FRACTIONS),
+        "multistep: where the rate drops, as fractions of the training tokens.",
+    ),
+    Key(
+        "training",
+        "stage_tokens",
+        "numbers",
+        "tokens",
+        _NO_DEFAULT,
+        "multistep: where the rate drops, in tokens (instead of stage_fractions).",
+    ),
+    Key(
+        "training",
+        "stage_factors",
+        "numbers",
+        "fraction of peak",
+        list(DEFAULT_STAGE_FACTORS),
+        "multistep: the rate after each drop.",
+    ),
+    Key(
+        "training",
+        "final_lr_fraction",
+        "number",
+        "fraction of peak",
+        DEFAULT_FINAL_LR_FRACTION,
+        "cosine and wsd: the rate at the end of the run.",
+    ),
+    Key(
+        "training",
+        "decay_fraction",
+        "number",
+        "fraction of tokens",
+        DEFAULT_DECAY_FRACTION,
+        "wsd: the final part of the run over which the rate decays.",
+    ),
+    # [data]
+    Key("data", "preset", "string", "", "current", "Law preset: an id or a path to a .toml file."),
+    Key(
+        "data",
+        "hyperparameters",
+        "string",
+        "",
+        "the preset's own Eq. 1, else the law it names",
+        "Hyperparameter law id or file (as `dsplan budget --hyperparameters`).",
+    ),
+    # [hardware]: all optional
+    Key("hardware", "gpu", "string", "", _NO_DEFAULT, "GPU id or alias (see `dsplan gpus`)."),
+    Key(
+        "hardware",
+        "dtype",
+        "string",
+        "",
+        "bf16 (fp16 where the GPU has no bf16)",
+        "Training precision; MFU is against its dense peak.",
+    ),
+    Key("hardware", "num_gpus", "int", "GPUs", _NO_DEFAULT, "GPUs the run uses."),
+    Key("hardware", "mfu", "number", "fraction", _NO_DEFAULT, "Model FLOPs utilisation planned."),
+    Key("hardware", "expected_days", "number", "days", _NO_DEFAULT, "Wall-clock time claimed."),
+    Key("hardware", "budget_usd", "number", "USD", _NO_DEFAULT, "Money available for the run."),
+    Key(
+        "hardware",
+        "price_usd_per_gpu_hour",
+        "number",
+        "USD/GPU-hour",
+        "the GPU table's price",
+        "Price used against budget_usd.",
+    ),
+    # [check]
+    Key("check", "ignore", "strings", "rule ids", [], "Rules to skip for this file."),
+)
+
+TABLES = ("model", "training", "data", "hardware", "check")
+BY_PATH = {k.path: k for k in SCHEMA}
+SHAPE_KEYS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size")
+
+# Names people carry over from other frameworks, mapped to ours, for the "did you mean" hint.
+ALIASES = {
+    "lr": "training.learning_rate",
+    "peak_lr": "training.learning_rate",
+    "max_lr": "training.learning_rate",
+    "batch_size": "training.batch_size_sequences",
+    "global_batch_size": "training.batch_size_sequences",
+    "train_batch_size": "training.batch_size_sequences",
+    "micro_batch_size": "training.batch_size_sequences",
+    "batch_tokens": "training.batch_size_tokens",
+    "tokens_per_step": "training.batch_size_tokens",
+    "warmup": "training.warmup_steps",
+    "warmup_iters": "training.warmup_steps",
+    "lr_warmup_steps": "training.warmup_steps",
+    "train_tokens": "training.tokens",
+    "total_tokens": "training.tokens",
+    "n_tokens": "training.tokens",
+    "lr_schedule": "training.schedule",
+    "scheduler": "training.schedule",
+    "num_hidden_layers": "model.n_layers",
+    "num_layers": "model.n_layers",
+    "n_layer": "model.n_layers",
+    "hidden_size": "model.d_model",
+    "n_embd": "model.d_model",
+    "dim": "model.d_model",
+    "num_attention_heads": "model.n_heads",
+    "n_head": "model.n_heads",
+    "num_key_value_heads": "model.n_kv_heads",
+    "n_kv_head": "model.n_kv_heads",
+    "intermediate_size": "model.d_ff",
+    "ffn_dim": "model.d_ff",
+    "ffn_hidden_size": "model.d_ff",
+    "max_position_embeddings": "model.seq_len",
+    "seq_length": "model.seq_len",
+    "context_length": "model.seq_len",
+    "block_size": "model.seq_len",
+    "max_seq_len": "model.seq_len",
+    "n_vocab": "model.vocab_size",
+    "gpus": "hardware.num_gpus",
+    "n_gpus": "hardware.num_gpus",
+    "gpu_count": "hardware.num_gpus",
+    "days": "hardware.expected_days",
+    "budget": "hardware.budget_usd",
+    "cost_usd": "hardware.budget_usd",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a config cannot be loaded: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found while loading one config file (exit 2)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def closest_key(path: str) -> str | None:
+    """The known key closest to an unknown ``table.key`` (aliases first, then spelling)."""
+    table, _, name = path.rpartition(".")
+    if name in ALIASES:
+        return ALIASES[name]
+    # The right name in the wrong table (learning_rate under [model]).
+    elsewhere = [k.path for k in SCHEMA if k.name == name]
+    if elsewhere:
+        return elsewhere[0]
+    same_table = [k.name for k in SCHEMA if k.table == table]
+    close = difflib.get_close_matches(name, same_table, n=1, cutoff=0.6)
+    if close:
+        return f"{table}.{close[0]}" if table else close[0]
+    close = difflib.get_close_matches(name, [k.name for k in SCHEMA], n=1, cutoff=0.75)
+    if close:
+        return next(k.path for k in SCHEMA if k.name == close[0])
+    return None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ``[model]`` table, with defaults filled in. Sizes are not validated here (see check)."""
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    d_ff: int
+    vocab_size: int
+    seq_len: int
+    tied_embeddings: bool
+
+    def shape(self) -> Shape:
+        """The :class:`~dsplan.model.flops.Shape`; raises InputError if the sizes are inconsistent."""
+        from dsplan.model.flops import Shape
+
+        return Shape(
+            n_layers=self.n_layers,
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            n_kv_heads=self.n_kv_heads,
+            d_ff=self.d_ff,
+            vocab_size=self.vocab_size,
+            seq_len=self.seq_len,
+            tied_embeddings=self.tied_embeddings,
+        )
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The ``[training]`` table, with defaults filled in."""
+
+    tokens: float
+    learning_rate: float
+    batch_size_tokens: float | None
+    batch_size_sequences: int | None
+    warmup_steps: int
+    schedule: str
+    stage_fractions: tuple[float, ...] | None
+    stage_tokens: tuple[float, ...] | None
+    stage_factors: tuple[float, ...]
+    final_lr_fraction: float
+    decay_fraction: float
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """The ``[hardware]`` table; every key optional."""
+
+    gpu: str | None = None
+    dtype: str | None = None
+    num_gpus: int | None = None
+    mfu: float | None = None
+    expected_days: float | None = None
+    budget_usd: float | None = None
+    price_usd_per_gpu_hour: float | None = None
+
+    @property
+    def given(self) -> bool:
+        return any(v is not None for v in self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A loaded run config: typed values, where each key was written, and what was given."""
+
+    file: str
+    model: ModelConfig
+    training: TrainingConfig
+    preset: str
+    hardware: HardwareConfig
+    ignore: tuple[str, ...] = ()
+    hyperparameters: str | None = None
+    given: frozenset[str] = frozenset()
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def line_of(self, key: str) -> int | None:
+        """The line where ``key`` (``training.learning_rate``) or its table is written, if known."""
+        return line_of(self.lines, key)
