@@ -11,7 +11,10 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from dsplan.cli._coercion import skip_pydantic
 from dsplan.cli._output import EXIT_INPUT, error_line
+
+skip_pydantic()  # typer >= 0.29: see dsplan/cli/_coercion.py
 
 _gc_paused_by_main = False  # see main()
 
@@ -34,10 +37,11 @@ class DsplanGroup(TyperGroup):
         module.register(holder)
         built = typer.main.get_command(holder)
         commands = getattr(built, "commands", None)
+        command = commands[cmd_name] if commands is not None else built
         if _gc_paused_by_main:
             # Imports are done: give the command (a long `dsplan fit`, say) the collector back.
             gc.enable()
-        return commands[cmd_name] if commands is not None else built
+        return command
 
     def main(  # type: ignore[override]
         self,

@@ -1,0 +1,72 @@
+"""Start-up: what the common commands import (bench/startup.py times them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("numpy", "scipy", "matplotlib", "pandas", "pydantic")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["budget", "1e24", "--format", "json"],
+        ["budget", "1e24", "--seq-len", "2048", "--aspect-ratio", "100", "-f", "env"],
+        [
+            "schedule",
+            "--tokens",
+            "2e9",
+            "--batch-size-tokens",
+            "1048576",
+            "--learning-rate",
+            "1e-3",
+            "--kind",
+            "cosine",
+            "--format",
+            "json",
+        ],
+    ],
+)
+def test_common_commands_import_nothing_heavy(args: list[str]) -> None:
+    # typer >= 0.29 would import pydantic to coerce the options (dsplan/cli/_coercion.py).
+    code = (
+        "import sys\n"
+        f"sys.argv = ['dsplan', *{args!r}]\n"
+        "from dsplan.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+        "print('heavy:', *heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "heavy:", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--seq-len", "abc", "Invalid value for '--seq-len': 'abc' is not a valid int."),
+        ("--mfu", "x", "Invalid value for '--mfu': 'x' is not a valid float."),
+        (
+            "--format",
+            "xml",
+            "Invalid value for '--format' / '-f': 'xml' is not one of text, json, env, toml",
+        ),
+    ],
+)
+def test_option_errors_read_the_same_with_any_typer(
+    cli: object, option: str, value: str, message: str
+) -> None:
+    from conftest import assert_input_error, run_cli
+
+    args = ["budget", "1e24", option, value]
+    if option == "--mfu":
+        args += ["--gpu", "h800"]
+    result = run_cli(*args)
+    assert_input_error(result, message)
