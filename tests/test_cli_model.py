@@ -73,6 +73,7 @@ def test_llama2_7b_from_hf_config(tmp_path: Path) -> None:
 
 def _hf(tmp_path: Path, **changes: object) -> str:
     config = {
+        "model_type": "llama",
         "hidden_size": 1024,
         "intermediate_size": 2816,
         "num_attention_heads": 8,

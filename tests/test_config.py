@@ -144,6 +144,7 @@ def test_nan_is_refused() -> None:
 
 def test_hf_config_is_read_relative_to_the_file(tmp_path: Path) -> None:
     hf = {
+        "model_type": "llama",
         "hidden_size": 4096,
         "intermediate_size": 11008,
         "num_attention_heads": 32,

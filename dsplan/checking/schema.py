@@ -65,8 +65,8 @@ SCHEMA: tuple[Key, ...] = (
         "string",
         "path",
         _NO_DEFAULT,
-        "A Hugging Face config.json (relative to this file) instead of the shape keys; "
-        "seq_len may still be given and wins over max_position_embeddings.",
+        "A Hugging Face config.json (relative to this file) instead of the shape keys, LLaMA "
+        "blocks only; seq_len is still this table's, never max_position_embeddings.",
     ),
     # [training]
     Key("training", "tokens", "number", "tokens", _NO_DEFAULT, "Training tokens D.", required=True),

@@ -30,16 +30,12 @@ from dsplan.cli._options import (
 )
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 from dsplan.errors import InputError
-from dsplan.laws.hyperparameters import hyperparameters_for
-from dsplan.model.flops import Shape, counts
+from dsplan.model.flops import DEFAULT_SEQ_LEN, Shape, counts
+from dsplan.model.report import model_report
 from dsplan.model.shape import SearchOptions, search
-from dsplan.units import count, parse_positive, sci
+from dsplan.units import count, parse_positive, positive_int, sci
 
 FORMATS = (Format.text, Format.json)
-ATTENTION_CONVENTION = (
-    "M = 6 x matmul weights of the blocks + 12 n_layers d_model seq_len: full, unmasked attention "
-    "(no halving for the causal mask), vocabulary excluded, as in Eq. 2 of arXiv 2401.02954"
-)
 
 
 def model(
@@ -54,12 +50,22 @@ def model(
         typer.Option(help="Feed-forward width [default: 8/3 d_model rounded up to 256]."),
     ] = None,
     vocab_size: VocabSizeOption = 102_400,
-    seq_len: SeqLenOption = 4096,
+    seq_len: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Training sequence length in tokens [default: {DEFAULT_SEQ_LEN}]; with "
+            "--hf-config too (max_position_embeddings is the context window, not this)."
+        ),
+    ] = None,
     tied_embeddings: Annotated[
         bool, typer.Option("--tied-embeddings", help="Share input embedding and output head.")
     ] = False,
     hf_config: Annotated[
-        Path | None, typer.Option(help="A Hugging Face config.json (LLaMA-style keys).")
+        Path | None,
+        typer.Option(
+            help="A Hugging Face config.json, counted as transformers builds it (Llama, Mistral, "
+            "Qwen2/3, Gemma/Gemma 2, OLMo/OLMo 2, Phi-3; others are refused)."
+        ),
     ] = None,
     tokens: Annotated[
         str | None,
@@ -85,7 +91,7 @@ def model(
 
         dsplan model --n-layers 95 --d-model 8192 --n-kv-heads 8 --tokens 2e12 --format json
 
-        dsplan model --hf-config config.json
+        dsplan model --hf-config config.json --seq-len 8192
 
         dsplan model --n-layers 95 --d-model 8192 --n-kv-heads 8 --tokens 2e12 --gpu h800 --gpus 1024
     """
@@ -95,10 +101,26 @@ def model(
         ).resolve()
         if hardware is not None and tokens is None:
             raise InputError("--gpu needs --tokens D: the cost is for training D tokens")
+        if seq_len is not None:
+            positive_int(seq_len, "--seq-len")
+        train_seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
+        hf = None
         if hf_config is not None:
-            from dsplan.model.hf_config import shape_from_hf_config
+            given = {
+                "--n-layers": n_layers,
+                "--d-model": d_model,
+                "--n-heads": n_heads,
+                "--n-kv-heads": n_kv_heads,
+                "--d-ff": d_ff,
+                "--tied-embeddings": tied_embeddings or None,
+            }
+            clash = [flag for flag, value in given.items() if value is not None]
+            if clash:
+                raise InputError(f"give --hf-config or {', '.join(clash)}, not both")
+            from dsplan.model.hf_config import read_hf_config
 
-            shape = shape_from_hf_config(hf_config, seq_len_default=seq_len)
+            hf = read_hf_config(hf_config, seq_len=train_seq_len)
+            shape = hf.shape
         else:
             if n_layers is None or d_model is None:
                 raise InputError("give --n-layers and --d-model, or --hf-config")
@@ -109,53 +131,44 @@ def model(
                 n_kv_heads=n_kv_heads,
                 d_ff=d_ff,
                 vocab_size=vocab_size,
-                seq_len=seq_len,
+                seq_len=train_seq_len,
                 tied_embeddings=tied_embeddings,
             )
-        c = counts(shape)
-        document: dict[str, Any] = {
-            "schema_version": 1,
-            "shape": shape.to_dict(),
-            **c.to_dict(),
-            "attention_convention": ATTENTION_CONVENTION,
-        }
-        if tokens is not None:
-            d = parse_positive(tokens, "--tokens")
-            p = load_preset(preset)
-            compute = c.flops_per_token * d
-            document["training"] = {
-                "tokens": d,
-                "compute_flops": compute,
-                "tokens_per_param": d / c.params_total,
-            }
-            values, law = hyperparameters_for(p, compute, c, d)
-            batch = values.batch_size_tokens
-            document["hyperparameters"] = {
-                "preset": p.id,
-                "law": None if law is None else law.id,  # None: the preset's own Eq. 1 tables
-                "learning_rate": values.learning_rate,
-                "batch_size_tokens": batch,
-                "batch_size_sequences": None if batch is None else batch / shape.seq_len,
-                "notes": list(values.notes),
-            }
-        costs = []
-        if hardware is not None:
-            from dsplan.planning.cost import estimate
-
-            costs.append(estimate(c, document["training"]["tokens"], hardware))
-            document["cost"] = costs[0].to_dict()
-        if format is Format.json:
-            out(dumps(document))
-        else:
-            out(_model_text(shape, document))
-        finish_costs(costs)
+        report = model_report(
+            shape,
+            seq_len_source="default" if seq_len is None else "given",
+            hf_config=hf,
+            tokens=None if tokens is None else parse_positive(tokens, "--tokens"),
+            preset=None if tokens is None else load_preset(preset),
+            hardware=hardware,
+        )
+        document = report.to_dict()
+        out(dumps(document) if format is Format.json else _model_text(document))
+        finish_costs([] if report.cost is None else [report.cost])
 
 
-def _model_text(shape: Shape, doc: dict[str, Any]) -> str:
+def _model_text(doc: dict[str, Any]) -> str:
+    s = doc["shape"]
+    seq = "default" if doc["seq_len_source"] == "default" else "--seq-len"
     lines = [
-        f"{shape.n_layers} layers x {shape.d_model} wide, {shape.n_heads} heads ({shape.n_kv_heads} KV) "
-        f"of {shape.head_dim}, d_ff {shape.d_ff}, vocab {shape.vocab_size}, seq {shape.seq_len}, "
-        f"{'tied' if shape.tied_embeddings else 'untied'} embeddings",
+        f"{s['n_layers']} layers x {s['d_model']} wide, {s['n_heads']} heads ({s['n_kv_heads']} KV) "
+        f"of {s['head_dim']}, d_ff {s['d_ff']}, vocab {s['vocab_size']}, seq {s['seq_len']} "
+        f"({seq}), {'tied' if s['tied_embeddings'] else 'untied'} embeddings",
+    ]
+    if "hf_config" in doc:
+        hf = doc["hf_config"]
+        context = hf["max_position_embeddings"]
+        lines.append(f"from {hf['path']}: {hf['family']} (model_type {hf['model_type']})")
+        if context is not None:
+            lines.append(
+                f"context window {context} tokens (max_position_embeddings): not the training "
+                "sequence length"
+            )
+        beyond = hf["beyond_llama_block"]
+        lines.append(
+            f"counted beyond a LLaMA block: {', '.join(beyond)}" if beyond else "a LLaMA block"
+        )
+    lines += [
         "",
         f"{'':28}{'exact':>22}{'Eq. 2':>22}",
         f"{'M (FLOPs/token)':28}{sci(doc['flops_per_token']):>22}{sci(doc['flops_per_token_eq2']):>22}",
@@ -188,7 +201,7 @@ def _model_text(shape: Shape, doc: dict[str, Any]) -> str:
         cost = doc["cost"]
         lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']})"]
         lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
-    lines += ["", f"convention: {ATTENTION_CONVENTION}"]
+    lines += ["", f"convention: {doc['attention_convention']}"]
     return "\n".join(lines)
 
 

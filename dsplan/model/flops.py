@@ -3,12 +3,16 @@
 Counting conventions (documented in docs/methodology.md):
 
 * A block is pre-norm (two RMSNorm weight vectors of ``d_model``), attention with ``n_heads`` query
-  heads and ``n_kv_heads`` key/value heads of size ``d_model / n_heads`` (no biases), and a SwiGLU
-  feed-forward layer with three ``d_model x d_ff`` matrices. A final RMSNorm follows the last block.
+  heads and ``n_kv_heads`` key/value heads of size ``head_dim`` (``d_model / n_heads`` unless given;
+  no biases), and a SwiGLU feed-forward layer with three ``d_model x d_ff`` matrices. A final RMSNorm
+  follows the last block. :class:`Block` describes the departures of other decoders (biases, extra or
+  missing norm weights, q/k norms), so that Hugging Face configs count exactly
+  (:mod:`dsplan.model.hf_config`).
 * ``flops_per_token`` (M) is 6 x the matmul parameters of the blocks (forward + backward, 2 FLOPs per
-  multiply-add) plus the attention term ``12 n_layers d_model seq_len``: the paper's convention, full
-  unmasked attention (no halving for the causal mask). Like Eq. 2, it leaves out the vocabulary
-  (embedding lookup and output head).
+  multiply-add) plus the attention term ``12 n_layers n_heads head_dim seq_len`` (``12 n_layers
+  d_model seq_len`` when the heads span d_model): the paper's convention, full unmasked attention (no
+  halving for the causal mask). Like Eq. 2, it leaves out the vocabulary (embedding lookup and output
+  head); biases and norm weights are parameters but not matmuls, so they are not in M either.
 * Embeddings are untied by default: an input embedding and an output head of ``vocab x d_model`` each.
 """
 
@@ -21,6 +25,11 @@ from typing import Any
 from dsplan.errors import InputError
 
 SWIGLU_MULTIPLE = 256
+# The training sequence length when none is given (DeepSeek's 4096, arXiv 2401.02954 Section 2.3),
+# for every command and for run configs. A model's context window (max_position_embeddings) is not
+# its training sequence length: Llama 3.1 trains at 8192 and serves 131072.
+DEFAULT_SEQ_LEN = 4096
+QK_NORMS = ("none", "head", "projection")
 
 
 def swiglu_d_ff(d_model: int, multiple: int = SWIGLU_MULTIPLE) -> int:
@@ -36,8 +45,59 @@ def swiglu_d_ff(d_model: int, multiple: int = SWIGLU_MULTIPLE) -> int:
 
 
 @dataclass(frozen=True)
+class Block:
+    """What a block holds beyond the LLaMA matrices. The defaults are LLaMA's: no biases, two norms.
+
+    Attributes:
+        qkv_bias: Biases on the query, key and value projections (Qwen2 always; ``attention_bias``).
+        o_bias: A bias on the output projection (``attention_bias`` in Llama, Gemma, OLMo, Qwen3).
+        mlp_bias: Biases on the gate, up and down projections (Llama's ``mlp_bias``).
+        norms_per_layer: Norm weight vectors of ``d_model`` per block: 2 pre-norms in LLaMA, 4 in
+            Gemma 2 (pre and post norms around attention and feed-forward), 0 where the norm has no
+            weights (OLMo's non-parametric LayerNorm).
+        final_norm: Whether the norm after the last block has a weight vector of ``d_model``.
+        qk_norm: ``"none"``; ``"head"``: one ``head_dim`` weight vector each for queries and keys,
+            shared across heads (Qwen3); ``"projection"``: norms over the whole query projection and
+            the whole key projection (OLMo 2).
+    """
+
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    norms_per_layer: int = 2
+    final_norm: bool = True
+    qk_norm: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.qk_norm not in QK_NORMS:
+            raise InputError(f"qk_norm must be one of {', '.join(QK_NORMS)}, got {self.qk_norm!r}")
+        if isinstance(self.norms_per_layer, bool) or self.norms_per_layer < 0:
+            raise InputError(f"norms_per_layer must be 0 or more, got {self.norms_per_layer!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "qkv_bias": self.qkv_bias,
+            "o_bias": self.o_bias,
+            "mlp_bias": self.mlp_bias,
+            "norms_per_layer": self.norms_per_layer,
+            "final_norm": self.final_norm,
+            "qk_norm": self.qk_norm,
+        }
+
+
+LLAMA_BLOCK = Block()
+
+
+@dataclass(frozen=True)
 class Shape:
-    """A decoder-only transformer shape. Every size is a count; ``seq_len`` is in tokens."""
+    """A decoder-only transformer shape. Every size is a count; ``seq_len`` is in tokens.
+
+    ``head_dim`` 0 (the default) means ``d_model / n_heads``; the instance then holds that value, so
+    ``shape.head_dim`` is always the real head size. A head size of its own (Gemma: 256 heads of a
+    3072-wide model) frees ``n_heads`` from dividing ``d_model``. ``block`` (LLaMA by default) says
+    which biases and norm weights the blocks hold; :meth:`to_dict` leaves it out, as the shape keys
+    are a contract of every command's output.
+    """
 
     n_layers: int
     d_model: int
@@ -45,8 +105,10 @@ class Shape:
     n_kv_heads: int
     d_ff: int
     vocab_size: int = 102_400
-    seq_len: int = 4096
+    seq_len: int = DEFAULT_SEQ_LEN
     tied_embeddings: bool = False
+    head_dim: int = 0
+    block: Block = LLAMA_BLOCK
 
     def __post_init__(self) -> None:
         for name in (
@@ -61,8 +123,13 @@ class Shape:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
-        if self.d_model % self.n_heads:
-            raise InputError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
+        head_dim = self.head_dim
+        if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 0:
+            raise InputError(f"head_dim must be a positive integer, got {head_dim!r}")
+        if head_dim == 0:
+            if self.d_model % self.n_heads:
+                raise InputError(f"n_heads ({self.n_heads}) must divide d_model ({self.d_model})")
+            object.__setattr__(self, "head_dim", self.d_model // self.n_heads)
         if self.n_heads % self.n_kv_heads:
             raise InputError(f"n_kv_heads ({self.n_kv_heads}) must divide n_heads ({self.n_heads})")
 
@@ -98,10 +165,6 @@ class Shape:
         )
 
     @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_heads
-
-    @property
     def aspect_ratio(self) -> float:
         """Width over depth, d_model / n_layers."""
         return self.d_model / self.n_layers
@@ -120,17 +183,55 @@ class Shape:
         }
 
 
-def layer_matmul_params(d_model: int, n_heads: int, n_kv_heads: int, d_ff: int) -> int:
-    """Matmul weights of one block: Q and O (d x d), K and V (d x kv x head_dim), SwiGLU (3 d d_ff)."""
-    head_dim = d_model // n_heads
-    return 2 * d_model * d_model + 2 * d_model * n_kv_heads * head_dim + 3 * d_model * d_ff
+def layer_matmul_params(
+    d_model: int, n_heads: int, n_kv_heads: int, d_ff: int, head_dim: int | None = None
+) -> int:
+    """Matmul weights of one block: Q and O (d x heads x head_dim), K and V (d x kv x head_dim),
+    SwiGLU (3 d d_ff). ``head_dim`` defaults to ``d_model / n_heads``.
+
+    Fused projections (Phi-3's qkv_proj and gate_up_proj) hold the same weights in fewer matrices.
+    """
+    if head_dim is None:
+        head_dim = d_model // n_heads
+    q = n_heads * head_dim
+    return 2 * d_model * q + 2 * d_model * n_kv_heads * head_dim + 3 * d_model * d_ff
 
 
 def layer_flops_per_token(
-    d_model: int, n_heads: int, n_kv_heads: int, d_ff: int, seq_len: int
+    d_model: int,
+    n_heads: int,
+    n_kv_heads: int,
+    d_ff: int,
+    seq_len: int,
+    head_dim: int | None = None,
 ) -> int:
-    """M of one block: 6 x its matmul weights + 12 d_model seq_len (full, unmasked attention)."""
-    return 6 * layer_matmul_params(d_model, n_heads, n_kv_heads, d_ff) + 12 * d_model * seq_len
+    """M of one block: 6 x its matmul weights + 12 n_heads head_dim seq_len (full, unmasked attention).
+
+    The attention term is the paper's 12 d_model seq_len with the width of the attention itself:
+    scores and the weighted sum each take one multiply-add per query dimension and position.
+    """
+    if head_dim is None:
+        head_dim = d_model // n_heads
+    matmul = layer_matmul_params(d_model, n_heads, n_kv_heads, d_ff, head_dim)
+    return 6 * matmul + 12 * n_heads * head_dim * seq_len
+
+
+def layer_other_params(shape: Shape) -> int:
+    """Parameters of one block that are not matmul weights: biases and norm weights."""
+    b, d, hd = shape.block, shape.d_model, shape.head_dim
+    q, kv = shape.n_heads * hd, shape.n_kv_heads * hd
+    params = b.norms_per_layer * d
+    if b.qkv_bias:
+        params += q + 2 * kv
+    if b.o_bias:
+        params += d
+    if b.mlp_bias:
+        params += 2 * shape.d_ff + d
+    if b.qk_norm == "head":
+        params += 2 * hd
+    elif b.qk_norm == "projection":
+        params += q + kv
+    return params
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
@@ -166,11 +267,12 @@ def counts(shape: Shape) -> Counts:
         (6 x vocab x d_model per token), the matmul that Eq. 2 leaves out but the GPU still runs.
     """
     n, d, v, seq = shape.n_layers, shape.d_model, shape.vocab_size, shape.seq_len
-    matmul = n * layer_matmul_params(d, shape.n_heads, shape.n_kv_heads, shape.d_ff)
-    norms = (2 * n + 1) * d
-    non_embedding = matmul + norms
+    hd = shape.head_dim
+    matmul = n * layer_matmul_params(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, hd)
+    other = n * layer_other_params(shape) + (d if shape.block.final_norm else 0)
+    non_embedding = matmul + other
     embedding = v * d if shape.tied_embeddings else 2 * v * d
-    m = n * layer_flops_per_token(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, seq)
+    m = n * layer_flops_per_token(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, seq, hd)
     m_eq2 = 72 * n * d * d + 12 * n * d * seq
     n1_eq2 = 12 * n * d * d
     n2_eq2 = n1_eq2 + v * d
