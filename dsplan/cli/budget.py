@@ -190,13 +190,13 @@ def _document(p: Plan, cost: Cost | None) -> dict[str, Any]:
 
 
 def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
+    from dsplan.output.table import to_text
     from dsplan.output.text import (
         cost_table,
         costs_table,
         plan_text,
         plans_table,
         preset_footer,
-        to_text,
     )
 
     parts = [plan_text(plans[0]) if len(plans) == 1 else plans_table(plans)]

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,7 +21,7 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 
 if TYPE_CHECKING:
-    from dsplan.fitting import FitReport, LawFit, Progress
+    from dsplan.fitting import Progress
 
 FORMATS = (Format.text, Format.json, Format.toml)
 # Show a progress bar when the bootstrap touches at least this many (resample x run) cells
@@ -149,7 +149,10 @@ def fit(
         elif format is Format.toml:
             out(core.preset_toml(result, name, reference))
         else:
-            out(_text(result))
+            from dsplan.output.reports import fit_text
+            from dsplan.output.table import to_text
+
+            out(to_text(*fit_text(result)))
         for w in result.warnings:
             warn_line(w)
 
@@ -170,97 +173,6 @@ def _progress(cells: int, label: str) -> Iterator[Progress | None]:
             bar.update(task, completed=done, total=total)
 
         yield tick
-
-
-def _law_cells(law: LawFit) -> tuple[str, str]:
-    fitted = _ref(law)
-    if law.exponent_interval is None or law.coefficient_interval is None:
-        return fitted, "-"
-    (elo, ehi), (clo, chi) = law.exponent_interval, law.coefficient_interval
-    return fitted, f"exp [{elo:.4f}, {ehi:.4f}], coef [{clo:.3g}, {chi:.3g}]"
-
-
-def _text(result: FitReport) -> str:
-    from dsplan.catalog.presets import m_form
-
-    ref = result.reference
-    ref_laws = m_form(ref, "dsplan fit")
-    lines: list[str] = []
-    rows: list[tuple[str, Any, str]] = []
-    iso, hp = result.isoflop, result.hyperparameters
-    if iso is not None:
-        used = [b for b in iso.budgets if b.used]
-        lines += [
-            f"IsoFLOP fit of {iso.source}: {iso.n_runs} runs, {len(used)} of {len(iso.budgets)} "
-            f"budgets used ({iso.fit_range.compute_min:.3g} to {iso.fit_range.compute_max:.3g} FLOPs)",
-            "",
-            f"{'C (FLOPs)':>11}{'runs':>6}{'M_opt (FLOPs/token)':>21}{'D_opt (tokens)':>16}"
-            f"{'L_opt':>9}  note",
-        ]
-        for b in iso.budgets:
-            cells = (
-                f"{b.flops_per_token_opt:>21.4g}{b.tokens_opt:>16.4g}{b.loss_opt:>9.4f}"
-                if b.used and b.flops_per_token_opt and b.tokens_opt and b.loss_opt
-                else f"{'-':>21}{'-':>16}{'-':>9}"
-            )
-            lines.append(f"{b.compute_flops:>11.3g}{b.n_runs:>6}{cells}  {b.note or ''}".rstrip())
-        lines.append("")
-        rows += [
-            ("M_opt = k C^a", iso.model_scaling, _ref(ref_laws.model_scaling)),
-            ("D_opt = k C^b", iso.data_scaling, _ref(ref_laws.data_scaling)),
-            ("L_opt = k C^g", iso.loss_scaling, "unpublished (Figure 5 only)"),
-        ]
-    if hp is not None:
-        lines += [
-            f"Hyperparameter fit of {hp.source}: {hp.n_runs} runs at {len(hp.budgets)} budgets, "
-            f"near-optimal = within {hp.threshold:.2%} of each budget's best loss",
-            "",
-            f"{'C (FLOPs)':>11}{'runs':>6}{'near':>6}{'best loss':>11}{'LR band':>22}"
-            f"{'batch band (tokens)':>24}",
-        ]
-        for h in hp.budgets:
-            lines.append(
-                f"{h.compute_flops:>11.3g}{h.n_runs:>6}{h.n_near_optimal:>6}{h.best_loss:>11.4f}"
-                f"{f'{h.learning_rate_min:.3g}..{h.learning_rate_max:.3g}':>22}"
-                f"{f'{h.batch_size_tokens_min:.3g}..{h.batch_size_tokens_max:.3g}':>24}"
-            )
-        lines.append("")
-        rows += [
-            ("eta_opt = k C^e", hp.learning_rate, _ref(ref.learning_rate)),
-            ("B_opt = k C^e (tokens)", hp.batch_size, _ref(ref.batch_size)),
-        ]
-    first = iso if iso is not None else hp
-    boot = None if first is None else first.bootstrap
-    interval_head = (
-        f"95% interval ({boot.resamples} resamples, seed {boot.seed})"
-        if boot is not None
-        else "95% interval (--bootstrap N)"
-    )
-    lines.append(f"{'law':<24}{'fitted':<26}{interval_head:<48}preset {ref.id}")
-    for name, law, paper in rows:
-        fitted, interval = _law_cells(law)
-        lines.append(f"{name:<24}{fitted:<26}{interval:<48}{paper}")
-    if iso is not None:
-        lines.append(
-            f"{'':<24}a + b = {iso.model_scaling.exponent + iso.data_scaling.exponent:.4f}; "
-            f"preset {ref.id}: a = {ref_laws.model_scaling.exponent}, "
-            f"b = {ref_laws.data_scaling.exponent}"
-        )
-    for p in result.predictions:
-        parts = [f"at C = {p.compute_flops:.3g} FLOPs:"]
-        if p.flops_per_token is not None and p.tokens is not None and p.loss is not None:
-            parts.append(
-                f"M_opt {p.flops_per_token:.4g} FLOPs/token, D_opt {p.tokens:.4g} tokens, "
-                f"loss {p.loss:.4f}"
-            )
-        if p.learning_rate is not None and p.batch_size_tokens is not None:
-            parts.append(f"LR {p.learning_rate:.3e}, batch {p.batch_size_tokens:.4g} tokens")
-        lines.append(" ".join(parts))
-    return "\n".join(lines)
-
-
-def _ref(law: Any) -> str:
-    return f"{law.coefficient:.4g} x C^{law.exponent:.4f}"
 
 
 def register(app: typer.Typer) -> None:

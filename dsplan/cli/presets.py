@@ -40,7 +40,8 @@ def presets(
         if format is Format.json:
             out(dumps([p.to_dict() for p in items]))
             return
-        from dsplan.output.text import presets_table, to_text
+        from dsplan.output.table import to_text
+        from dsplan.output.text import presets_table
 
         out(to_text(presets_table(items)))
 

@@ -510,7 +510,7 @@ def _wrap(text: str, lead: str) -> str:
 def _text(sched: Schedule, extension: Extension | None) -> None:
     from rich.text import Text
 
-    from dsplan.output.text import to_text
+    from dsplan.output.table import to_text
 
     t = Text()
     x_max = extension.extended_tokens if extension else sched.tokens

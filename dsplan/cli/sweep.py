@@ -26,10 +26,10 @@ from dsplan.cli._output import (
 )
 from dsplan.errors import InputError
 from dsplan.model.shape import SearchOptions
-from dsplan.units import count, positive_int, sci
+from dsplan.units import positive_int
 
 if TYPE_CHECKING:
-    from dsplan.planning.sweep import Sweep
+    pass
 
 FORMATS = (Format.csv, Format.json, Format.text)
 
@@ -161,26 +161,12 @@ def sweep(
         elif format is Format.csv:
             out(csv_text(result))
         else:
-            out(_text(result))
+            from dsplan.output.reports import sweep_text
+            from dsplan.output.table import to_text
+
+            out(to_text(*sweep_text(result)))
         for w in result.warnings:
             warn_line(w)
-
-
-def _text(result: Sweep) -> str:
-    lines = [
-        f"{result.kind} sweep: {len(result.runs)} runs at {len(result.budgets)} budgets "
-        f"(preset {result.preset.id})",
-        "",
-        f"{'run':<16}{'C (FLOPs)':>11}{'layers':>7}{'d_model':>8}{'M':>11}{'tokens':>9}"
-        f"{'LR':>10}{'batch seq':>10}{'steps':>8}",
-    ]
-    for r in result.runs:
-        lines.append(
-            f"{r.run_id:<16}{r.compute_flops:>11.3g}{r.shape.n_layers:>7}"
-            f"{r.shape.d_model:>8}{sci(r.flops_per_token, 3):>11}{count(r.tokens):>9}"
-            f"{r.learning_rate:>10.3e}{r.batch_size_sequences:>10}{r.total_steps:>8}"
-        )
-    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

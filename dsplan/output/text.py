@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
+from dsplan.output.table import Column, FitTable
 from dsplan.units import count, days, sci, si
 
 if TYPE_CHECKING:
@@ -108,23 +109,17 @@ def both(value: float, unit: str) -> str:
 
 
 def plan_text(plan: Plan) -> RenderableType:
-    """One plan as a rich table that reads at a glance."""
-    from rich.table import Table
+    """One plan as a table that reads at a glance."""
     from rich.text import Text
 
     a = plan.architecture
     s = a.shape
     h = plan.hyperparameters
-    table = Table(
+    table = FitTable(
+        [Column("", "text", style="bold"), Column("", "text")],
         title=f"dsplan budget {sci(plan.compute_flops)} FLOPs ({si(plan.compute_flops, 'FLOPs')})",
-        show_header=False,
-        title_justify="left",
-        caption_justify="left",
         box=None,
-        pad_edge=False,
     )
-    table.add_column(style="bold")
-    table.add_column()
 
     def section(name: str) -> None:
         table.add_row(Text(name, style="cyan"), "")
@@ -210,10 +205,7 @@ def plan_text(plan: Plan) -> RenderableType:
 
 def plans_table(plans: Sequence[Plan]) -> RenderableType:
     """Several plans, one row each."""
-    from rich.table import Table
-
-    table = Table(title="dsplan budget", title_justify="left")
-    for name in (
+    names = (
         "C (FLOPs)",
         "M_opt",
         "D_opt",
@@ -224,8 +216,8 @@ def plans_table(plans: Sequence[Plan]) -> RenderableType:
         "batch (seq)",
         "steps",
         "beyond fit",
-    ):
-        table.add_column(name, justify="right", no_wrap=True)
+    )
+    table = FitTable([Column(name) for name in names], title="dsplan budget")
     for p in plans:
         s = p.architecture.shape
         table.add_row(
@@ -241,22 +233,6 @@ def plans_table(plans: Sequence[Plan]) -> RenderableType:
             f"{p.fit.allocation_orders_beyond:.1f} dex" if p.fit.allocation_orders_beyond else "-",
         )
     return table
-
-
-def to_text(*renderables: RenderableType | str) -> str:
-    """Render for stdout: styled on a terminal, plain and wide enough not to wrap when piped.
-
-    Trailing spaces that rich pads lines with are removed, so piped output diffs cleanly.
-    """
-    from rich.console import Console
-
-    con = Console(highlight=False)
-    if not con.is_terminal:
-        con = Console(highlight=False, width=200, no_color=True)
-    with con.capture() as capture:
-        for item in renderables:
-            con.print(item)
-    return "\n".join(line.rstrip() for line in capture.get().splitlines())
 
 
 def preset_footer(plans: Sequence[Plan]) -> str:
@@ -345,13 +321,10 @@ def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def cost_table(cost: dict[str, Any]) -> RenderableType:
-    """The cost section as a rich table, laid out like :func:`plan_text`."""
-    from rich.table import Table
+    """The cost section as a table, laid out like :func:`plan_text`."""
     from rich.text import Text
 
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table = FitTable([Column("", "text", style="bold"), Column("", "text")], box=None)
     table.add_row(Text(f"Hardware ({cost['gpu']}, {cost['dtype']})", style="cyan"), "")
     for label, value in cost_rows(cost):
         table.add_row(f"  {label}", value)
@@ -360,14 +333,11 @@ def cost_table(cost: dict[str, Any]) -> RenderableType:
 
 def costs_table(documents: Sequence[dict[str, Any]]) -> RenderableType:
     """The cost of several plans, one row each."""
-    from rich.table import Table
-
     first = documents[0]["cost"]
-    table = Table(
-        title=f"on {first['gpu']} ({first['dtype']}, MFU {first['mfu']:g})", title_justify="left"
+    table = FitTable(
+        [Column(name) for name in ("C (FLOPs)", "GPU-hours", "GPUs", "days", "cost", "feasible")],
+        title=f"on {first['gpu']} ({first['dtype']}, MFU {first['mfu']:g})",
     )
-    for name in ("C (FLOPs)", "GPU-hours", "GPUs", "days", "cost", "feasible"):
-        table.add_column(name, justify="right")
     for doc in documents:
         c = doc["cost"]
         table.add_row(
@@ -383,14 +353,11 @@ def costs_table(documents: Sequence[dict[str, Any]]) -> RenderableType:
 
 def gpus_table(gpus: Sequence[dict[str, Any]]) -> RenderableType:
     """The GPU table, one row per accelerator."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title="dsplan gpus: dense peaks in TFLOP/s", title_justify="left", box=box.SIMPLE_HEAD
-    )
-    for name in ("id", "bf16", "fp8", "GB", "TB/s", "MFU", "$/GPU-h", "as of"):
-        table.add_column(name, justify="left" if name in ("id", "as of") else "right")
+    columns = [
+        Column(name, "label" if name in ("id", "as of") else "number")
+        for name in ("id", "bf16", "fp8", "GB", "TB/s", "MFU", "$/GPU-h", "as of")
+    ]
+    table = FitTable(columns, title="dsplan gpus: dense peaks in TFLOP/s", box="simple_head")
     for g in gpus:
         peaks = g["peak_tflops"]
         mfu = g["mfu_default"]
@@ -446,11 +413,11 @@ def gpu_lines(g: dict[str, Any]) -> str:
 
 def presets_table(presets: Sequence[Preset]) -> RenderableType:
     """The law presets, one row each."""
-    from rich.table import Table
-
-    table = Table(title="dsplan presets", title_justify="left")
-    for name in ("id", "predicts", "law", "fit range", "status", "hyperparameters"):
-        table.add_column(name)
+    columns = [Column("id", "label")] + [
+        Column(name, "text")
+        for name in ("predicts", "law", "fit range", "status", "hyperparameters")
+    ]
+    table = FitTable(columns, title="dsplan presets")
     for p in presets:
         table.add_row(
             p.id,

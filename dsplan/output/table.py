@@ -1,0 +1,150 @@
+"""Tables that never cut a number, and the one place text output gets its width.
+
+A column holds numbers (never wrapped, never shortened: ``1.00e+24`` is printed whole or not at all)
+or text (wrapped at spaces, a long word folded). When the numbers and the longest words do not fit
+the width, the table is printed as one block per row instead, ``column: value`` per line. rich
+would otherwise shorten a cell to ``1.00e…``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+
+# Piped output has no width of its own: wide enough that no table wraps.
+PIPE_WIDTH = 200
+
+
+def output_width(is_terminal: bool, terminal_width: int) -> int:
+    """The width to render for: ``COLUMNS`` when set, else the terminal's, else :data:`PIPE_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return terminal_width if is_terminal else PIPE_WIDTH
+
+
+def to_text(*renderables: RenderableType | str) -> str:
+    """Render for stdout: styled on a terminal, plain when piped, at :func:`output_width`.
+
+    Trailing spaces that rich pads lines with are removed, so piped output diffs cleanly.
+    """
+    from rich.console import Console
+
+    con = Console(highlight=False)
+    width = output_width(con.is_terminal, con.width)
+    if not con.is_terminal:
+        con = Console(highlight=False, width=width, no_color=True)
+    elif width != con.width:
+        con = Console(highlight=False, width=width)
+    with con.capture() as capture:
+        for item in renderables:
+            con.print(item)
+    return "\n".join(line.rstrip() for line in capture.get().splitlines())
+
+
+def _width(cell: Any) -> int:
+    """The terminal cells a table cell takes on one line (str or rich Text)."""
+    from rich.cells import cell_len
+
+    return cell_len(cell.plain if hasattr(cell, "plain") else str(cell))
+
+
+@dataclass
+class Column:
+    """A column: its header, what it holds, its style.
+
+    ``kind``: ``"number"`` (right-aligned, never wrapped), ``"label"`` (left-aligned, never
+    wrapped: an id) or ``"text"`` (left-aligned, wrapped at spaces; the numbers inside stay whole
+    while the table is wide enough for its longest word).
+    """
+
+    header: str
+    kind: str = "number"
+    style: str = ""
+
+
+@dataclass
+class FitTable:
+    """A table that fits its width without shortening a number (see the module docstring).
+
+    Args:
+        columns: The columns, left to right.
+        rows: One sequence of cells (str or rich Text) per row.
+        title: Printed above the table (and above the blocks of the vertical form).
+        box: ``"heavy_head"`` (rich's default), ``"simple_head"``, ``"plain"`` (a header, no
+            lines) or ``None`` (no lines, no header).
+    """
+
+    columns: Sequence[Column]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    title: str | None = None
+    box: str | None = "heavy_head"
+
+    def add_row(self, *cells: Any) -> None:
+        self.rows.append(cells)
+
+    def table(self) -> Any:
+        """The rich Table of the wide form."""
+        from rich import box
+        from rich.table import Table
+
+        boxes = {"heavy_head": box.HEAVY_HEAD, "simple_head": box.SIMPLE_HEAD}
+        table = Table(
+            title=self.title,
+            title_justify="left",
+            box=boxes.get(self.box or ""),
+            show_header=self.box is not None,
+            pad_edge=self.box in boxes,
+        )
+        for i, c in enumerate(self.columns):
+            whole = c.kind != "text"
+            table.add_column(
+                c.header,
+                justify="right" if c.kind == "number" else "left",
+                no_wrap=whole,
+                overflow="fold",
+                style=c.style or None,
+                # rich measures a cell by its longest word; a cell never wrapped needs all of it.
+                min_width=max(_width(cell) for cell in (c.header, *(r[i] for r in self.rows)))
+                if whole
+                else None,
+            )
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.measure import Measurement
+
+        wide = self.table()
+        # Measured unconstrained: at the target width rich reports what it would squeeze to.
+        needed = Measurement.get(console, options.update_width(10_000), wide).minimum
+        if needed <= options.max_width:
+            yield wide
+            return
+        yield from self.vertical()
+
+    def vertical(self) -> Iterable[RenderableType]:
+        """One block per row: the first cell as its heading, then ``column  value`` lines."""
+        from rich.table import Table
+        from rich.text import Text
+
+        if self.title:
+            yield Text(self.title)
+        labels = [c.header for c in self.columns]
+        for i, row in enumerate(self.rows):
+            if i:
+                yield Text("")
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(no_wrap=True, style="bold")
+            grid.add_column(overflow="fold")
+            first, *rest = row
+            grid.add_row(Text(f"{labels[0]}:", style="bold"), first)
+            for label, cell in zip(labels[1:], rest, strict=True):
+                grid.add_row(f"  {label}", cell)
+            yield grid
