@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from dsplan.fitting.report import FitReport
     from dsplan.fitting.run import fit, read_sweep
     from dsplan.model.flops import Counts, Shape, counts
+    from dsplan.model.hf_config import HfConfig, read_hf_config
+    from dsplan.model.report import ModelReport, model_report
     from dsplan.model.shape import SearchOptions, best_shape
     from dsplan.planning.compare import Comparison, compare
     from dsplan.planning.cost import Cost, Hardware, estimate, resolve_hardware
@@ -60,6 +62,10 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "counts": ("dsplan.model.flops", "counts"),
     "best_shape": ("dsplan.model.shape", "best_shape"),
     "SearchOptions": ("dsplan.model.shape", "SearchOptions"),
+    "model_report": ("dsplan.model.report", "model_report"),
+    "ModelReport": ("dsplan.model.report", "ModelReport"),
+    "read_hf_config": ("dsplan.model.hf_config", "read_hf_config"),
+    "HfConfig": ("dsplan.model.hf_config", "HfConfig"),
     # scheduling
     "Schedule": ("dsplan.scheduling.schedules", "Schedule"),
     "multistep": ("dsplan.scheduling.schedules", "multistep"),
@@ -99,7 +105,9 @@ __all__ = [
     "FitReport",
     "Gpu",
     "Hardware",
+    "HfConfig",
     "InputError",
+    "ModelReport",
     "Plan",
     "PlanOptions",
     "Preset",
@@ -126,8 +134,10 @@ __all__ = [
     "learning_rate_at",
     "load_config",
     "load_preset",
+    "model_report",
     "multistep",
     "plan",
+    "read_hf_config",
     "read_sweep",
     "resolve_hardware",
     "wsd",

@@ -300,8 +300,17 @@ def test_explicit_nulls_mean_what_transformers_makes_of_them(tmp_path: Path) -> 
 def test_shape_flags_clash_with_hf_config() -> None:
     path = str(HF / "meta-llama--Llama-3.1-8B.json")
     assert_input_error(
-        run_cli("model", "--hf-config", path, "--n-layers", "4", "--tied-embeddings"),
-        "give --hf-config or --n-layers, --tied-embeddings, not both",
+        run_cli(
+            "model",
+            "--hf-config",
+            path,
+            "--n-layers",
+            "4",
+            "--vocab-size",
+            "8",
+            "--tied-embeddings",
+        ),
+        "give --hf-config or --n-layers, --vocab-size, --tied-embeddings, not both",
     )
     assert_input_error(
         run_cli("model", "--hf-config", path, "--seq-len", "0"),

@@ -110,6 +110,24 @@ def _shape_and_counts() -> None:
     assert c.params_total == 67_425_001_472  # DeepSeek LLM 67B, arXiv 2401.02954 Table 2
 
 
+def _model_report(tmp_path: Path) -> None:
+    config = {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_attention_heads": 32,
+        "num_hidden_layers": 30,
+        "vocab_size": 102400,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    hf = dsplan.read_hf_config(tmp_path / "config.json")
+    assert isinstance(hf, dsplan.HfConfig)
+    report = dsplan.model_report(hf.shape, seq_len_source="default", hf_config=hf)
+    assert isinstance(report, dsplan.ModelReport)
+    # DeepSeek LLM 7B (deepseek-ai/deepseek-llm-7b-base): 6,910,365,696 parameters.
+    assert report.to_dict()["params_total"] == 6_910_365_696
+
+
 def _best_shape() -> None:
     m = 0.1715 * 1e24**0.5243
     found = dsplan.best_shape(m, dsplan.SearchOptions(aspect_ratio=128))
@@ -202,6 +220,10 @@ CALLS: dict[str, Callable[..., None]] = {
     "Counts": _shape_and_counts,
     "counts": _shape_and_counts,
     "best_shape": _best_shape,
+    "model_report": _model_report,
+    "ModelReport": _model_report,
+    "read_hf_config": _model_report,
+    "HfConfig": _model_report,
     "SearchOptions": _best_shape,
     "compare": _compare,
     "Comparison": _compare,

@@ -30,7 +30,7 @@ from dsplan.cli._options import (
 )
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, Shape, counts
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, Shape, counts
 from dsplan.model.report import model_report
 from dsplan.model.shape import SearchOptions, search
 from dsplan.units import count, parse_positive, positive_int, sci
@@ -49,7 +49,9 @@ def model(
         int | None,
         typer.Option(help="Feed-forward width [default: 8/3 d_model rounded up to 256]."),
     ] = None,
-    vocab_size: VocabSizeOption = 102_400,
+    vocab_size: Annotated[
+        int | None, typer.Option(help="Vocabulary size [default: 102400].")
+    ] = None,
     seq_len: Annotated[
         int | None,
         typer.Option(
@@ -112,6 +114,7 @@ def model(
                 "--n-heads": n_heads,
                 "--n-kv-heads": n_kv_heads,
                 "--d-ff": d_ff,
+                "--vocab-size": vocab_size,
                 "--tied-embeddings": tied_embeddings or None,
             }
             clash = [flag for flag, value in given.items() if value is not None]
@@ -130,7 +133,7 @@ def model(
                 n_heads=n_heads,
                 n_kv_heads=n_kv_heads,
                 d_ff=d_ff,
-                vocab_size=vocab_size,
+                vocab_size=DEFAULT_VOCAB_SIZE if vocab_size is None else vocab_size,
                 seq_len=train_seq_len,
                 tied_embeddings=tied_embeddings,
             )

@@ -29,6 +29,9 @@ SWIGLU_MULTIPLE = 256
 # for every command and for run configs. A model's context window (max_position_embeddings) is not
 # its training sequence length: Llama 3.1 trains at 8192 and serves 131072.
 DEFAULT_SEQ_LEN = 4096
+# DeepSeek LLM's vocabulary (arXiv 2401.02954, Section 2.1: a 100,000-token BBPE plus special
+# tokens, 102,400 in the released configs), the default of every shape.
+DEFAULT_VOCAB_SIZE = 102_400
 QK_NORMS = ("none", "head", "projection")
 
 
@@ -104,7 +107,7 @@ class Shape:
     n_heads: int
     n_kv_heads: int
     d_ff: int
-    vocab_size: int = 102_400
+    vocab_size: int = DEFAULT_VOCAB_SIZE
     seq_len: int = DEFAULT_SEQ_LEN
     tied_embeddings: bool = False
     head_dim: int = 0
@@ -142,8 +145,8 @@ class Shape:
         n_heads: int | None = None,
         n_kv_heads: int | None = None,
         d_ff: int | None = None,
-        vocab_size: int = 102_400,
-        seq_len: int = 4096,
+        vocab_size: int = DEFAULT_VOCAB_SIZE,
+        seq_len: int = DEFAULT_SEQ_LEN,
         tied_embeddings: bool = False,
     ) -> Shape:
         """A shape with the defaults filled in: heads of 128, MHA, the SwiGLU width."""

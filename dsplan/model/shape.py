@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.model.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
+from dsplan.model.flops import (
+    DEFAULT_SEQ_LEN,
+    DEFAULT_VOCAB_SIZE,
+    Shape,
+    layer_flops_per_token,
+    layer_matmul_params,
+    swiglu_d_ff,
+)
 
 DEFAULT_ASPECT_RATIO = 128.0
 DEFAULT_TOLERANCE = 0.03
@@ -83,8 +90,8 @@ class SearchOptions:
     layers_multiple: int = 1
     heads_multiple: int | None = None
     tolerance: float = DEFAULT_TOLERANCE
-    vocab_size: int = 102_400
-    seq_len: int = 4096
+    vocab_size: int = DEFAULT_VOCAB_SIZE
+    seq_len: int = DEFAULT_SEQ_LEN
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.aspect_ratio) and self.aspect_ratio > 0):
