@@ -157,6 +157,19 @@ def test_llama_31_8b_m_uses_the_default_seq_len_not_the_context_window() -> None
     assert long["flops_per_token"] / doc["flops_per_token"] == pytest.approx(5.133, rel=1e-3)
 
 
+def test_llama_31_405b_gpu_hours_at_its_training_length() -> None:
+    # Llama 3.1 model card (huggingface.co/meta-llama/Llama-3.1-405B): 30.84M H100-80GB GPU-hours.
+    # The Llama 3 paper (arXiv 2407.21783): 15.6T tokens, sequences of 8192, 38% BF16 MFU on 16,384
+    # H100s (Table 4). The card's hours also cover the long-context and annealing stages, so the
+    # estimate is held to 5%; at the context window (131072) it came out twice as high.
+    path = str(HF / "meta-llama--Llama-3.1-405B.json")
+    args = ["--tokens", "15.6e12", "--gpu", "h100-sxm", "--gpus", "16384", "--mfu", "0.38"]
+    doc = run_cli("model", "--hf-config", path, "--seq-len", "8192", *args, "--format", "json")
+    assert doc.json()["cost"]["gpu_hours"] == pytest.approx(30.84e6, rel=0.05)
+    window = run_cli("model", "--hf-config", path, "--seq-len", "131072", *args, "--format", "json")
+    assert window.json()["cost"]["gpu_hours"] > 1.9 * 30.84e6
+
+
 def test_seq_len_overrides_and_the_text_says_which() -> None:
     path = str(HF / "meta-llama--Llama-3.1-8B.json")
     given = run_cli("model", "--hf-config", path, "--seq-len", "8192")
