@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_input_error, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dsplan.errors import InputError
 from dsplan.model.flops import DEFAULT_SEQ_LEN, Block, Shape, counts
@@ -339,3 +341,61 @@ def test_block_and_head_dim_validation() -> None:
     # A head size of its own frees n_heads from dividing d_model, and plain shapes are unchanged.
     assert Shape(2, 100, 3, 3, 256, head_dim=32).head_dim == 32
     assert Shape(2, 4096, 32, 8, 256) == Shape(2, 4096, 32, 8, 256, head_dim=128)
+
+
+READ_KEYS = [
+    "model_type",
+    "architectures",
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_hidden_layers",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "max_position_embeddings",
+    "tie_word_embeddings",
+    "attention_bias",
+    "mlp_bias",
+    "num_local_experts",
+]
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stem=st.sampled_from(sorted(TRANSFORMERS_TOTALS)),
+    key=st.sampled_from(READ_KEYS),
+    value=JSON_VALUES | st.just(...),
+)
+def test_any_json_value_for_any_key_counts_or_is_an_input_error(
+    tmp_path: Path, stem: str, key: str, value: object
+) -> None:
+    # A generator of hostile config.json files: every key dsplan reads, given any JSON value (or
+    # removed), either counts or raises InputError naming the file; nothing else escapes.
+    config = json.loads((HF / f"{stem}.json").read_text())
+    if value is ...:
+        config.pop(key, None)
+    else:
+        config[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    try:
+        total = _total(path)
+    except InputError as exc:
+        message = str(exc)
+        assert message.startswith(f"{path}: ") and "\n" not in message
+    else:
+        assert 0 < total < 10**30
