@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -425,6 +427,32 @@ def read_config_text(name: str) -> tuple[str, str, Path]:
     except OSError as exc:
         raise ConfigProblems([Problem(name, None, "", f"cannot read: {exc.strerror}")]) from None
     return text, name, path.parent
+
+
+def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:
+    """The files to check: each name as given, a folder replaced by every ``*.toml`` under it.
+
+    A folder is walked recursively, without following symbolic links to folders and skipping
+    hidden folders (``.git``, ``.venv``), and its files come in sorted order, so a report is the
+    same on every machine. A folder with no ``*.toml`` file is a problem (exit 2), not a pass.
+
+    Returns:
+        ``(paths, problems)``.
+    """
+    paths: list[str] = []
+    problems: list[Problem] = []
+    for name in names:
+        if name == "-" or not Path(name).is_dir():
+            paths.append(name)
+            continue
+        found = []
+        for root, dirs, files in os.walk(name):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(root, f) for f in files if f.endswith(".toml")]
+        if not found:
+            problems.append(Problem(name, None, "", "a folder with no *.toml file under it"))
+        paths += [str(p) for p in sorted(found)]
+    return paths, problems
 
 
 def load_config(name: str, *, preset: str | None = None) -> RunConfig:

@@ -89,9 +89,15 @@ def text_report(report: Report) -> str:
             )
             if f.hint:
                 lines.append(f"      [dim]suggested:[/] {escape(f.hint)}")
-    style = "bold red" if report.exit_code else "bold green"
-    lines.append(f"[{style}]{escape(summary(report))}[/]")
+    lines.append(_summary_markup(report))
     return "\n".join(lines)
+
+
+def _summary_markup(report: Report) -> str:
+    from rich.markup import escape  # noqa: TID251 - markup escaping only; printing is the CLI's
+
+    style = "bold red" if report.exit_code else "bold green"
+    return f"[{style}]{escape(summary(report))}[/]"
 
 
 REPORTER_BY_NAME: dict[str, Callable[[Report], str]] = {
@@ -99,3 +105,15 @@ REPORTER_BY_NAME: dict[str, Callable[[Report], str]] = {
     "json": json_report,
     "github": github_report,
 }
+# --quiet: the summary line alone. JSON has no quiet form: its summary is the document's `summary`.
+_QUIET_BY_NAME: dict[str, Callable[[Report], str]] = {
+    "text": _summary_markup,
+    "json": json_report,
+    "github": summary,
+}
+
+
+def render(report: Report, name: str, *, quiet: bool = False) -> str:
+    """The report in the format ``name`` (text, json or github); with ``quiet``, the summary
+    line only (text and github; JSON is always the whole document)."""
+    return (_QUIET_BY_NAME if quiet else REPORTER_BY_NAME)[name](report)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,7 +84,37 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
             price = _toml_number("price_usd_per_gpu_hour", hw.price_usd_per_gpu_hour)
             lines.append(f"price_usd_per_gpu_hour = {price}")
+    check = check_table(plan_ignores(plan))
+    if check:
+        lines += ["", *check]
     return "\n".join(lines) + "\n"
+
+
+def plan_ignores(plan: Plan) -> Ignores:
+    """The rules a plan's config breaks as asked, and why (``dsplan budget`` warned of each).
+
+    Besides a budget below the fit range (DSP305) and a shape outside the width/depth band
+    (DSP106): a preset whose law predicts a parameter count has its matching shape trained on
+    C / M tokens, which at small scale (attention over ``seq_len`` weighs more than 6N) is well
+    below the law's own D (DSP303).
+    """
+    from dsplan.checking.rules.tokens import UNDERTRAIN_FACTOR
+
+    ignores = fit_range_ignores(plan.preset, plan.compute_flops, plan.options.hyperparameters)
+    ignores += shape_ignores(plan.architecture.shape, plan.architecture.counts.flops_per_token)
+    law_tokens = plan.optimal.law_tokens
+    if law_tokens and plan.training.tokens / law_tokens < 1 / UNDERTRAIN_FACTOR:
+        basis = plan.optimal.law_tokens_basis
+        ignores.append(
+            (
+                ("DSP303",),
+                f"preset {plan.preset.id} predicts {plan.optimal.model_size_unit}: the plan trains "
+                f"the matching shape on C / M tokens, "
+                f"{plan.training.tokens / law_tokens:.2f}x the law's own D"
+                + (f" ({basis})" if basis else ""),
+            )
+        )
+    return ignores
 
 
 def model_table(shape: Shape) -> list[str]:
@@ -122,3 +153,62 @@ def preset_reference(preset: Preset, folder: Path | None = None) -> str:
 def _toml_string(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def check_table(ignores: Sequence[tuple[Sequence[str], str]]) -> list[str]:
+    """A ``[check]`` table whose ``ignore`` lists rules a config breaks on purpose, each group of
+    rules under a comment that says why (empty when nothing is ignored)."""
+    if not ignores:
+        return []
+    lines = ["[check]"]
+    for codes, why in ignores:
+        lines.append(f"# {', '.join(codes)}: {why}")
+    codes = [code for group, _ in ignores for code in group]
+    lines.append("ignore = [" + ", ".join(_toml_string(code) for code in codes) + "]")
+    return lines
+
+
+# What a written config declares in its [check] table: (rule codes, why), one entry per reason.
+Ignores = list[tuple[tuple[str, ...], str]]
+
+
+def shape_ignores(shape: Shape, flops_per_token: float) -> Ignores:
+    """DSP106 for a shape outside the width/depth band, which the shape search keeps only when no
+    shape inside reaches the target within its tolerance (or ``--aspect-ratio`` asks for one)."""
+    from dsplan.model.shape import ASPECT_RANGE
+
+    aspect = shape.d_model / shape.n_layers
+    if ASPECT_RANGE[0] <= aspect <= ASPECT_RANGE[1]:
+        return []
+    return [
+        (
+            ("DSP106",),
+            f"d_model / n_layers = {aspect:.3g}: the shape search keeps a shape outside "
+            f"{ASPECT_RANGE[0]:g} to {ASPECT_RANGE[1]:g} only when none inside reaches "
+            f"M = {flops_per_token:.3g} within its tolerance, or --aspect-ratio asks for it",
+        )
+    ]
+
+
+def fit_range_ignores(preset: Preset, compute_flops: float, hyperparameters: str | None) -> Ignores:
+    """DSP305 for a budget below the fit range of the preset's allocation law, or of its in-file
+    Eq. 1 (what ``dsplan check`` reports there); ``dsplan budget`` and ``dsplan sweep`` warn about
+    the same extrapolation when they write the config."""
+    floors = [preset.fit_range]
+    in_file = preset.learning_rate is not None and preset.batch_size is not None
+    if hyperparameters is None and preset.hyperparameter_law_id is None and in_file:
+        floors.append(preset.hyperparameter_fit_range or preset.fit_range)
+    below = [
+        r.orders_beyond(compute_flops)
+        for r in floors
+        if r.compute_min is not None and compute_flops < r.compute_min
+    ]
+    if not below or max(below) <= 0:
+        return []
+    return [
+        (
+            ("DSP305",),
+            f"C = {compute_flops:.4g} FLOPs is {max(below):.1f} orders of magnitude below preset "
+            f"{preset.id}'s fit range, as asked: its laws are extrapolated here",
+        )
+    ]

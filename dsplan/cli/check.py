@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from dsplan.checking.reporters import REPORTER_BY_NAME
-from dsplan.checking.rules import check_files
+from dsplan.checking.reporters import render
+from dsplan.checking.rules import check_files, parse_selection
 from dsplan.checking.schema import ConfigProblems
 from dsplan.cli._output import EXIT_INPUT, Format, error_line, exit_on_error, format_option, out
 
@@ -17,7 +17,10 @@ FORMATS = (Format.text, Format.json, Format.github)
 def check(
     files: Annotated[
         list[str],
-        typer.Argument(help="Run config files (TOML); - reads standard input.", show_default=False),
+        typer.Argument(
+            help="Run config files (TOML), folders (every *.toml under them), or - for standard input.",
+            show_default=False,
+        ),
     ],
     format: Annotated[
         Format, format_option(FORMATS, "Output: text, json or github (annotations).")
@@ -29,6 +32,30 @@ def check(
             help="Law preset for every file, overriding [data].preset: an id or a .toml path."
         ),
     ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only these rules: ids or prefixes (DSP3 = the tokens family), "
+            "comma-separated or repeated.",
+            show_default=False,
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Skip these rules: ids or prefixes, comma-separated or repeated; the more "
+            "specific of --select and --ignore wins.",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print only the summary line (text, github); the exit code is unchanged.",
+        ),
+    ] = False,
 ) -> None:
     """Check training run configs against the DeepSeek laws: shape, learning rate, batch, tokens, schedule.
 
@@ -42,16 +69,25 @@ def check(
 
         dsplan check configs/*.toml --format github --strict
 
+        dsplan check runs/ --ignore DSP302,DSP304 -q
+
         dsplan budget 1e22 --format toml | dsplan check -
     """
     with exit_on_error():
+        selection = parse_selection(select or (), ignore or (), names=("--select", "--ignore"))
         try:
-            report = check_files(files, preset=preset, strict=strict)
+            report = check_files(
+                files,
+                preset=preset,
+                strict=strict,
+                select=selection.select,
+                ignore=selection.ignore,
+            )
         except ConfigProblems as exc:
             for problem in exc.problems:
                 error_line(str(problem))
             raise typer.Exit(EXIT_INPUT) from None
-    rendered = REPORTER_BY_NAME[format.value](report)
+    rendered = render(report, format.value, quiet=quiet)
     if format is Format.text:
         from rich.console import Console
 

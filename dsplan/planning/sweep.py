@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsplan.catalog.presets import MForm, Preset, load_preset, m_form
 from dsplan.errors import InputError
@@ -28,6 +28,9 @@ from dsplan.model.shape import SearchOptions, best_shape
 from dsplan.planning.plan import round_batch_sequences
 from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, clamp_warmup, total_steps_for
 from dsplan.units import parse_positive
+
+if TYPE_CHECKING:
+    from dsplan.checking.writers import Ignores
 
 SCHEMA_VERSION = 1
 KINDS = ("isoflop", "hyperparameters")
@@ -391,11 +394,14 @@ def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
             that a preset file is found from the config's folder); default the run's own.
 
     The batch is given in sequences (what a launcher sets); its size in tokens is in the comment.
-    Tokens are rounded to a whole number.
+    Tokens are rounded to a whole number. A ``[check]`` table names the rules the run breaks by
+    design, with the reason (:func:`check_ignores`), so that ``dsplan check --strict`` passes it.
     """
     from dsplan.checking.schema import CONFIG_SCHEMA_VERSION
-    from dsplan.checking.writers import model_table
+    from dsplan.checking.writers import check_table, model_table
     from dsplan.output.numbers import text as number_text
+
+    check = check_table(check_ignores(run))
 
     return "\n".join(
         [
@@ -414,6 +420,35 @@ def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
             "",
             "[data]",
             f"preset = {json.dumps(run.preset if preset is None else preset)}",
+            *(["", *check] if check else []),
             "",
         ]
     )
+
+
+def check_ignores(run: SweepRun) -> Ignores:
+    """The ``dsplan check`` rules a sweep run breaks on purpose, and why.
+
+    An IsoFLOP point trains a model set off M_opt on C / M tokens, so its tokens sit off D_opt by
+    design (DSP302, DSP303: that distance is what the sweep measures). A grid point sets its
+    learning rate and batch off Eq. 1 by design (DSP201, DSP202). Budgets below the preset's fit
+    range (DSP305) and shapes outside the width/depth band (DSP106) are declared where they occur
+    (:mod:`dsplan.checking.writers`).
+    """
+    from dsplan.checking.writers import fit_range_ignores, shape_ignores
+
+    ignores: Ignores
+    if run.kind == "hyperparameters":
+        ignores = [
+            (("DSP201", "DSP202"), "a grid point: learning rate and batch set off Eq. 1 on purpose")
+        ]
+    else:
+        ignores = [
+            (
+                ("DSP302", "DSP303"),
+                "an IsoFLOP point: the model is set off M_opt on purpose, so its tokens (C / M) "
+                "sit off D_opt",
+            )
+        ]
+    ignores += fit_range_ignores(load_preset(run.preset), run.compute_flops, None)
+    return ignores + shape_ignores(run.shape, run.flops_per_token)

@@ -48,7 +48,7 @@ from dsplan.checking.findings import (
     Report,
     iter_findings,
 )
-from dsplan.checking.reader import parse_config, read_config_text
+from dsplan.checking.reader import config_paths, parse_config, read_config_text
 from dsplan.checking.registry import Rule, RuleCheck
 from dsplan.checking.rules import hardware, hyperparameters, schedule, shape, tokens
 from dsplan.checking.rules.hyperparameters import LR_ERROR_FACTOR, LR_WARNING_FACTOR
@@ -60,6 +60,7 @@ from dsplan.checking.rules.shape import (
 )
 from dsplan.checking.rules.tokens import OVERTRAIN_FACTOR, UNDERTRAIN_FACTOR
 from dsplan.checking.schema import ConfigProblems, Problem, RunConfig
+from dsplan.checking.selection import ALL, Selection, split_codes, unknown_code
 from dsplan.errors import InputError
 
 __all__ = [
@@ -89,6 +90,7 @@ __all__ = [
     "check_files",
     "check_texts",
     "iter_findings",
+    "parse_selection",
 ]
 
 CHECKS: tuple[RuleCheck, ...] = tuple(
@@ -110,37 +112,45 @@ if len(RULES) != len(CHECKS):  # pragma: no cover - a rule id declared twice
 _ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 
 
-def _unknown_ignores(cfg: RunConfig) -> list[Problem]:
-    """A load problem for each ``[check].ignore`` entry that names no rule."""
-    import difflib
+def _file_ignores(cfg: RunConfig) -> tuple[str, ...]:
+    """The codes of ``[check] ignore`` (ids or prefixes, any case).
 
-    problems = []
-    for rule in cfg.ignore:
-        if rule in RULES:
-            continue
-        close = difflib.get_close_matches(rule, list(RULES), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        problems.append(
-            Problem(
-                cfg.file,
-                cfg.line_of("check.ignore"),
-                "check.ignore",
-                f"unknown rule {rule!r}{hint}",
-            )
-        )
-    return problems
+    Raises:
+        ConfigProblems: one problem for each code that starts no rule id.
+    """
+    codes = split_codes(cfg.ignore)
+    problems = [
+        Problem(cfg.file, cfg.line_of("check.ignore"), "check.ignore", why)
+        for why in (unknown_code(code, list(RULES)) for code in codes)
+        if why is not None
+    ]
+    if problems:
+        raise ConfigProblems(problems)
+    return codes
 
 
-def check_config(cfg: RunConfig) -> FileReport:
-    """Run every rule on one loaded config.
+def parse_selection(
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    *,
+    names: tuple[str, str] = ("select", "ignore"),
+) -> Selection:
+    """The rules that ``select`` and ``ignore`` codes leave running (:mod:`dsplan.checking.selection`).
+
+    Raises:
+        InputError: a code that starts no rule id, named with ``names``.
+    """
+    return Selection.parse(select, ignore, rule_ids=list(RULES), names=names)
+
+
+def check_config(cfg: RunConfig, selection: Selection = ALL) -> FileReport:
+    """Run every rule on one loaded config (those ``selection`` and the file's ignores leave).
 
     Raises:
         ConfigProblems: ``[check].ignore`` names a rule that does not exist.
         PresetError: the preset cannot be loaded.
     """
-    unknown = _unknown_ignores(cfg)
-    if unknown:
-        raise ConfigProblems(unknown)
+    ignored = _file_ignores(cfg)
     preset = load_preset(cfg.preset)
     facts = derive(cfg, preset)
     found = [
@@ -154,7 +164,7 @@ def check_config(cfg: RunConfig) -> FileReport:
             hint=hit.hint,
         )
         for c in CHECKS
-        if c.rule.id not in cfg.ignore
+        if selection.enabled(c.rule.id) and not any(c.rule.id.startswith(i) for i in ignored)
         for hit in c(facts)
     ]
     found.sort(key=lambda f: (_ORDER[f.severity], f.line if f.line is not None else 0, f.rule))
@@ -176,7 +186,11 @@ def check_config(cfg: RunConfig) -> FileReport:
 
 
 def check_texts(
-    sources: Sequence[tuple[str, str, Path]], *, preset: str | None = None, strict: bool = False
+    sources: Sequence[tuple[str, str, Path]],
+    *,
+    preset: str | None = None,
+    strict: bool = False,
+    selection: Selection = ALL,
 ) -> Report:
     """Check several configs given as ``(text, display_name, base_dir)``.
 
@@ -197,7 +211,7 @@ def check_texts(
     reports: list[FileReport] = []
     for cfg in configs:
         try:
-            reports.append(check_config(cfg))
+            reports.append(check_config(cfg, selection))
         except ConfigProblems as exc:
             problems.extend(exc.problems)
     if problems:
@@ -205,20 +219,37 @@ def check_texts(
     return Report(tuple(reports), strict=strict)
 
 
-def check_files(names: Sequence[str], *, preset: str | None = None, strict: bool = False) -> Report:
-    """Read and check config files (``-`` is standard input, read once).
+def check_files(
+    names: Sequence[str],
+    *,
+    preset: str | None = None,
+    strict: bool = False,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> Report:
+    """Read and check config files (``-`` is standard input, read once; a folder is every
+    ``*.toml`` under it, see :func:`~dsplan.checking.reader.config_paths`).
+
+    Args:
+        names: Files, folders, or ``-``.
+        preset: A preset id or path for every file, overriding ``[data].preset``.
+        strict: Exit code 1 on warnings too.
+        select: Rule codes to run (ids or prefixes such as ``DSP3``; comma-separated values
+            allowed); all rules if empty.
+        ignore: Rule codes not to run; see :mod:`dsplan.checking.selection` for how the two combine.
 
     Raises:
         ConfigProblems: any file that cannot be read or loaded; every such problem is listed.
-        InputError: no files given, or an unknown ``preset``.
+        InputError: no files given, an unknown ``preset`` or an unknown rule code.
     """
     if not names:
         raise InputError("give at least one config file (or - for standard input)")
-    sources = []
-    problems: list[Problem] = []
+    selection = parse_selection(select, ignore)
     if names.count("-") > 1:
         raise InputError("standard input (-) can be given only once")
-    for name in names:
+    paths, problems = config_paths(names)
+    sources = []
+    for name in paths:
         try:
             text, display, base = read_config_text(name)
         except ConfigProblems as exc:
@@ -226,7 +257,7 @@ def check_files(names: Sequence[str], *, preset: str | None = None, strict: bool
             continue
         sources.append((text, display, base))
     try:
-        report = check_texts(sources, preset=preset, strict=strict)
+        report = check_texts(sources, preset=preset, strict=strict, selection=selection)
     except ConfigProblems as exc:
         raise ConfigProblems([*problems, *exc.problems]) from None
     if problems:
