@@ -159,7 +159,8 @@ def test_law_file_is_not_a_hyperparameter_law() -> None:
 
 
 def test_sweep_and_fit_refuse_laws_not_in_m() -> None:
-    from dsplan.catalog.presets import m_form
+    from dsplan.catalog.presets import resolve_hyperparameter_law
+    from dsplan.laws.forms import m_form
     from dsplan.laws.hyperparameters import compute_hyperparameter_laws
 
     with pytest.raises(PresetError, match="'kaplan' predicts params_non_embedding"):
@@ -168,19 +169,23 @@ def test_sweep_and_fit_refuse_laws_not_in_m() -> None:
     # Laws deferring to DeepSeek Eq. 1 get it as power laws in C (kaplan too: plans default to
     # Eq. 1); a law in N or D (Step Law, Kaplan's LR(N)) cannot be.
     for preset_id in ("epoch", "kaplan"):
-        lr, batch = compute_hyperparameter_laws(load_preset(preset_id), "x")
+        preset = load_preset(preset_id)
+        law = resolve_hyperparameter_law(preset)
+        lr, batch = compute_hyperparameter_laws(preset, law, "x")
         assert (lr.coefficient, batch.exponent) == (0.3118, 0.3271)
 
 
 @pytest.mark.parametrize("law_id", ["step-law", "kaplan"])
 def test_hyperparameter_laws_not_in_c_alone_are_refused(tmp_path: Path, law_id: str) -> None:
+    from dsplan.catalog.presets import resolve_hyperparameter_law
     from dsplan.laws.hyperparameters import compute_hyperparameter_laws
 
     path = tmp_path / "p.toml"
     path.write_text(f'hyperparameters = "{law_id}"\npredicts = "params_total"\n' + BASE)
     path.write_text(path.read_text() + "[model_scaling]\ncoefficient = 0.1\nexponent = 0.5\n")
     with pytest.raises(PresetError, match=f"needs hyperparameter laws in C alone.*'{law_id}'"):
-        compute_hyperparameter_laws(load_preset(str(path)), "x")
+        preset = load_preset(str(path))
+        compute_hyperparameter_laws(preset, resolve_hyperparameter_law(preset), "x")
 
 
 def test_kaplan_defaults_to_deepseek_and_names_its_own_law() -> None:

@@ -38,11 +38,13 @@ key is optional and defaults to what the DeepSeek files mean:
   (in the law's own parameter convention) and ``tokens_min``/``tokens_max``, each bound optional.
 
 Hyperparameter laws live in ``presets/hyperparameters/*.toml`` (``kind = "hyperparameters"``), see
-:class:`dsplan.laws.hyperparameters.HyperparameterLaw`.
+:class:`dsplan.laws.forms.HyperparameterLaw`.
 
-Start-up: ``dsplan budget`` with a DeepSeek preset imports this module, so the classes that only other
-laws need (:class:`dsplan.laws.hyperparameters.HyperparameterLaw`, :class:`dsplan.laws.repeated.Repetition`) live in
-modules imported when a file needs them.
+The types these files parse into are in :mod:`dsplan.laws.types` (every law file) and
+:mod:`dsplan.laws.forms` (loss, repetition and hyperparameter-law tables); this module reads files
+and builds them, nothing else. The second module is imported inside the functions that build its
+types: start-up laziness, not a cycle (neither module imports this one), so that ``dsplan budget``
+with a DeepSeek preset does not define classes it does not use.
 """
 
 from __future__ import annotations
@@ -51,24 +53,63 @@ import difflib
 import functools
 import math
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import PresetError
+from dsplan.laws.types import (
+    COMPUTE_UNITS,
+    DEFAULT_HYPERPARAMETERS,
+    FORMS,
+    PREDICTS,
+    SCHEMA_VERSION,
+    STATUSES,
+    FitRange,
+    PowerLaw,
+    Preset,
+)
 
 if TYPE_CHECKING:
-    from dsplan.laws.allocation import ParametricLoss
-    from dsplan.laws.hyperparameters import HyperparameterLaw, Term
-    from dsplan.laws.repeated import Repetition
+    from dsplan.laws.forms import HyperparameterLaw, ParametricLoss, Repetition, Term
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-SCHEMA_VERSION = 1
+# The loader's public names include the types it returns (defined in dsplan.laws.types), so that
+# `from dsplan.catalog.presets import Preset, load_preset` keeps working.
+__all__ = [
+    "COMPUTE_UNITS",
+    "DEFAULT_HYPERPARAMETERS",
+    "DEFAULT_PRESET",
+    "FORMS",
+    "PREDICTS",
+    "REPETITION_PRESET",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "FitRange",
+    "PowerLaw",
+    "Preset",
+    "all_hyperparameter_laws",
+    "all_presets",
+    "hyperparameter_law_ids",
+    "hyperparameters_dir",
+    "load_hyperparameter_law",
+    "load_preset",
+    "looks_like_path",
+    "parse_hyperparameter_law",
+    "parse_preset",
+    "preset_ids",
+    "presets_dir",
+    "read_toml",
+    "resolve_hyperparameter_law",
+    "tomllib",
+]
+
 DEFAULT_PRESET = "current"
+# The law whose [loss] and [repetition] tables plan with repeated data (--unique-tokens).
+REPETITION_PRESET = "muennighoff"
 
 
 def presets_dir() -> Path:
@@ -93,168 +134,6 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{path}: not valid TOML: {exc}") from None
     return data
-
-
-# How far outside a fit range a point may lie and still count as inside (relative): whole-token
-# rounding of D = C / M moves a config's compute by at most M / 2, under 1e-6 of C for any run of
-# a million tokens or more.
-EDGE_SLACK = 1e-6
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    """``y = coefficient * C ** exponent``."""
-
-    coefficient: float
-    exponent: float
-
-    def __call__(self, compute_flops: float) -> float:
-        return float(self.coefficient * compute_flops**self.exponent)
-
-    def to_dict(self) -> dict[str, float]:
-        return {"coefficient": self.coefficient, "exponent": self.exponent}
-
-
-@dataclass(frozen=True)
-class FitRange:
-    """The range a law was fitted on: compute (FLOPs), parameters, tokens; any bound may be absent.
-
-    The DeepSeek files give the compute bounds only; the other laws give what their papers state.
-    """
-
-    compute_min: float | None = None
-    compute_max: float | None = None
-    params_min: float | None = None
-    params_max: float | None = None
-    tokens_min: float | None = None
-    tokens_max: float | None = None
-
-    def orders_beyond(
-        self,
-        compute_flops: float | None = None,
-        params: float | None = None,
-        tokens: float | None = None,
-    ) -> float:
-        """How many orders of magnitude the point lies outside the range (0 inside).
-
-        Each given quantity is checked against its own bounds; the largest excursion counts. A value
-        within :data:`EDGE_SLACK` of a bound is inside: a run config holds whole tokens, so the
-        compute it implies (M x round(C / M)) lies a few parts in 1e9 off the budget it came from.
-        """
-        worst = 0.0
-        for value, lo, hi in (
-            (compute_flops, self.compute_min, self.compute_max),
-            (params, self.params_min, self.params_max),
-            (tokens, self.tokens_min, self.tokens_max),
-        ):
-            if value is None or value <= 0:
-                continue
-            if hi is not None and value > hi * (1 + EDGE_SLACK):
-                worst = max(worst, math.log10(value / hi))
-            if lo is not None and value < lo * (1 - EDGE_SLACK):
-                worst = max(worst, math.log10(lo / value))
-        return worst
-
-    def to_dict(self) -> dict[str, float]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-PREDICTS = (
-    "flops_per_token",
-    "params_total",
-    "params_non_embedding",
-    "params_non_embedding_with_head",
-    "tokens",
-)
-FORMS = ("power_law", "parametric_loss", "fixed_ratio")
-STATUSES = ("verified", "derived", "secondary", "unverified", "assumption")
-COMPUTE_UNITS = ("flops", "pf_days")
-DEFAULT_HYPERPARAMETERS = "deepseek"
-
-
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
-class Preset:
-    """A law preset: the allocation law, the hyperparameter laws and their provenance.
-
-    The DeepSeek files fill ``model_scaling``, ``data_scaling``, ``learning_rate`` and
-    ``batch_size``; other laws fill what their ``form`` needs and name a hyperparameter law.
-    """
-
-    id: str
-    description: str
-    source: str
-    model_scaling: PowerLaw | None
-    data_scaling: PowerLaw | None
-    learning_rate: PowerLaw | None
-    batch_size: PowerLaw | None
-    fit_range: FitRange
-    hyperparameter_fit_range: FitRange | None = None
-    assumption: str | None = None
-    reference_compute: float | None = None
-    verification: str | None = None
-    notes: str | None = None
-    predicts: str = "flops_per_token"
-    form: str = "power_law"
-    status: str | None = None
-    compute_unit: str = "flops"
-    compute_fraction: float = 1.0
-    loss: ParametricLoss | None = None
-    tokens_per_param: float | None = None
-    hyperparameters: str | None = None
-    repetition: Repetition | None = None
-    own_hyperparameters: str | None = None
-    path: str = field(default="", compare=False)
-
-    @property
-    def has_own_hyperparameters(self) -> bool:
-        """True when the file carries its own ``[learning_rate]`` and ``[batch_size]`` (DeepSeek)."""
-        return self.learning_rate is not None and self.batch_size is not None
-
-    @property
-    def hyperparameter_law_id(self) -> str | None:
-        """The hyperparameter law file this preset defers to, or None when it has its own laws."""
-        if self.has_own_hyperparameters:
-            return None
-        return self.hyperparameters or DEFAULT_HYPERPARAMETERS
-
-    @property
-    def status_label(self) -> str:
-        """``status`` when given; otherwise ``assumption`` for files with one, else ``unlabelled``."""
-        if self.status:
-            return self.status
-        return "assumption" if self.assumption else "unlabelled"
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "id": self.id,
-            "description": self.description,
-            "source": self.source,
-            "predicts": self.predicts,
-            "form": self.form,
-            "status": self.status_label,
-            "fit_range": self.fit_range.to_dict(),
-        }
-        for key in ("model_scaling", "data_scaling", "learning_rate", "batch_size", "loss"):
-            law = getattr(self, key)
-            if law is not None:
-                out[key] = law.to_dict()
-        if self.repetition is not None:
-            out["repetition"] = self.repetition.to_dict()
-        if self.hyperparameter_fit_range is not None:
-            out["hyperparameter_fit_range"] = self.hyperparameter_fit_range.to_dict()
-        if self.hyperparameter_law_id is not None:
-            out["hyperparameters"] = self.hyperparameter_law_id
-        if self.own_hyperparameters is not None:
-            out["own_hyperparameters"] = self.own_hyperparameters
-        if self.compute_unit != "flops" or self.compute_fraction != 1.0:
-            out["compute_unit"] = self.compute_unit
-            out["compute_fraction"] = self.compute_fraction
-        for key in ("assumption", "reference_compute", "verification", "notes", "tokens_per_param"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        return out
 
 
 def _check_version(data: dict[str, Any], where: Path) -> None:
@@ -365,7 +244,7 @@ def _required_text(data: dict[str, Any], key: str, where: Path) -> str:
 
 
 def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
-    from dsplan.laws.allocation import ParametricLoss
+    from dsplan.laws.forms import ParametricLoss  # start-up laziness (module docstring)
 
     values = {k: _number(data, "loss", k, where) for k in ("e", "a", "b", "alpha", "beta")}
     if any(v <= 0 for v in values.values()):
@@ -374,7 +253,7 @@ def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
 
 
 def _repetition(data: dict[str, Any], where: Path) -> Repetition:
-    from dsplan.laws.repeated import Repetition
+    from dsplan.laws.forms import Repetition  # start-up laziness (module docstring)
 
     return Repetition(
         _number(data, "repetition", "r_d_star", where),
@@ -465,7 +344,7 @@ def parse_preset(data: dict[str, Any], where: Path) -> Preset:
 
 
 def _term(data: dict[str, Any], table: str, where: Path) -> Term:
-    from dsplan.laws.hyperparameters import Term
+    from dsplan.laws.forms import Term  # start-up laziness (module docstring)
 
     section = data.get(table)
     if not isinstance(section, dict):
@@ -506,7 +385,7 @@ def parse_hyperparameter_law(data: dict[str, Any], where: Path) -> Hyperparamete
     if data.get("kind") != "hyperparameters":
         raise PresetError(f'{where}: a hyperparameter law needs kind = "hyperparameters"')
     fraction = _compute_fraction(data, where)
-    from dsplan.laws.hyperparameters import HyperparameterLaw
+    from dsplan.laws.forms import HyperparameterLaw  # start-up laziness (module docstring)
 
     return HyperparameterLaw(
         id=_required_text(data, "id", where),
@@ -601,31 +480,16 @@ def all_hyperparameter_laws() -> list[HyperparameterLaw]:
     return [load_hyperparameter_law(law_id) for law_id in hyperparameter_law_ids()]
 
 
-class MForm(NamedTuple):  # not a dataclass: cheaper to define on the start-up path
-    """The four DeepSeek-form laws of a preset that predicts M and carries its own Eq. 1 tables."""
+def resolve_hyperparameter_law(
+    preset: Preset, override: str | None = None
+) -> HyperparameterLaw | None:
+    """The hyperparameter law file a plan under ``preset`` uses; None for the preset's own tables.
 
-    model_scaling: PowerLaw
-    data_scaling: PowerLaw
-    learning_rate: PowerLaw
-    batch_size: PowerLaw
-
-
-def m_form(preset: Preset, command: str) -> MForm:
-    """A preset's DeepSeek-form laws, for commands that work in M and Eq. 1 (sweep, fit).
+    ``override`` (``--hyperparameters``) wins; then the preset's own ``[learning_rate]`` and
+    ``[batch_size]`` (the DeepSeek files: None); then the law its file names; then ``deepseek``.
 
     Raises:
-        PresetError: the preset predicts something other than M or has no own LR/batch laws.
+        PresetError: an unknown law id (the message suggests the closest ids), or a bad file.
     """
-    ms, ds, lr, bs = (
-        preset.model_scaling,
-        preset.data_scaling,
-        preset.learning_rate,
-        preset.batch_size,
-    )
-    if preset.predicts != "flops_per_token" or ms is None or ds is None or lr is None or bs is None:
-        raise PresetError(
-            f"{command} needs a preset that predicts M with its own learning-rate and batch laws "
-            f"(current, early, openwebtext2 or a fitted file); {preset.id!r} predicts "
-            f"{preset.predicts} ({preset.form})"
-        )
-    return MForm(ms, ds, lr, bs)
+    law_id = override or preset.hyperparameter_law_id
+    return None if law_id is None else load_hyperparameter_law(law_id)

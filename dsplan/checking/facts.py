@@ -150,11 +150,13 @@ def _laws(cfg: RunConfig, p: Preset, c: float | None, shape_counts: Counts) -> L
     """
     if c is None:
         return None
+    from dsplan.catalog.presets import resolve_hyperparameter_law
     from dsplan.laws.allocation import predict
     from dsplan.laws.hyperparameters import hyperparameters_for
 
     prediction = predict(p, c)
-    values, law = hyperparameters_for(p, c, shape_counts, cfg.training.tokens, cfg.hyperparameters)
+    law = resolve_hyperparameter_law(p, cfg.hyperparameters)
+    values = hyperparameters_for(p, c, shape_counts, cfg.training.tokens, law)
     if law is None:
         hyper_range = p.hyperparameter_fit_range or p.fit_range
         label, floor = f"Eq. 1, preset {p.id}", hyper_range.compute_min

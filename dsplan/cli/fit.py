@@ -97,8 +97,9 @@ def fit(
     """
     with exit_on_error():
         from dsplan import fitting as core
-        from dsplan.catalog.presets import load_preset, m_form
+        from dsplan.catalog.presets import load_preset
         from dsplan.io import write_text
+        from dsplan.laws.forms import m_form
         from dsplan.units import parse_positive
 
         if plot is not None:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dsplan.catalog.presets import FitRange, Preset, m_form
+from dsplan.catalog.presets import FitRange, Preset
 from dsplan.errors import InputError
 from dsplan.fitting.hyperparameters import HyperparameterFit
 from dsplan.fitting.isoflop import IsoFlopFit
+from dsplan.laws.forms import m_form
 from dsplan.output.numbers import text as number_text
 
 SCHEMA_VERSION = 1

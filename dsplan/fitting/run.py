@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dsplan.catalog.presets import DEFAULT_PRESET, Preset, load_preset, m_form
+from dsplan.catalog.presets import DEFAULT_PRESET, Preset, load_preset
 from dsplan.errors import InputError
 from dsplan.fitting.data import SweepData, sweep_data
 from dsplan.fitting.hyperparameters import DEFAULT_THRESHOLD, fit_hyperparameters
 from dsplan.fitting.isoflop import fit_isoflop
 from dsplan.fitting.report import FitReport, report
 from dsplan.io import read_csv_rows
+from dsplan.laws.forms import m_form
 
 
 def read_sweep(

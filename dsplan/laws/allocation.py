@@ -2,9 +2,9 @@
 
 Each law predicts one quantity in its own convention (docs/laws.md): M (DeepSeek), a parameter count
 (total, non-embedding, or non-embedding plus output head), or tokens (Llama 3). This module returns
-that prediction untouched; :mod:`dsplan.planning.plan` turns it into a shape and from the shape into M, never
-by assuming M = 6N. Plain ``math`` only, so ``dsplan budget`` stays fast. Repeated data
-(Muennighoff et al.) is in :mod:`dsplan.laws.repeated`.
+that prediction untouched (:func:`predict`); :func:`allocate` turns it into a shape and from the
+shape into M, never by assuming M = 6N. Plain ``math`` only, so ``dsplan budget`` stays fast.
+Repeated data (Muennighoff et al.) is in :mod:`dsplan.laws.repeated`.
 """
 
 from __future__ import annotations
@@ -14,25 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
+from dsplan.laws.types import Preset
+from dsplan.model.flops import Counts, counts
+from dsplan.model.shape import Candidate, SearchOptions, best_shape, best_shape_by_params
 from dsplan.units import PF_DAY_FLOPS
 
 if TYPE_CHECKING:
-    from dsplan.catalog.presets import Preset
-    from dsplan.laws.hyperparameters import HyperparameterLaw
-
-
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
-class ParametricLoss:
-    """``L(N, D) = e + a / N ** alpha + b / D ** beta`` (nats), the Chinchilla Approach 3 form."""
-
-    e: float
-    a: float
-    b: float
-    alpha: float
-    beta: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
+    from dsplan.laws.forms import HyperparameterLaw, ParametricLoss
 
 
 def law_compute(law: Preset | HyperparameterLaw, compute_flops: float) -> float:
@@ -120,3 +108,51 @@ def predicted_loss(preset: Preset, params: float | None, tokens: float) -> float
     if preset.loss is None or params is None:
         return None
     return parametric_loss(preset.loss, params, tokens)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A law's prediction at C turned into a shape: its exact M, and D = C / M_exact."""
+
+    compute_flops: float
+    prediction: LawPrediction
+    candidate: Candidate
+    counts: Counts
+
+    @property
+    def flops_per_token(self) -> int:
+        return self.counts.flops_per_token
+
+    @property
+    def tokens(self) -> float:
+        return self.compute_flops / self.counts.flops_per_token
+
+    @property
+    def is_m_law(self) -> bool:
+        return self.prediction.model_size_unit == "flops_per_token"
+
+    def model_size_error(self) -> float | None:
+        """For parameter laws: the shape's count in the law's convention against the prediction."""
+        return None if self.prediction.law_params is None else float(self.candidate.relative_error)
+
+
+def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Allocation:
+    """Evaluate a preset's allocation law at C and find the shape that realises it.
+
+    * M laws: the shape whose exact M is closest to M_opt (the original planner);
+    * parameter laws: the shape whose parameter count, in the law's own convention, is closest to
+      the prediction (:func:`dsplan.model.shape.best_shape_by_params`);
+    * token laws: the shape whose M is closest to C / D_opt.
+
+    References:
+        docs/laws.md, "Units": which law counts what.
+    """
+    prediction = predict(preset, compute_flops)
+    unit = prediction.model_size_unit
+    if unit == "flops_per_token":
+        candidate = best_shape(prediction.model_size, options)
+    elif unit == "tokens":
+        candidate = best_shape(compute_flops / prediction.model_size, options)
+    else:
+        candidate = best_shape_by_params(prediction.model_size, unit, options)
+    return Allocation(compute_flops, prediction, candidate, counts(candidate.shape))

@@ -1,7 +1,7 @@
 """Hyperparameter laws (peak learning rate, batch size) evaluated at a plan's C, N and D.
 
-The laws are data (``presets/hyperparameters/*.toml``, read by :mod:`dsplan.catalog.presets`); the two
-forms are here:
+The laws are data (``presets/hyperparameters/*.toml``, read by :mod:`dsplan.catalog.presets` into
+:class:`dsplan.laws.forms.HyperparameterLaw`); the two forms are evaluated here:
 
 * ``power_law``: ``coefficient * C_law^compute_exponent * N^params_exponent * D^tokens_exponent``,
   covering DeepSeek's Eq. 1 (C only), Step Law (N and D) and Kaplan's B_crit (C_min in PF-days);
@@ -9,107 +9,25 @@ forms are here:
 
 N is the plan's shape counted in the law's convention (``law.params``), D the plan's tokens.
 
-Which law a plan uses (:func:`hyperparameters_for`): ``--hyperparameters`` when given, else the preset's
-own ``[learning_rate]``/``[batch_size]`` tables (the DeepSeek files), else the law file the preset
-names, else ``deepseek``. ``dsplan budget`` with a DeepSeek preset never imports this module.
+Which law a plan uses is the catalog's to say (:func:`dsplan.catalog.presets.resolve_hyperparameter_law`:
+``--hyperparameters`` when given, else the preset's own ``[learning_rate]``/``[batch_size]`` tables,
+the DeepSeek files, else the law file the preset names, else ``deepseek``); this module evaluates
+the law it is given, or the preset's own tables when it is given none.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dsplan.catalog.presets import (
-    DEFAULT_HYPERPARAMETERS,
-    SCHEMA_VERSION,
-    FitRange,
-    PowerLaw,
-    Preset,
-    load_hyperparameter_law,
-)
 from dsplan.errors import PresetError
 from dsplan.laws.allocation import law_compute
+from dsplan.laws.types import FitRange, PowerLaw, Preset
 
 if TYPE_CHECKING:
+    from dsplan.laws.forms import HyperparameterLaw, Term
     from dsplan.model.flops import Counts
-
-
-@dataclass(frozen=True)
-class Term:
-    """One hyperparameter as a product power law or a log-linear law in the plan's N, D and C.
-
-    ``power_law``: ``coefficient * C_law ** compute_exponent * N ** params_exponent *
-    D ** tokens_exponent``; ``log_linear``: ``intercept + slope * ln(N)``, undefined (None) where
-    it is not positive or N exceeds ``params_max``.
-    """
-
-    form: str
-    coefficient: float = 1.0
-    compute_exponent: float = 0.0
-    params_exponent: float = 0.0
-    tokens_exponent: float = 0.0
-    intercept: float = 0.0
-    slope: float = 0.0
-    params_max: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.form == "log_linear":
-            out: dict[str, Any] = {
-                "form": self.form,
-                "intercept": self.intercept,
-                "slope": self.slope,
-            }
-            if self.params_max is not None:
-                out["params_max"] = self.params_max
-            return out
-        return {
-            "form": self.form,
-            "coefficient": self.coefficient,
-            "compute_exponent": self.compute_exponent,
-            "params_exponent": self.params_exponent,
-            "tokens_exponent": self.tokens_exponent,
-        }
-
-
-@dataclass(frozen=True)
-class HyperparameterLaw:
-    """A published law for the peak learning rate and the batch size (tokens)."""
-
-    id: str
-    description: str
-    source: str
-    status: str
-    learning_rate: Term
-    batch_size: Term | None
-    fit_range: FitRange
-    params: str = "params_non_embedding"
-    compute_unit: str = "flops"
-    compute_fraction: float = 1.0
-    verification: str | None = None
-    notes: str | None = None
-    path: str = field(default="", compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "kind": "hyperparameters",
-            "id": self.id,
-            "description": self.description,
-            "source": self.source,
-            "status": self.status,
-            "params": self.params,
-            "compute_unit": self.compute_unit,
-            "compute_fraction": self.compute_fraction,
-            "learning_rate": self.learning_rate.to_dict(),
-            "batch_size": None if self.batch_size is None else self.batch_size.to_dict(),
-            "fit_range": self.fit_range.to_dict(),
-        }
-        for key in ("verification", "notes"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        return out
 
 
 def params_in(counts: Counts, convention: str) -> int:
@@ -145,6 +63,7 @@ class HyperparameterValues:
     learning_rate: float | None
     batch_size_tokens: float | None
     orders_beyond: float
+    fit_range: FitRange  # the range ``orders_beyond`` is measured against
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,7 +103,21 @@ def evaluate(
             + (f" (it breaks down above {limit:.0e} parameters)" if limit else "")
         )
     orders = law.fit_range.orders_beyond(compute_flops, n, tokens)
-    return HyperparameterValues(law.id, lr, batch, orders, tuple(notes))
+    return HyperparameterValues(law.id, lr, batch, orders, law.fit_range, tuple(notes))
+
+
+def own_tables(preset: Preset, what: str) -> tuple[PowerLaw, PowerLaw]:
+    """A preset's own Eq. 1 tables (peak LR and batch in tokens, power laws in C).
+
+    Raises:
+        PresetError: the preset has none (it names a hyperparameter law file instead).
+    """
+    if preset.learning_rate is None or preset.batch_size is None:
+        raise PresetError(
+            f"preset {preset.id!r} has no [learning_rate] and [batch_size] of its own: {what} needs "
+            f"its hyperparameter law {preset.hyperparameter_law_id!r}"
+        )
+    return preset.learning_rate, preset.batch_size
 
 
 def hyperparameters_for(
@@ -192,43 +125,46 @@ def hyperparameters_for(
     compute_flops: float,
     counts: Counts,
     tokens: float,
-    override: str | None = None,
-) -> tuple[HyperparameterValues, HyperparameterLaw | None]:
-    """The plan's hyperparameter values under a preset, and the law file used (None: in-file).
+    law: HyperparameterLaw | None = None,
+) -> HyperparameterValues:
+    """The plan's hyperparameter values under a preset and the law chosen for it.
 
-    ``override`` (``--hyperparameters``) wins; then the preset's own ``[learning_rate]`` and
-    ``[batch_size]`` (the DeepSeek files); then the law its file names; then ``deepseek``. In-file
-    tables (DeepSeek Eq. 1) are checked against ``[hyperparameter_fit_range]`` (else
-    ``[fit_range]``) in C; a law file against its own range in C, N and D.
+    ``law`` is :func:`dsplan.catalog.presets.resolve_hyperparameter_law`'s choice; None means the
+    preset's own ``[learning_rate]`` and ``[batch_size]`` (DeepSeek Eq. 1), checked against its
+    ``[hyperparameter_fit_range]`` (else ``[fit_range]``) in C. A law file is checked against its
+    own range in C, N and D.
+
+    Raises:
+        PresetError: ``law`` is None and the preset has no tables of its own.
     """
-    law_id = override or preset.hyperparameter_law_id
-    if law_id is None and preset.learning_rate is not None and preset.batch_size is not None:
-        fit = preset.hyperparameter_fit_range or preset.fit_range
-        own = HyperparameterValues(
-            preset.id,
-            preset.learning_rate(compute_flops),
-            preset.batch_size(compute_flops),
-            fit.orders_beyond(compute_flops),
-        )
-        return own, None
-    law = load_hyperparameter_law(law_id or DEFAULT_HYPERPARAMETERS)
-    return evaluate(law, compute_flops, counts, tokens), law
+    if law is not None:
+        return evaluate(law, compute_flops, counts, tokens)
+    learning_rate, batch_size = own_tables(preset, "a plan")
+    fit = preset.hyperparameter_fit_range or preset.fit_range
+    return HyperparameterValues(
+        preset.id,
+        learning_rate(compute_flops),
+        batch_size(compute_flops),
+        fit.orders_beyond(compute_flops),
+        fit,
+    )
 
 
 def _in_compute_alone(term: Term) -> bool:
     return term.form == "power_law" and term.params_exponent == 0.0 and term.tokens_exponent == 0.0
 
 
-def compute_hyperparameter_laws(preset: Preset, command: str) -> tuple[PowerLaw, PowerLaw]:
-    """Peak LR and batch (tokens) as power laws in C alone: the preset's own Eq. 1 tables, or the
-    law file it names when that file depends on C only (``deepseek``).
+def compute_hyperparameter_laws(
+    preset: Preset, law: HyperparameterLaw | None, command: str
+) -> tuple[PowerLaw, PowerLaw]:
+    """Peak LR and batch (tokens) as power laws in C alone: the preset's own Eq. 1 tables (``law``
+    None), or ``law`` when it depends on C only (``deepseek``).
 
     Raises:
-        PresetError: the preset's hyperparameter law needs N or D (Step Law, Kaplan's LR(N)).
+        PresetError: the hyperparameter law needs N or D (Step Law, Kaplan's LR(N)).
     """
-    if preset.learning_rate is not None and preset.batch_size is not None:
-        return preset.learning_rate, preset.batch_size
-    law = load_hyperparameter_law(preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS)
+    if law is None:
+        return own_tables(preset, command)
     lr, batch = law.learning_rate, law.batch_size
     in_flops = law.compute_unit == "flops" and law.compute_fraction == 1.0
     if in_flops and _in_compute_alone(lr) and batch is not None and _in_compute_alone(batch):

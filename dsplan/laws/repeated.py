@@ -11,42 +11,32 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dsplan.catalog.presets import load_preset
 from dsplan.errors import InputError
-from dsplan.laws.allocation import ParametricLoss, chinchilla_optimum, parametric_loss, predict
+from dsplan.laws.allocation import Allocation, chinchilla_optimum, parametric_loss, predict
+from dsplan.laws.forms import ParametricLoss, Repetition
+from dsplan.laws.types import Preset
 from dsplan.model.flops import Counts, Shape, counts
 from dsplan.model.shape import best_shape, best_shape_by_params
 
 if TYPE_CHECKING:
     from dsplan.model.shape import SearchOptions
-    from dsplan.planning.plan import Allocation
 
-# Muennighoff et al. 2023 (datablations README, "Parametric Fit"): repeated epochs at which the
-# value of repeated data has decayed by 1/e. The muennighoff preset carries the same 15.387756.
-MUENNIGHOFF_R_D_STAR = 15.387756
 # Beyond about 4 epochs repeated data is worth clearly less than fresh data (D'/U = 3.73 at 4 epochs,
 # 0.93 of a fresh token; 0.83 at 8): Muennighoff et al. 2023, Section 5 and Figure 3.
 MAX_USEFUL_EPOCHS = 4.0
 
 
-@dataclass(frozen=True)
-class Repetition:
-    """Muennighoff et al.'s decay constants for repeated data (R_D*) and excess parameters (R_N*)."""
-
-    r_d_star: float
-    r_n_star: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-
-def effective_tokens(
-    unique_tokens: float, tokens: float, r_star: float = MUENNIGHOFF_R_D_STAR
-) -> float:
+def effective_tokens(unique_tokens: float, tokens: float, r_star: float) -> float:
     """Muennighoff et al.'s effective data D' for ``tokens`` drawn from ``unique_tokens`` unique ones.
 
     ``D' = U + U R* (1 - exp(-R / R*))`` with ``R = D / U - 1`` the repetitions beyond the first
     epoch; D' = D when the data is seen at most once.
+
+    Args:
+        unique_tokens: U, the unique tokens available.
+        tokens: D, the tokens trained on.
+        r_star: R_D*, the repetitions at which repeated data's value has decayed by 1/e (the
+            ``muennighoff`` preset's ``repetition.r_d_star``, 15.387756).
 
     References:
         Muennighoff et al. 2023 (arXiv 2305.16264), Section 3.1; R_D* = 15.387756 from the
@@ -122,7 +112,8 @@ def data_constrained_optimum(
 class DataConstraint:
     """Repeated data when the plan needs more tokens than exist (Muennighoff et al. 2023).
 
-    ``effective_tokens`` is D' = U + U R* (1 - exp(-R / R*)) with R = epochs - 1 and R* = 15.39.
+    ``effective_tokens`` is D' = U + U R* (1 - exp(-R / R*)) with R = epochs - 1 and R* =
+    ``r_d_star`` (15.39, the ``muennighoff`` preset's).
     The re-allocated plan (``reallocated_*``) is present only when the data runs out: the method is
     in docs/laws.md ("Data-constrained planning").
     """
@@ -131,6 +122,7 @@ class DataConstraint:
     epochs: float
     effective_tokens: float
     value_per_token: float
+    r_d_star: float
     reallocation_factor: float | None = None
     reallocated_shape: Shape | None = None
     reallocated_counts: Counts | None = None
@@ -145,7 +137,7 @@ class DataConstraint:
             "epochs": self.epochs,
             "effective_tokens": self.effective_tokens,
             "value_per_token": self.value_per_token,
-            "r_d_star": MUENNIGHOFF_R_D_STAR,
+            "r_d_star": self.r_d_star,
             "reallocated": None,
         }
         if self.reallocated_counts is not None and self.reallocated_shape is not None:
@@ -164,26 +156,38 @@ class DataConstraint:
 
 
 def data_constraint(
-    c: float, unique: float, alloc: Allocation, search: SearchOptions
+    c: float, unique: float, alloc: Allocation, search: SearchOptions, law: Preset
 ) -> tuple[DataConstraint, list[str]]:
     """Epochs, Muennighoff's effective data, and a re-allocated plan when the data runs out.
+
+    Args:
+        c: The compute budget in FLOPs.
+        unique: The unique tokens available.
+        alloc: The plan's allocation without the limit.
+        search: The shape-search options of the plan.
+        law: The data-constrained law: a preset with ``[loss]`` and ``[repetition]`` tables
+            (``muennighoff``, :data:`dsplan.catalog.presets.REPETITION_PRESET`).
 
     Re-allocation (dsplan's method, documented in docs/laws.md): Muennighoff et al.'s fitted
     ``L(N', D')`` gives the compute-optimal N with U unique tokens, N_U, and without the limit,
     N_inf, at the same C = 6ND. Their ratio k = N_U / N_inf scales the chosen law's model size
     (M for M laws, the shape's parameters otherwise); the shape search and D = C / M_exact follow.
+
+    Raises:
+        InputError: ``law`` lacks ``[loss]`` or ``[repetition]``.
     """
+    if law.loss is None or law.repetition is None:
+        raise InputError(f"{law.path}: needs [loss] and [repetition] for --unique-tokens")
+    loss, repetition = law.loss, law.repetition
+    r_d_star = repetition.r_d_star
     warnings: list[str] = []
     tokens = alloc.tokens
     epochs = tokens / unique
-    d_eff = effective_tokens(unique, tokens)
+    d_eff = effective_tokens(unique, tokens, r_d_star)
     if epochs <= 1:
-        return DataConstraint(unique, epochs, d_eff, 1.0), warnings
-    muennighoff = load_preset("muennighoff")
-    if muennighoff.loss is None or muennighoff.repetition is None:
-        raise InputError(f"{muennighoff.path}: needs [loss] and [repetition] for --unique-tokens")
-    n_free = predict(muennighoff, c).model_size
-    n_constrained, _ = data_constrained_optimum(muennighoff.loss, muennighoff.repetition, c, unique)
+        return DataConstraint(unique, epochs, d_eff, 1.0, r_d_star), warnings
+    n_free = predict(law, c).model_size
+    n_constrained, _ = data_constrained_optimum(loss, repetition, c, unique)
     factor = n_constrained / n_free
     if alloc.is_m_law:
         candidate = best_shape(alloc.prediction.model_size * factor, search)
@@ -203,12 +207,13 @@ def data_constraint(
         epochs=epochs,
         effective_tokens=d_eff,
         value_per_token=d_eff / tokens,
+        r_d_star=r_d_star,
         reallocation_factor=factor,
         reallocated_shape=candidate.shape,
         reallocated_counts=new_counts,
         reallocated_tokens=new_tokens,
         reallocated_epochs=new_epochs,
-        reallocated_effective_tokens=effective_tokens(unique, new_tokens),
+        reallocated_effective_tokens=effective_tokens(unique, new_tokens, r_d_star),
         method=(
             "model size scaled by N_U / N_inf, the ratio of Muennighoff et al.'s data-constrained "
             "to unconstrained optimum at the same C (dsplan's method, docs/laws.md)"

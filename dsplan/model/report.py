@@ -125,11 +125,12 @@ def model_report(
     if tokens is None:
         return ModelReport(shape, c, seq_len_source, hf_config)
     # The hyperparameter laws (and their preset files) load only when D is given: start-up time.
-    from dsplan.catalog.presets import load_preset
+    from dsplan.catalog.presets import load_preset, resolve_hyperparameter_law
     from dsplan.laws.hyperparameters import hyperparameters_for
 
     p = preset if preset is not None else load_preset("current")
-    values, law = hyperparameters_for(p, c.flops_per_token * tokens, c, tokens)
+    law = resolve_hyperparameter_law(p)
+    values = hyperparameters_for(p, c.flops_per_token * tokens, c, tokens, law)
     cost = None
     if hardware is not None:
         from dsplan.planning.cost import estimate

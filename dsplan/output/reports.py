@@ -159,7 +159,7 @@ def _law_cells(law: Any) -> tuple[str, str]:
 
 def fit_text(result: FitReport) -> list[RenderableType]:
     """The fit report: the per-budget optima, the fitted laws beside the preset's, predictions."""
-    from dsplan.catalog.presets import m_form
+    from dsplan.laws.forms import m_form
 
     ref = result.reference
     ref_laws = m_form(ref, "dsplan fit")

@@ -1,6 +1,6 @@
 """The same budget under every published law, in the same units: the core of ``dsplan compare``.
 
-Each law's prediction goes through the planner's honest conversion (:func:`dsplan.planning.plan.allocate`):
+Each law's prediction goes through the planner's honest conversion (:func:`dsplan.laws.allocation.allocate`):
 its own number in its own unit, then a real shape, that shape's parameters and exact M, and
 D = C / M. Rows carry the law's hyperparameters where it has its own, its predicted loss where it
 has a loss form, and how far C lies outside its fit. Plain Python; matplotlib only inside
@@ -16,13 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsplan.catalog.presets import Preset, load_hyperparameter_law, load_preset, preset_ids
+from dsplan.catalog.presets import (
+    REPETITION_PRESET,
+    load_hyperparameter_law,
+    load_preset,
+    preset_ids,
+    resolve_hyperparameter_law,
+)
 from dsplan.errors import InputError
-from dsplan.laws.allocation import predicted_loss
+from dsplan.laws.allocation import Allocation, allocate, predicted_loss
 from dsplan.laws.hyperparameters import HyperparameterValues, hyperparameters_for
 from dsplan.laws.repeated import DataConstraint, data_constraint
+from dsplan.laws.types import Preset
 from dsplan.model.shape import SearchOptions
-from dsplan.planning.plan import Allocation, allocate, check_compute
+from dsplan.planning.plan import check_compute
 
 SCHEMA_VERSION = 1
 # "Agree": total parameters within 15% of the median law, the spread of the Chinchilla family at
@@ -140,8 +147,8 @@ def _own_hyperparameters(
     law_id = override or preset.own_hyperparameters or preset.hyperparameters
     if law_id is None and not preset.has_own_hyperparameters:
         return None
-    values, _ = hyperparameters_for(preset, c, alloc.counts, alloc.tokens, law_id)
-    return values
+    law = resolve_hyperparameter_law(preset, law_id)
+    return hyperparameters_for(preset, c, alloc.counts, alloc.tokens, law)
 
 
 def compare(
@@ -174,6 +181,7 @@ def compare(
     if hyperparameters is not None:
         load_hyperparameter_law(hyperparameters)  # fail early on an unknown id
     loaded = [load_preset(name) for name in (presets or preset_ids())]
+    repetition_law = None if unique_tokens is None else load_preset(REPETITION_PRESET)
     out = []
     for compute in budgets:
         c = check_compute(compute)
@@ -183,8 +191,8 @@ def compare(
             alloc = allocate(c, preset, search)
             pred = alloc.prediction
             data = None
-            if unique_tokens is not None:
-                data, notes = data_constraint(c, unique_tokens, alloc, search)
+            if unique_tokens is not None and repetition_law is not None:
+                data, notes = data_constraint(c, unique_tokens, alloc, search, repetition_law)
                 warnings.extend(f"{preset.id}: {n}" for n in notes)
             rows.append(
                 LawRow(

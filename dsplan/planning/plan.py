@@ -19,30 +19,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dsplan.catalog.presets import (
-    DEFAULT_HYPERPARAMETERS,
     DEFAULT_PRESET,
-    FitRange,
-    Preset,
-    load_hyperparameter_law,
+    REPETITION_PRESET,
     load_preset,
+    resolve_hyperparameter_law,
 )
 from dsplan.errors import InputError
-from dsplan.laws.allocation import LawPrediction, predict
-from dsplan.model.flops import Counts, Shape, counts
-from dsplan.model.shape import (
-    ASPECT_RANGE,
-    MAX_D_MODEL,
-    Candidate,
-    SearchOptions,
-    best_shape,
-    best_shape_by_params,
-)
+from dsplan.laws.allocation import Allocation, allocate
+from dsplan.laws.hyperparameters import hyperparameters_for
+from dsplan.laws.types import FitRange, Preset
+from dsplan.model.flops import Counts, Shape
+from dsplan.model.shape import ASPECT_RANGE, MAX_D_MODEL, SearchOptions
 from dsplan.scheduling.schedules import Schedule, multistep
 
 if TYPE_CHECKING:
-    # Only plans under a hyperparameter law file or with --unique-tokens need these modules:
-    # `dsplan budget` with a DeepSeek preset does not import them (start-up time).
-    from dsplan.laws.hyperparameters import HyperparameterLaw, HyperparameterValues
+    from dsplan.laws.forms import HyperparameterLaw
     from dsplan.laws.repeated import DataConstraint
 
 SCHEMA_VERSION = 1
@@ -326,92 +317,19 @@ def check_compute(compute_flops: float) -> float:
     return float(compute_flops)
 
 
-@dataclass(frozen=True)
-class Allocation:
-    """A law's prediction at C turned into a shape: its exact M, and D = C / M_exact."""
-
-    compute_flops: float
-    prediction: LawPrediction
-    candidate: Candidate
-    counts: Counts
-
-    @property
-    def flops_per_token(self) -> int:
-        return self.counts.flops_per_token
-
-    @property
-    def tokens(self) -> float:
-        return self.compute_flops / self.counts.flops_per_token
-
-    @property
-    def is_m_law(self) -> bool:
-        return self.prediction.model_size_unit == "flops_per_token"
-
-    def optimal(self) -> Optimal:
-        if self.is_m_law:
-            return Optimal(self.prediction.model_size, self.prediction.law_tokens)
-        return Optimal(
-            flops_per_token=self.flops_per_token,
-            tokens=self.tokens,
-            model_size=self.prediction.model_size,
-            model_size_unit=self.prediction.model_size_unit,
-            law_tokens=self.prediction.law_tokens,
-            law_tokens_basis=self.prediction.law_tokens_basis,
-        )
-
-    def model_size_error(self) -> float | None:
-        """For parameter laws: the shape's count in the law's convention against the prediction."""
-        return None if self.prediction.law_params is None else float(self.candidate.relative_error)
-
-
-def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Allocation:
-    """Evaluate a preset's allocation law at C and find the shape that realises it.
-
-    * M laws: the shape whose exact M is closest to M_opt (the original planner);
-    * parameter laws: the shape whose parameter count, in the law's own convention, is closest to
-      the prediction (:func:`dsplan.model.shape.best_shape_by_params`);
-    * token laws: the shape whose M is closest to C / D_opt.
-
-    References:
-        docs/laws.md, "Units": which law counts what.
-    """
-    prediction = predict(preset, compute_flops)
-    unit = prediction.model_size_unit
-    if unit == "flops_per_token":
-        candidate = best_shape(prediction.model_size, options)
-    elif unit == "tokens":
-        candidate = best_shape(compute_flops / prediction.model_size, options)
-    else:
-        candidate = best_shape_by_params(prediction.model_size, unit, options)
-    return Allocation(compute_flops, prediction, candidate, counts(candidate.shape))
-
-
-def _hyperparameters(
-    c: float, preset: Preset, options: PlanOptions, alloc: Allocation
-) -> tuple[float, float, FitRange, HyperparameterLaw | None, HyperparameterValues | None]:
-    """Peak LR, batch (tokens), the fit range to check, and the law file used (None: in-file).
-
-    The choice is :func:`dsplan.laws.hyperparameters.hyperparameters_for`'s; its first case (a preset's own
-    Eq. 1 tables) is inlined here so that DeepSeek plans never import :mod:`dsplan.laws.hyperparameters`
-    (start-up time, issue #2).
-    """
-    if options.hyperparameters is None and preset.learning_rate and preset.batch_size:
-        hyper = preset.hyperparameter_fit_range or preset.fit_range
-        return preset.learning_rate(c), preset.batch_size(c), hyper, None, None
-    from dsplan.laws.hyperparameters import evaluate
-
-    law = load_hyperparameter_law(
-        options.hyperparameters or preset.hyperparameter_law_id or DEFAULT_HYPERPARAMETERS
+def _optimal(alloc: Allocation) -> Optimal:
+    """The law's optimum: its own M_opt and D_opt for an M law, else the matching shape's M and D."""
+    prediction = alloc.prediction
+    if alloc.is_m_law:
+        return Optimal(prediction.model_size, prediction.law_tokens)
+    return Optimal(
+        flops_per_token=alloc.flops_per_token,
+        tokens=alloc.tokens,
+        model_size=prediction.model_size,
+        model_size_unit=prediction.model_size_unit,
+        law_tokens=prediction.law_tokens,
+        law_tokens_basis=prediction.law_tokens_basis,
     )
-    values = evaluate(law, c, alloc.counts, alloc.tokens)
-    if values.learning_rate is None:
-        raise InputError(
-            f"{values.notes[0] if values.notes else law.id + ': no learning rate here'}; "
-            "choose another law with --hyperparameters (e.g. deepseek or step-law)"
-        )
-    if values.batch_size_tokens is None:
-        raise InputError(f"hyperparameter law {law.id!r} gives no batch size")
-    return values.learning_rate, values.batch_size_tokens, law.fit_range, law, values
 
 
 def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
@@ -443,12 +361,26 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     search = options.search_options()
 
     alloc = allocate(c, preset, search)
-    optimal = alloc.optimal()
+    optimal = _optimal(alloc)
     candidate = alloc.candidate
     shape_counts = alloc.counts
     tokens = alloc.tokens
 
-    lr, batch_tokens, hyper, hyper_law, hyper_values = _hyperparameters(c, preset, options, alloc)
+    hyper_law = resolve_hyperparameter_law(preset, options.hyperparameters)
+    hyper_values = hyperparameters_for(preset, c, shape_counts, tokens, hyper_law)
+    lr, batch_tokens = hyper_values.learning_rate, hyper_values.batch_size_tokens
+    if lr is None:
+        undefined = (
+            hyper_values.notes[0]
+            if hyper_values.notes
+            else f"{hyper_values.law}: no learning rate here"
+        )
+        raise InputError(
+            f"{undefined}; choose another law with --hyperparameters (e.g. deepseek or step-law)"
+        )
+    if batch_tokens is None:
+        raise InputError(f"hyperparameter law {hyper_values.law!r} gives no batch size")
+    hyper = hyper_values.fit_range
     sequences_exact = batch_tokens / options.seq_len
     sequences, multiple = round_batch_sequences(sequences_exact)
     tokens_per_step = sequences * options.seq_len
@@ -457,9 +389,7 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     fit_alloc = preset.fit_range
     prediction = alloc.prediction
     alloc_orders = fit_alloc.orders_beyond(c, prediction.law_params, prediction.law_tokens)
-    hyper_orders = (
-        hyper_values.orders_beyond if hyper_values is not None else hyper.orders_beyond(c)
-    )
+    hyper_orders = hyper_values.orders_beyond
     fit = FitCheck(
         (fit_alloc.compute_min, fit_alloc.compute_max),
         alloc_orders,
@@ -480,8 +410,7 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
             f"preset {preset.id!r}: its coefficients are a dsplan assumption, not published "
             f"(see `dsplan presets show {preset.id}`)"
         )
-    if hyper_values is not None:
-        warnings.extend(hyper_values.notes)
+    warnings.extend(hyper_values.notes)
     own = preset.own_hyperparameters
     if hyper_law is not None and own is not None and own != hyper_law.id:
         warnings.append(
@@ -516,9 +445,12 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
         )
     data = None
     if options.unique_tokens is not None:
+        # Start-up laziness, not a cycle: only data-constrained plans need repeated data's maths.
         from dsplan.laws.repeated import data_constraint
 
-        data, data_warnings = data_constraint(c, float(options.unique_tokens), alloc, search)
+        data, data_warnings = data_constraint(
+            c, float(options.unique_tokens), alloc, search, load_preset(REPETITION_PRESET)
+        )
         warnings.extend(data_warnings)
     warnings.extend(schedule.notes)
 

@@ -21,8 +21,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from dsplan.catalog.presets import MForm, Preset, load_preset, m_form
+from dsplan.catalog.presets import Preset, load_preset
 from dsplan.errors import InputError
+from dsplan.laws.forms import MForm, m_form
 from dsplan.model.flops import Shape, counts
 from dsplan.model.shape import SearchOptions, best_shape
 from dsplan.planning.plan import round_batch_sequences

@@ -19,7 +19,7 @@ from dsplan.scheduling.schedules import Schedule, learning_rate_at, rebuild, tok
 from dsplan.units import count
 
 if TYPE_CHECKING:
-    from dsplan.catalog.presets import Preset
+    from dsplan.laws.types import Preset
 
 # Our assumption: a cosine checkpoint can be reused for a longer cosine run while its rate has
 # stayed within 5% of the longer run's rate at every step so far.
@@ -93,9 +93,13 @@ def law_drift(
     if not (math.isfinite(flops_per_token) and flops_per_token > 0):
         raise InputError(f"FLOPs per token must be positive, got {flops_per_token!r}")
     c2 = flops_per_token * extended_tokens
+    # Start-up laziness, not a cycle: `dsplan schedule` loads no preset unless it extends a run of a
+    # known shape, so it need not import the catalog (tomllib, the law types) nor the laws.
+    from dsplan.catalog.presets import resolve_hyperparameter_law
     from dsplan.laws.hyperparameters import compute_hyperparameter_laws
 
-    lr_law, batch_law = compute_hyperparameter_laws(preset, "the extension's law drift")
+    law = resolve_hyperparameter_law(preset)
+    lr_law, batch_law = compute_hyperparameter_laws(preset, law, "the extension's law drift")
     lr = lr_law(c2)
     batch = batch_law(c2)
     fit = preset.hyperparameter_fit_range or preset.fit_range
