@@ -66,28 +66,34 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
     if plan.options.hyperparameters is not None:
         lines.append(f"hyperparameters = {_toml_string(plan.options.hyperparameters)}")
     if cost is not None:
-        hw = cost.hardware
-        lines += [
-            "",
-            "[hardware]",
-            f"gpu = {_toml_string(hw.gpu.id)}",
-            f"dtype = {_toml_string(hw.dtype)}",
-            f"mfu = {_toml_number('mfu', hw.mfu)}",
-        ]
-        if cost.n_gpus is not None:
-            lines.append(f"num_gpus = {cost.n_gpus}")
-        days = cost.wall_clock_days
-        if days is not None:
-            lines.append(f"expected_days = {_toml_number('expected_days', days)}")
-        if hw.max_cost_usd is not None:
-            lines.append(f"budget_usd = {_toml_number('budget_usd', hw.max_cost_usd)}")
-        if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
-            price = _toml_number("price_usd_per_gpu_hour", hw.price_usd_per_gpu_hour)
-            lines.append(f"price_usd_per_gpu_hour = {price}")
+        lines += ["", *hardware_table(cost)]
     check = check_table(plan_ignores(plan))
     if check:
         lines += ["", *check]
     return "\n".join(lines) + "\n"
+
+
+def hardware_table(cost: Cost) -> list[str]:
+    """The ``[hardware]`` table of a costed plan: GPU, precision, MFU and, where known, the GPU
+    count, the wall-clock days, the spending limit and a price given on the command line."""
+    hw = cost.hardware
+    lines = [
+        "[hardware]",
+        f"gpu = {_toml_string(hw.gpu.id)}",
+        f"dtype = {_toml_string(hw.dtype)}",
+        f"mfu = {_toml_number('mfu', hw.mfu)}",
+    ]
+    if cost.n_gpus is not None:
+        lines.append(f"num_gpus = {cost.n_gpus}")
+    days = cost.wall_clock_days
+    if days is not None:
+        lines.append(f"expected_days = {_toml_number('expected_days', days)}")
+    if hw.max_cost_usd is not None:
+        lines.append(f"budget_usd = {_toml_number('budget_usd', hw.max_cost_usd)}")
+    if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
+        price = _toml_number("price_usd_per_gpu_hour", hw.price_usd_per_gpu_hour)
+        lines.append(f"price_usd_per_gpu_hour = {price}")
+    return lines
 
 
 def plan_ignores(plan: Plan) -> Ignores:

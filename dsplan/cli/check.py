@@ -1,4 +1,4 @@
-"""``dsplan check FILE...``: lint run configs against the paper's laws, for CI."""
+"""``dsplan check PATH...``: lint run configs against the paper's laws, for CI."""
 
 from __future__ import annotations
 
@@ -14,48 +14,56 @@ from dsplan.cli._output import EXIT_INPUT, Format, error_line, exit_on_error, fo
 FORMATS = (Format.text, Format.json, Format.github)
 
 
+# The options' declarations, kept out of the command's signature so that it reads as a list.
+Paths = Annotated[
+    list[str],
+    typer.Argument(
+        help="Run config files (TOML), folders (every *.toml under them), or - for standard input.",
+        show_default=False,
+    ),
+]
+PresetOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Law preset for every file, overriding [data].preset: an id or a .toml path."
+    ),
+]
+SelectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Run only these rules: ids or prefixes (DSP3 = the tokens family), "
+        "comma-separated or repeated.",
+        show_default=False,
+    ),
+]
+IgnoreOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Skip these rules: ids or prefixes, comma-separated or repeated; the more "
+        "specific of --select and --ignore wins.",
+        show_default=False,
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print only the summary line (text, github); the exit code is unchanged.",
+    ),
+]
+
+
 def check(
-    files: Annotated[
-        list[str],
-        typer.Argument(
-            help="Run config files (TOML), folders (every *.toml under them), or - for standard input.",
-            show_default=False,
-        ),
-    ],
+    files: Paths,
     format: Annotated[
         Format, format_option(FORMATS, "Output: text, json or github (annotations).")
     ] = Format.text,
     strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too, not only errors.")] = False,
-    preset: Annotated[
-        str | None,
-        typer.Option(
-            help="Law preset for every file, overriding [data].preset: an id or a .toml path."
-        ),
-    ] = None,
-    select: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Run only these rules: ids or prefixes (DSP3 = the tokens family), "
-            "comma-separated or repeated.",
-            show_default=False,
-        ),
-    ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Skip these rules: ids or prefixes, comma-separated or repeated; the more "
-            "specific of --select and --ignore wins.",
-            show_default=False,
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet",
-            "-q",
-            help="Print only the summary line (text, github); the exit code is unchanged.",
-        ),
-    ] = False,
+    preset: PresetOption = None,
+    select: SelectOption = None,
+    ignore: IgnoreOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Check training run configs against the DeepSeek laws: shape, learning rate, batch, tokens, schedule.
 
