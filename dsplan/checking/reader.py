@@ -196,16 +196,7 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
         except InputError as exc:
             r.problem("model.hf_config", str(exc))
             return None
-        return ModelConfig(
-            n_layers=shape.n_layers,
-            d_model=shape.d_model,
-            n_heads=shape.n_heads,
-            n_kv_heads=shape.n_kv_heads,
-            d_ff=shape.d_ff,
-            vocab_size=shape.vocab_size,
-            seq_len=shape.seq_len if seq_len is None else seq_len,
-            tied_embeddings=shape.tied_embeddings,
-        )
+        return ModelConfig.from_shape(shape, seq_len)
     values = {k: r.get(f"model.{k}") for k in SHAPE_KEYS}
     tied = r.get("model.tied_embeddings")
     for key in ("n_layers", "d_model", "n_heads"):

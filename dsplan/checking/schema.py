@@ -279,6 +279,20 @@ class ModelConfig:
     seq_len: int
     tied_embeddings: bool
 
+    @classmethod
+    def from_shape(cls, shape: Shape, seq_len: int | None = None) -> ModelConfig:
+        """The table of a :class:`~dsplan.model.flops.Shape`; ``seq_len`` overrides its own."""
+        return cls(
+            n_layers=shape.n_layers,
+            d_model=shape.d_model,
+            n_heads=shape.n_heads,
+            n_kv_heads=shape.n_kv_heads,
+            d_ff=shape.d_ff,
+            vocab_size=shape.vocab_size,
+            seq_len=shape.seq_len if seq_len is None else seq_len,
+            tied_embeddings=shape.tied_embeddings,
+        )
+
     def shape(self) -> Shape:
         """The :class:`~dsplan.model.flops.Shape`; raises InputError if the sizes are inconsistent."""
         from dsplan.model.flops import Shape

@@ -39,16 +39,21 @@ def tokens_positive(f: Facts) -> Iterator[Hit]:
 
 
 def _against_d_opt(f: Facts) -> tuple[float, str, str] | None:
-    """(tokens / D_opt, the C = M x D text, the hint) where the laws could be evaluated."""
+    """(tokens / D_opt, the comparison in words, the hint) where the laws could be evaluated."""
     if f.counts is None or f.compute is None or f.laws is None:
         return None
     t, laws = f.cfg.training, f.laws
     m = f.counts.flops_per_token
-    at = f"at C = M x D = {m:.4g} x {fmt(t.tokens)} = {f.compute:.4g} FLOPs"
+    ratio = t.tokens / laws.tokens
     unit = laws.model_unit
     model = "" if unit == "tokens" else f" with a model of {unit} = {laws.model_size:.3g}"
+    lead = (
+        f"tokens = {fmt(t.tokens)} is {ratio_text(ratio)} D_opt = {laws.tokens:.4g} at C = M x D "
+        f"= {m:.4g} x {fmt(t.tokens)} = {f.compute:.4g} FLOPs "
+        f"({t.tokens / f.counts.params_total:.3g} tokens/parameter)"
+    )
     hint = f"tokens = {laws.tokens:.3g}{model} (allocation law, preset {f.preset.id})"
-    return t.tokens / laws.tokens, at, hint
+    return ratio, lead, hint
 
 
 @rule(
@@ -59,17 +64,10 @@ def _against_d_opt(f: Facts) -> tuple[float, str, str] | None:
 )
 def over_trained(f: Facts) -> Iterator[Hit]:
     found = _against_d_opt(f)
-    if found is None or f.laws is None or f.counts is None:
-        return
-    ratio, at, hint = found
-    if ratio > OVERTRAIN_FACTOR:
-        t = f.cfg.training
-        per_param = t.tokens / f.counts.params_total
+    if found is not None and found[0] > OVERTRAIN_FACTOR:
+        _, lead, hint = found
         yield Hit(
-            "training.tokens",
-            f"tokens = {fmt(t.tokens)} is {ratio_text(ratio)} D_opt = {f.laws.tokens:.4g} {at} "
-            f"({per_param:.3g} tokens/parameter): over-trained, fine if inference cost is the goal",
-            hint,
+            "training.tokens", f"{lead}: over-trained, fine if inference cost is the goal", hint
         )
 
 
@@ -81,18 +79,9 @@ def over_trained(f: Facts) -> Iterator[Hit]:
 )
 def under_trained(f: Facts) -> Iterator[Hit]:
     found = _against_d_opt(f)
-    if found is None or f.laws is None or f.counts is None:
-        return
-    ratio, at, hint = found
-    if ratio < 1 / UNDERTRAIN_FACTOR:
-        t = f.cfg.training
-        per_param = t.tokens / f.counts.params_total
-        yield Hit(
-            "training.tokens",
-            f"tokens = {fmt(t.tokens)} is {ratio_text(ratio)} D_opt = {f.laws.tokens:.4g} {at} "
-            f"({per_param:.3g} tokens/parameter): the model is too large for its data",
-            hint,
-        )
+    if found is not None and found[0] < 1 / UNDERTRAIN_FACTOR:
+        _, lead, hint = found
+        yield Hit("training.tokens", f"{lead}: the model is too large for its data", hint)
 
 
 def _outside_ranges(f: Facts, c: float, laws: Laws) -> tuple[list[str], list[str], list[float]]:
