@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -361,3 +362,48 @@ def test_a_hundred_files_in_one_call(tmp_path: Path) -> None:
     report = check_files(paths)
     assert [f.file for f in report.files] == paths
     assert report.exit_code == 0
+
+
+# ------------------------------------------------------------------ how the rules are built
+
+
+def test_rules_share_no_state_so_their_order_does_not_matter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every file of the corpus gives the same report with the rules run backwards and rotated:
+    # each rule reads only the derived facts (dsplan.checking.facts.derive), never another's result.
+    import dsplan.checking.rules as rules_module
+
+    paths = [str(p) for p in (*VALID, *INVALID)]
+    expected = check_files(paths).to_dict()
+    checks = rules_module.CHECKS
+    for order in (checks[::-1], checks[17:] + checks[:17]):
+        monkeypatch.setattr(rules_module, "CHECKS", order)
+        assert check_files(paths).to_dict() == expected
+
+
+def test_each_rule_is_declared_in_its_family_module() -> None:
+    from dsplan.checking.rules import CHECKS
+
+    family = {"1": "shape", "2": "hyperparameters", "3": "tokens", "4": "schedule", "5": "hardware"}
+    assert [c.rule.id for c in CHECKS] == sorted(RULES)
+    for c in CHECKS:
+        assert re.fullmatch(r"DSP[1-5]\d\d", c.rule.id), c.rule.id
+        assert c.check.__module__ == f"dsplan.checking.rules.{family[c.rule.id[3]]}", c.rule.id
+        assert c.rule.title and c.rule.threshold, c.rule.id
+        assert c.rule.severity in (ERROR, WARNING, INFO, "error/warning"), c.rule.id
+
+
+def test_derive_is_pure() -> None:
+    from dsplan.catalog.presets import load_preset
+    from dsplan.checking.facts import derive
+
+    cfg = parse_config(DEEPSEEK_7B, "run.toml")
+    facts, again = (derive(cfg, load_preset(cfg.preset)) for _ in range(2))
+    assert facts.counts is not None and again.counts is not None
+    # Counts compares by identity (eq=False, dsplan.model.flops), so its numbers are compared.
+    assert facts.counts.to_dict() == again.counts.to_dict()
+    assert replace(facts, counts=None) == replace(again, counts=None)
+    assert facts.compute == facts.counts.flops_per_token * cfg.training.tokens
+    with pytest.raises(AttributeError):
+        facts.compute = 0.0  # type: ignore[misc]

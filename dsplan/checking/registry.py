@@ -8,7 +8,7 @@ module lists its rules in ``FAMILY`` and :mod:`dsplan.checking.rules` joins the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,26 +65,3 @@ def rule(id: str, severity: str, title: str, threshold: str) -> Callable[[Check]
         return RuleCheck(Rule(id, severity, title, threshold), check)
 
     return attach
-
-
-# ----------------------------------------------------------------- formatting shared by the rules
-
-
-def fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def list_text(values: Sequence[float]) -> str:
-    return "[" + ", ".join(fmt(v) for v in values) + "]"
-
-
-def value_text(value: float | Sequence[float] | None) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, (int, float)):
-        return fmt(value)
-    return list_text(value)
-
-
-def ratio_text(ratio: float) -> str:
-    return f"{ratio:.3g}x"

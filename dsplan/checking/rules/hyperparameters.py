@@ -18,7 +18,8 @@ from dsplan.checking.facts import (
     band,
     batch_values_bad,
 )
-from dsplan.checking.registry import Hit, fmt, ratio_text, rule
+from dsplan.checking.registry import Hit, rule
+from dsplan.checking.rules._text import fmt, ratio_text
 from dsplan.planning.plan import round_batch_sequences
 
 # Learning-rate bands, as factors either side of Eq. 1.

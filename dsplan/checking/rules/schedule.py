@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from dsplan.checking.facts import ERROR, WARNING, Facts
-from dsplan.checking.registry import Hit, fmt, list_text, rule, value_text
+from dsplan.checking.registry import Hit, rule
+from dsplan.checking.rules._text import fmt, list_text, value_text
 from dsplan.checking.schema import DEFAULT_STAGE_FACTORS
 from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, MAX_WARMUP_FRACTION
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dsplan.checking.facts import ERROR, INFO, WARNING, Facts, Laws, range_text
-from dsplan.checking.registry import Hit, fmt, ratio_text, rule
+from dsplan.checking.registry import Hit, rule
+from dsplan.checking.rules._text import fmt, ratio_text
 
 # Tokens against D_opt (Eq. 4): over-training is often deliberate (a smaller model is cheaper to
 # serve), so it is info; a run with far fewer tokens than D_opt spends its compute on a model too
