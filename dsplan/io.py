@@ -1,12 +1,112 @@
-"""Users' files: sweep results (CSV) and files dsplan writes."""
+"""Users' files: one bounded reader for every file dsplan reads, sweep results (CSV), writing.
+
+Every file a user hands dsplan (a preset, a GPU table, a hyperparameter law, a run config, a Hugging
+Face ``config.json``, a results CSV, standard input) is read by :func:`read_input`: at most
+:data:`MAX_INPUT_BYTES` (16 MiB, far above any real input), so ``/dev/zero``, an endless FIFO or a
+huge one-line file is refused at once instead of filling memory; bytes that are not UTF-8, and
+TOML or JSON nested too deeply to parse, are one-line input errors naming the file.
+"""
 
 from __future__ import annotations
 
-import csv
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from dsplan.errors import InputError, SweepDataError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+"""The largest input file dsplan reads (16 MiB); a larger one is refused, not truncated."""
+
+
+class UnreadableFile(InputError):
+    """A file that cannot be read as text: missing, a directory, too large, not UTF-8.
+
+    ``str(exc)`` is ``"NAME: REASON"``; ``name`` and ``reason`` are kept apart for callers that
+    report problems per file (``dsplan check``).
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name}: {reason}")
+
+
+def read_input(path: Path | str) -> str:
+    """The text of a user's file (``-``: standard input), read with a bound.
+
+    At most :data:`MAX_INPUT_BYTES` are read, whatever the file is (``/dev/zero``, a FIFO that never
+    ends): a larger input is refused. A UTF-8 byte-order mark is dropped.
+
+    Raises:
+        UnreadableFile: missing, a directory, unreadable, larger than the bound, or not UTF-8.
+    """
+    name = str(path)
+    limit = MAX_INPUT_BYTES
+    try:
+        if name == "-":
+            stdin: Any = sys.stdin
+            buffer = getattr(stdin, "buffer", None)
+            raw = buffer.read(limit + 1) if buffer is not None else stdin.read(limit + 1)
+            data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        else:
+            with Path(path).open("rb") as fh:
+                data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise UnreadableFile(name, "no such file") from None
+    except IsADirectoryError:
+        raise UnreadableFile(name, "is a directory, not a file") from None
+    except OSError as exc:
+        raise UnreadableFile(name, f"cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise UnreadableFile(
+            name, f"larger than {limit // (1024 * 1024)} MiB, the most dsplan reads from a file"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UnreadableFile(
+            name, f"not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})"
+        ) from None
+
+
+def loads_toml(text: str, name: str) -> dict[str, Any]:
+    """Parse TOML text from file ``name``.
+
+    Raises:
+        tomllib.TOMLDecodeError: not valid TOML (the caller reports it its own way).
+        UnreadableFile: nested too deeply for the parser (thousands of levels).
+    """
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except RecursionError:
+        raise UnreadableFile(name, "not valid TOML: nested too deeply") from None
+    return data
+
+
+def loads_json(text: str, name: str) -> Any:
+    """Parse JSON text from file ``name``; NaN and Infinity are refused (they are not JSON).
+
+    Raises:
+        UnreadableFile: not valid JSON, or nested too deeply for the parser.
+    """
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise UnreadableFile(name, "not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise UnreadableFile(name, f"not valid JSON: {exc}") from None
 
 
 def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -19,15 +119,13 @@ def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str
     Raises:
         SweepDataError: an unreadable file, no header, or a row with more cells than the header.
     """
+    import csv  # not on the start-up path: the readers of presets import this module
+
     name = str(path)
     try:
-        text = sys.stdin.read() if name == "-" else Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SweepDataError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise SweepDataError(f"{name}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise SweepDataError(f"{name}: not UTF-8 text") from None
+        text = read_input(path)
+    except UnreadableFile as exc:
+        raise SweepDataError(str(exc)) from None
     reader = csv.reader(text.splitlines())
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import PresetError
+from dsplan.io import UnreadableFile, loads_toml, read_input
 from dsplan.laws.types import (
     COMPUTE_UNITS,
     DEFAULT_HYPERPARAMETERS,
@@ -125,12 +126,9 @@ def presets_dir() -> Path:
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into a one-line :class:`PresetError`."""
     try:
-        with path.open("rb") as fh:
-            data: dict[str, Any] = tomllib.load(fh)
-    except FileNotFoundError:
-        raise PresetError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise PresetError(f"{path}: cannot read: {exc.strerror}") from None
+        data: dict[str, Any] = loads_toml(read_input(path), str(path))
+    except UnreadableFile as exc:
+        raise PresetError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{path}: not valid TOML: {exc}") from None
     return data

@@ -41,6 +41,7 @@ from dsplan.checking.schema import (
 )
 from dsplan.checking.toml_lines import key_lines, line_of
 from dsplan.errors import InputError, PresetError
+from dsplan.io import UnreadableFile, loads_toml, read_input
 from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
@@ -291,7 +292,9 @@ def parse_config(
     """
     base = base_dir if base_dir is not None else Path()
     try:
-        data = tomllib.loads(text)
+        data = loads_toml(text, file)
+    except UnreadableFile as exc:
+        raise ConfigProblems([Problem(file, None, "", exc.reason)]) from None
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"at line (\d+)", str(exc))
         line = int(found.group(1)) if found else None
@@ -403,21 +406,15 @@ def read_config_text(name: str) -> tuple[str, str, Path]:
     Raises:
         ConfigProblems: the file is missing, unreadable or not UTF-8.
     """
-    if name == "-":
-        return sys.stdin.read().removeprefix("\ufeff"), STDIN_NAME, Path()
-    path = Path(name)
     try:
-        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax.
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigProblems([Problem(name, None, "", "no such file")]) from None
-    except IsADirectoryError:
-        raise ConfigProblems([Problem(name, None, "", "is a directory, not a file")]) from None
-    except UnicodeDecodeError:
-        raise ConfigProblems([Problem(name, None, "", "not UTF-8 text")]) from None
-    except OSError as exc:
-        raise ConfigProblems([Problem(name, None, "", f"cannot read: {exc.strerror}")]) from None
-    return text, name, path.parent
+        # A byte-order mark (Windows editors write one) is dropped: it is not TOML syntax.
+        text = read_input(name)
+    except UnreadableFile as exc:
+        shown = STDIN_NAME if name == "-" else name
+        raise ConfigProblems([Problem(shown, None, "", exc.reason)]) from None
+    if name == "-":
+        return text, STDIN_NAME, Path()
+    return text, name, Path(name).parent
 
 
 def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:

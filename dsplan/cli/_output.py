@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any
 
 import typer
 
-from dsplan.errors import DsplanError, ProblemFound
+from dsplan.errors import DsplanError, InputError, ProblemFound
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1  # the tool ran and found a problem: a failing check, an infeasible plan
@@ -71,12 +72,64 @@ def format_option(allowed: tuple[Format, ...], help: str) -> Any:
 def dumps(document: Any) -> str:
     """The JSON text of a result: sorted keys, no NaN, two-space indent, byte-identical per input.
 
-    Numbers are written by :func:`dsplan.output.numbers.clean` (whole quantities as integers, the
+    An infinite or NaN number (an intermediate overflowed) is an :class:`InputError` naming the value
+    and the options given. Numbers are written by :func:`dsplan.output.numbers.clean` (whole quantities as integers, the
     rest to 7 significant digits).
     """
     from dsplan.output.numbers import clean
 
-    return json.dumps(clean(document), sort_keys=True, indent=2, allow_nan=False)
+    try:
+        return json.dumps(clean(document), sort_keys=True, indent=2, allow_nan=False)
+    except ValueError:
+        raise InputError(out_of_range(document)) from None
+
+
+def require_finite(document: Any) -> None:
+    """Refuse a result holding an infinite or NaN number, in every output format (see :func:`dumps`).
+
+    Raises:
+        InputError: naming the value and the options given.
+    """
+    if _non_finite(document, "") is not None:
+        raise InputError(out_of_range(document))
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The dotted path of the first infinite or NaN number in ``value``, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path} = {value}"
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def out_of_range(document: Any) -> str:
+    """Why ``document`` cannot be written: which value overflowed, for which given options."""
+    found = _non_finite(document, "") or "a value"
+    given = []
+    get_context = getattr(typer.main, "get_current_context", None)
+    ctx = get_context(silent=True) if get_context is not None else None
+    if ctx is not None:
+        for param in ctx.command.params:
+            source = ctx.get_parameter_source(param.name)
+            value = ctx.params.get(param.name)
+            if param.name in ("format", "field"):
+                continue
+            if getattr(source, "name", "") == "COMMANDLINE" and value not in (None, False, ()):
+                shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+                flag = param.opts[0] if param.opts and param.opts[0].startswith("-") else ""
+                given.append(f"{flag} {shown}".strip())
+    inputs = f" from {', '.join(given)}" if given else ""
+    return f"out of range: {found}{inputs}; an input is too large or too small for a real run"
 
 
 def out(text: str) -> None:

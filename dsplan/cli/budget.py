@@ -36,6 +36,7 @@ from dsplan.cli._output import (
     exit_on_error,
     format_option,
     out,
+    require_finite,
     warn_line,
 )
 from dsplan.errors import InputError
@@ -138,6 +139,7 @@ def budget(
         plans, costs = _plans(budgets, options, hardware)
         cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
         documents = [_document(p, c) for p, c in zip(plans, cost_of, strict=True)]
+        require_finite(documents)
         if export and format is not Format.env:
             raise InputError("--export applies to --format env only")
         if field is not None:

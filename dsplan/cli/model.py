@@ -28,7 +28,14 @@ from dsplan.cli._options import (
     SeqLenOption,
     VocabSizeOption,
 )
-from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
+from dsplan.cli._output import (
+    Format,
+    dumps,
+    exit_on_error,
+    format_option,
+    out,
+    require_finite,
+)
 from dsplan.errors import InputError
 from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, Shape, counts
 from dsplan.model.report import model_report
@@ -146,6 +153,7 @@ def model(
             hardware=hardware,
         )
         document = report.to_dict()
+        require_finite(document)
         out(dumps(document) if format is Format.json else _model_text(document))
         finish_costs([] if report.cost is None else [report.cost])
 

@@ -24,6 +24,7 @@ from dsplan.cli._output import (
     exit_on_error,
     format_option,
     out,
+    require_finite,
     warn_line,
 )
 from dsplan.errors import InputError
@@ -267,6 +268,7 @@ def schedule(
             "extension": extension.to_dict() if extension else None,
             "warnings": warnings,
         }
+        require_finite(document)
         if format is Format.json:
             out(dumps(document))
         elif format is Format.csv:
@@ -274,7 +276,7 @@ def schedule(
                 warnings.append(
                     f"csv: the rates of the extended run to {count(extension.extended_tokens)} tokens"
                 )
-            out(_csv(extension.schedule if extension else sched, every or 1))
+            _write_csv(extension.schedule if extension else sched, every or 1)
         else:
             _text(sched, extension)
         for w in warnings:
@@ -375,15 +377,30 @@ def _explicit_m(
     return float(counts(shape).flops_per_token), shape.to_dict()
 
 
-def _csv(sched: Schedule, every: int) -> str:
-    lines = ["step,tokens,learning_rate"]
+# The most rows `--format csv` writes (about 15 s and 0.6 GB of text); --every thins a longer run.
+MAX_CSV_ROWS = 10_000_000
+
+
+def _write_csv(sched: Schedule, every: int) -> None:
+    """Write the rate table to stdout as it is made: memory stays flat in the number of steps."""
     from dsplan.output.numbers import text
 
-    lines += [
-        f"{s},{text('tokens', t)},{text('learning_rate', lr)}"
-        for s, t, lr in rate_table(sched, every)
-    ]
-    return "\n".join(lines)
+    rows = -(-(sched.total_steps - 1) // every) + 1
+    if rows > MAX_CSV_ROWS:
+        thin = -(-rows // MAX_CSV_ROWS) * every
+        raise InputError(
+            f"--format csv would write {rows:,} rows ({sched.total_steps:,} steps); at most "
+            f"{MAX_CSV_ROWS:,}: thin the table with --every {thin}"
+        )
+    write = sys.stdout.write
+    write("step,tokens,learning_rate\n")
+    chunk: list[str] = []
+    for s, t, lr in rate_table(sched, every):
+        chunk.append(f"{s},{text('tokens', t)},{text('learning_rate', lr)}\n")
+        if len(chunk) == 4096:
+            write("".join(chunk))
+            chunk.clear()
+    write("".join(chunk))
 
 
 def _plot(sched: Schedule, extension: Extension | None, path: Path) -> None:

@@ -10,6 +10,7 @@ from dsplan.catalog.presets import FitRange
 from dsplan.errors import FitError, InputError
 from dsplan.fitting.data import SweepData
 from dsplan.fitting.numerics import (
+    MAX_BOOTSTRAP,
     Bootstrap,
     LawFit,
     Progress,
@@ -86,8 +87,8 @@ def fit_hyperparameters(
 
     if not (math.isfinite(threshold) and 0 <= threshold < 1):
         raise InputError(f"--threshold must lie in [0, 1), got {threshold}")
-    if bootstrap < 0:
-        raise InputError(f"--bootstrap must be zero or positive, got {bootstrap}")
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise InputError(f"--bootstrap must be 0 to {MAX_BOOTSTRAP:,}, got {bootstrap}")
     budgets, groups = budget_groups(data)
     sizes = np.array([len(g) for g in groups])
     width = int(sizes.max())

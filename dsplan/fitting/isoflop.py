@@ -10,6 +10,7 @@ from dsplan.catalog.presets import FitRange
 from dsplan.errors import FitError, InputError
 from dsplan.fitting.data import SweepData
 from dsplan.fitting.numerics import (
+    MAX_BOOTSTRAP,
     Bootstrap,
     LawFit,
     Progress,
@@ -87,8 +88,8 @@ def fit_isoflop(
     """
     import numpy as np
 
-    if bootstrap < 0:
-        raise InputError(f"--bootstrap must be zero or positive, got {bootstrap}")
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise InputError(f"--bootstrap must be 0 to {MAX_BOOTSTRAP:,}, got {bootstrap}")
     budgets, groups = budget_groups(data)
     warnings: list[str] = []
     compute = np.array(data.column("compute_flops"))

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.catalog.presets import PowerLaw
+from dsplan.errors import SweepDataError
 from dsplan.fitting.data import SweepData, budget_key
 
 CONFIDENCE = 0.95
 # Resamples are processed in chunks of about this many (resample x run) cells, to bound memory.
 CHUNK_CELLS = 2_000_000
+# The most bootstrap resamples (1,000 is typical; 10,000 gives the tails). More would only run for
+# hours behind its progress bar.
+MAX_BOOTSTRAP = 100_000
 
 Progress = Callable[[int, int], None]
 
@@ -173,6 +177,11 @@ def law_from(point: tuple[float, float], samples: tuple[Any, Any, Any] | None) -
     their percentile intervals.
     """
     slope, intercept = point
+    if not (math.isfinite(slope) and -700 < intercept < 700):
+        raise SweepDataError(
+            f"a fitted law is out of range (C exponent {slope:.3g}, ln coefficient "
+            f"{intercept:.3g}): a value in the results is far off the scale of a real run"
+        )
     if samples is None:
         return LawFit(math.exp(intercept), slope)
     slopes, intercepts, ok = samples

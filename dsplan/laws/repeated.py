@@ -44,6 +44,9 @@ def effective_tokens(unique_tokens: float, tokens: float, r_star: float) -> floa
     """
     if unique_tokens <= 0 or tokens <= 0:
         raise InputError("unique tokens and tokens must be positive")
+    if unique_tokens < 1:
+        # A fraction of a token is no data; its repetition count would overflow.
+        raise InputError(f"unique tokens must be at least 1, got {unique_tokens:.3g}")
     return _decayed(tokens, unique_tokens, r_star)
 
 

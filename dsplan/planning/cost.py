@@ -79,8 +79,15 @@ def wall_clock_days(hours: float, n_gpus: int) -> float:
 
 
 def gpus_for_days(hours: float, days: float) -> int:
-    """The fewest GPUs that finish ``hours`` GPU-hours within ``days`` days."""
-    return max(1, math.ceil(hours / (days * HOURS_PER_DAY) * (1 - RELATIVE_TOLERANCE)))
+    """The fewest GPUs that finish ``hours`` GPU-hours within ``days`` days.
+
+    Raises:
+        InputError: a deadline so short (or a run so long) that the GPU count overflows.
+    """
+    needed = hours / (days * HOURS_PER_DAY) * (1 - RELATIVE_TOLERANCE)
+    if not math.isfinite(needed):
+        raise InputError(f"a deadline of {days:.3g} days needs more GPUs than can be counted")
+    return max(1, math.ceil(needed))
 
 
 def cluster_flops(n_gpus: int, peak_flops_per_gpu: float, mfu: float, days: float) -> float:

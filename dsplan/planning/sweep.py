@@ -101,6 +101,11 @@ class SweepRun:
         return {col: getattr(self if col in own else self.shape, col) for col in CSV_COLUMNS}
 
 
+# The most runs one sweep designs (budgets x points per budget). The paper's sweep has 80; 10,000
+# designs in about 3 s, and more would only be a command that seems to hang.
+MAX_RUNS = 10_000
+
+
 @dataclass(frozen=True)
 class SweepOptions:
     """Everything a sweep design depends on besides its budgets."""
@@ -133,6 +138,12 @@ class SweepOptions:
             raise InputError("--span-decades must be positive for an IsoFLOP sweep")
         if self.warmup_steps < 0:
             raise InputError("--warmup-steps must not be negative")
+        per_budget = self.points if self.kind == "isoflop" else self.lr_points * self.batch_points
+        if per_budget > MAX_RUNS:
+            what = "--points" if self.kind == "isoflop" else "--lr-points x --batch-points"
+            raise InputError(
+                f"{what} asks for {per_budget:,} runs per budget; a sweep has at most {MAX_RUNS:,}"
+            )
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,8 @@ def parse_budgets(text: str, count: int) -> tuple[float, ...]:
             return (lo,)
         if count < 2:
             raise InputError(f"--count must be at least 2 for a range of budgets, got {count}")
+        if count > MAX_RUNS:
+            raise InputError(f"--count must be at most {MAX_RUNS:,} budgets, got {count}")
         step = math.log(hi / lo) / (count - 1)
         values = [lo * math.exp(i * step) for i in range(count)]
         values[-1] = hi  # exact end, free of rounding
@@ -275,6 +288,14 @@ def design(budgets: tuple[float, ...], options: SweepOptions | None = None) -> S
     options = options or SweepOptions()
     if not budgets:
         raise InputError("give at least one budget")
+    per_budget = (
+        options.points if options.kind == "isoflop" else (options.lr_points * options.batch_points)
+    )
+    if len(budgets) * per_budget > MAX_RUNS:
+        raise InputError(
+            f"{len(budgets)} budgets x {per_budget:,} runs each is {len(budgets) * per_budget:,} "
+            f"runs; a sweep has at most {MAX_RUNS:,} (fewer budgets or points)"
+        )
     for c in budgets:
         if not (math.isfinite(c) and c > 0):
             raise InputError(f"budgets must be positive finite numbers, got {c!r}")
