@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from dsplan.fitting.run import fit, read_sweep
     from dsplan.model.flops import Counts, Shape, counts
     from dsplan.model.hf_config import HfConfig, read_hf_config
-    from dsplan.model.report import ModelReport, model_report
     from dsplan.model.shape import SearchOptions, best_shape
     from dsplan.planning.compare import Comparison, compare
     from dsplan.planning.cost import Cost, Hardware, estimate, resolve_hardware
+    from dsplan.planning.model_report import ModelReport, model_report
     from dsplan.planning.plan import Plan, PlanOptions, plan
     from dsplan.planning.sweep import Sweep, SweepOptions
     from dsplan.planning.sweep import design as design_sweep
@@ -62,8 +62,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "counts": ("dsplan.model.flops", "counts"),
     "best_shape": ("dsplan.model.shape", "best_shape"),
     "SearchOptions": ("dsplan.model.shape", "SearchOptions"),
-    "model_report": ("dsplan.model.report", "model_report"),
-    "ModelReport": ("dsplan.model.report", "ModelReport"),
+    "model_report": ("dsplan.planning.model_report", "model_report"),
+    "ModelReport": ("dsplan.planning.model_report", "ModelReport"),
     "read_hf_config": ("dsplan.model.hf_config", "read_hf_config"),
     "HfConfig": ("dsplan.model.hf_config", "HfConfig"),
     # scheduling

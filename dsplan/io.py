@@ -1,4 +1,5 @@
-"""Users' files: one bounded reader for every file dsplan reads, sweep results (CSV), writing.
+"""Users' files: one bounded reader for every file dsplan reads, sweep results (CSV), writing (text,
+TOML strings).
 
 Every file a user hands dsplan (a preset, a GPU table, a hyperparameter law, a run config, a Hugging
 Face ``config.json``, a results CSV, standard input) is read by :func:`read_input`: at most
@@ -162,3 +163,13 @@ def write_text(path: Path | str, text: str) -> None:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{target}: cannot write: {exc.strerror}") from None
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string, for every TOML file dsplan writes (configs, presets).
+
+    JSON's escapes (backslash, quote, newline, and four-digit unicode escapes for the other control
+    characters) are TOML's too; DEL, which TOML forbids unescaped and JSON leaves alone, is escaped
+    as well. Other characters are kept as they are (TOML files are UTF-8).
+    """
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

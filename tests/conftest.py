@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from dsplan.cli import app
 
-# What dsplan writes carries 7 significant digits (dsplan/output/numbers.py; README, output
+# What dsplan writes carries 7 significant digits (dsplan/numbers.py; README, output
 # contract): a value read from its output is within 5e-7 of the exact one (6 digits after a
 # leading 1), so two are within 1e-6.
 OUTPUT_REL = 1e-6

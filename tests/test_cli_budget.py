@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import assert_input_error, run_cli
 
-from dsplan.output.numbers import is_integer_key
+from dsplan.numbers import is_integer_key
 from dsplan.output.text import flatten
 
 # Issue #2 and #3: these keys are a public contract; scripts depend on them.

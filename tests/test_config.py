@@ -189,7 +189,7 @@ def test_config_toml_reads_back_exactly(preset: str) -> None:
     cfg = parse_config(config_toml(p), "plan.toml")
     s = p.architecture.shape
     assert cfg.model.shape() == s
-    # Tokens are written whole and rates to 7 significant digits (dsplan/output/numbers.py).
+    # Tokens are written whole and rates to 7 significant digits (dsplan/numbers.py).
     assert cfg.training.tokens == round(p.training.tokens)
     assert cfg.training.learning_rate == pytest.approx(p.hyperparameters.learning_rate, rel=5e-7)
     assert cfg.training.batch_size_sequences == p.hyperparameters.batch_size_sequences

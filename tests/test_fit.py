@@ -199,7 +199,7 @@ def test_preset_toml_round_trips_and_notes_carried_laws(tmp_path: Path) -> None:
     iso = fit_isoflop(data_from(isoflop_csv(Law())))
     text = preset_toml(report(iso, None, base), "mine", base)
     preset = parse_preset(tomllib.loads(text), tmp_path / "mine.toml")
-    # Written to 7 significant digits (dsplan/output/numbers.py).
+    # Written to 7 significant digits (dsplan/numbers.py).
     assert preset.model_scaling.exponent == pytest.approx(iso.model_scaling.exponent, rel=5e-7)
     assert preset.learning_rate == base.learning_rate
     assert preset.notes is not None

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from dsplan.errors import InputError
 from dsplan.model.flops import DEFAULT_SEQ_LEN, Block, Shape, counts
 from dsplan.model.hf_config import MAX_CONFIG_BYTES, read_hf_config, shape_from_hf_config
-from dsplan.model.report import model_report
-from dsplan.output.numbers import clean
+from dsplan.numbers import clean
+from dsplan.planning.model_report import model_report
 
 HF = Path(__file__).resolve().parent / "data" / "hf"
 

@@ -1,4 +1,4 @@
-"""The output contract's numbers (dsplan/output/numbers.py; README, "Output contract")."""
+"""The output contract's numbers (dsplan/numbers.py; README, "Output contract")."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dsplan.output.numbers as numbers
-from dsplan.output.numbers import INT64_MAX, clean, is_integer_key, number, rounded, whole
+import dsplan.numbers as numbers
+from dsplan.numbers import INT64_MAX, clean, is_integer_key, number, rounded, whole
 
 
 def test_the_module_examples_hold() -> None:

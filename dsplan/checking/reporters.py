@@ -33,10 +33,10 @@ def summary(report: Report) -> str:
 
 def json_report(report: Report) -> str:
     """The JSON document (:meth:`Report.to_dict`) as every dsplan document is written: sorted keys,
-    no NaN, numbers by :func:`dsplan.output.numbers.clean`."""
+    no NaN, numbers by :func:`dsplan.numbers.clean`."""
     import json
 
-    from dsplan.output.numbers import clean
+    from dsplan.numbers import clean
 
     return json.dumps(clean(report.to_dict()), sort_keys=True, indent=2, allow_nan=False)
 

@@ -8,23 +8,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsplan.catalog.presets import Preset, presets_dir
+from dsplan.catalog.presets import Preset, load_preset, presets_dir
 from dsplan.checking.schema import (
     CONFIG_SCHEMA_VERSION,
     DEFAULT_STAGE_FACTORS,
     DEFAULT_STAGE_FRACTIONS,
 )
+from dsplan.io import toml_string
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Shape
     from dsplan.planning.cost import Cost
     from dsplan.planning.plan import Plan
+    from dsplan.planning.sweep import SweepRun
 
 
 def _toml_number(key: str, value: float) -> str:
     """A finite number under ``key`` as TOML, written as every document is
-    (:mod:`dsplan.output.numbers`: whole quantities as integers, the rest to 7 digits)."""
-    from dsplan.output.numbers import text
+    (:mod:`dsplan.numbers`: whole quantities as integers, the rest to 7 digits)."""
+    from dsplan.numbers import text
 
     return text(key, float(value))
 
@@ -61,10 +63,10 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         f"stage_factors = [{stage_factors}]",
         "",
         "[data]",
-        f"preset = {_toml_string(preset_reference(preset))}",
+        f"preset = {toml_string(preset_reference(preset))}",
     ]
     if plan.options.hyperparameters is not None:
-        lines.append(f"hyperparameters = {_toml_string(plan.options.hyperparameters)}")
+        lines.append(f"hyperparameters = {toml_string(plan.options.hyperparameters)}")
     if cost is not None:
         lines += ["", *hardware_table(cost)]
     check = check_table(plan_ignores(plan))
@@ -79,8 +81,8 @@ def hardware_table(cost: Cost) -> list[str]:
     hw = cost.hardware
     lines = [
         "[hardware]",
-        f"gpu = {_toml_string(hw.gpu.id)}",
-        f"dtype = {_toml_string(hw.dtype)}",
+        f"gpu = {toml_string(hw.gpu.id)}",
+        f"dtype = {toml_string(hw.dtype)}",
         f"mfu = {_toml_number('mfu', hw.mfu)}",
     ]
     if cost.n_gpus is not None:
@@ -156,11 +158,6 @@ def preset_reference(preset: Preset, folder: Path | None = None) -> str:
         return str(target)
 
 
-def _toml_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
 def check_table(ignores: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     """A ``[check]`` table whose ``ignore`` lists rules a config breaks on purpose, each group of
     rules under a comment that says why (empty when nothing is ignored)."""
@@ -170,7 +167,7 @@ def check_table(ignores: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     for codes, why in ignores:
         lines.append(f"# {', '.join(codes)}: {why}")
     codes = [code for group, _ in ignores for code in group]
-    lines.append("ignore = [" + ", ".join(_toml_string(code) for code in codes) + "]")
+    lines.append("ignore = [" + ", ".join(toml_string(code) for code in codes) + "]")
     return lines
 
 
@@ -218,3 +215,66 @@ def fit_range_ignores(preset: Preset, compute_flops: float, hyperparameters: str
             f"{preset.id}'s fit range, as asked: its laws are extrapolated here",
         )
     ]
+
+
+def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
+    """One run's config in the ``dsplan check`` format ([model], [training], [data]).
+
+    Args:
+        run: The experiment.
+        preset: How ``data.preset`` names the preset (:func:`preset_reference`, so that
+            a preset file is found from the config's folder); default the run's own.
+
+    The batch is given in sequences (what a launcher sets); its size in tokens is in the comment.
+    Tokens are rounded to a whole number. A ``[check]`` table names the rules the run breaks by
+    design, with the reason (:func:`sweep_run_ignores`), so that ``dsplan check --strict`` passes it.
+    """
+    check = check_table(sweep_run_ignores(run))
+
+    return "\n".join(
+        [
+            f"# dsplan sweep: {run.kind} run {run.run_id} at C = {run.compute_flops:.4g} FLOPs",
+            f"# M = {run.flops_per_token} FLOPs/token, {run.total_steps} steps",
+            f"schema_version = {CONFIG_SCHEMA_VERSION}",
+            "",
+            *model_table(run.shape),
+            "",
+            "[training]",
+            f"tokens = {round(run.tokens)}",
+            f"batch_size_sequences = {run.batch_size_sequences}  # {run.batch_size_tokens} tokens",
+            f"learning_rate = {_toml_number('learning_rate', run.learning_rate)}",
+            f"warmup_steps = {run.warmup_steps}",
+            'schedule = "multistep"',
+            "",
+            "[data]",
+            f"preset = {toml_string(run.preset if preset is None else preset)}",
+            *(["", *check] if check else []),
+            "",
+        ]
+    )
+
+
+def sweep_run_ignores(run: SweepRun) -> Ignores:
+    """The ``dsplan check`` rules a sweep run breaks on purpose, and why.
+
+    An IsoFLOP point trains a model set off M_opt on C / M tokens, so its tokens sit off D_opt by
+    design (DSP302, DSP303: that distance is what the sweep measures). A grid point sets its
+    learning rate and batch off Eq. 1 by design (DSP201, DSP202). Budgets below the preset's fit
+    range (DSP305) and shapes outside the width/depth band (DSP106) are declared where they occur
+    (:func:`fit_range_ignores`, :func:`shape_ignores`).
+    """
+    ignores: Ignores
+    if run.kind == "hyperparameters":
+        ignores = [
+            (("DSP201", "DSP202"), "a grid point: learning rate and batch set off Eq. 1 on purpose")
+        ]
+    else:
+        ignores = [
+            (
+                ("DSP302", "DSP303"),
+                "an IsoFLOP point: the model is set off M_opt on purpose, so its tokens (C / M) "
+                "sit off D_opt",
+            )
+        ]
+    ignores += fit_range_ignores(load_preset(run.preset), run.compute_flops, None)
+    return ignores + shape_ignores(run.shape, run.flops_per_token)

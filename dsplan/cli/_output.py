@@ -73,10 +73,10 @@ def dumps(document: Any) -> str:
     """The JSON text of a result: sorted keys, no NaN, two-space indent, byte-identical per input.
 
     An infinite or NaN number (an intermediate overflowed) is an :class:`InputError` naming the value
-    and the options given. Numbers are written by :func:`dsplan.output.numbers.clean` (whole quantities as integers, the
+    and the options given. Numbers are written by :func:`dsplan.numbers.clean` (whole quantities as integers, the
     rest to 7 significant digits).
     """
-    from dsplan.output.numbers import clean
+    from dsplan.numbers import clean
 
     try:
         return json.dumps(clean(document), sort_keys=True, indent=2, allow_nan=False)

@@ -40,7 +40,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.output.numbers import clean
+from dsplan.numbers import clean
 from dsplan.output.text import env_lines, field_text, get_field
 from dsplan.planning.plan import Plan, PlanOptions, plan
 from dsplan.units import parse_positive, positive_int

@@ -38,8 +38,8 @@ from dsplan.cli._output import (
 )
 from dsplan.errors import InputError
 from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, Shape, counts
-from dsplan.model.report import model_report
 from dsplan.model.shape import SearchOptions, search
+from dsplan.planning.model_report import model_report
 from dsplan.units import count, parse_positive, positive_int, sci
 
 FORMATS = (Format.text, Format.json)

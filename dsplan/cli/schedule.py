@@ -383,7 +383,7 @@ MAX_CSV_ROWS = 10_000_000
 
 def _write_csv(sched: Schedule, every: int) -> None:
     """Write the rate table to stdout as it is made: memory stays flat in the number of steps."""
-    from dsplan.output.numbers import text
+    from dsplan.numbers import text
 
     rows = -(-(sched.total_steps - 1) // every) + 1
     if rows > MAX_CSV_ROWS:

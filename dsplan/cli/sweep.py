@@ -108,7 +108,6 @@ def sweep(
         csv_text,
         design,
         parse_budgets,
-        run_config_toml,
     )
     from dsplan.units import parse_positive
 
@@ -148,7 +147,7 @@ def sweep(
         )
         result = design(parse_budgets(text, n), options)
         if configs_dir is not None:
-            from dsplan.checking.config import preset_reference
+            from dsplan.checking.writers import preset_reference, run_config_toml
             from dsplan.io import write_text
 
             if configs_dir.exists() and not configs_dir.is_dir():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +10,9 @@ from dsplan.catalog.presets import FitRange, Preset
 from dsplan.errors import InputError
 from dsplan.fitting.hyperparameters import HyperparameterFit
 from dsplan.fitting.isoflop import IsoFlopFit
+from dsplan.io import toml_string
 from dsplan.laws.forms import m_form
-from dsplan.output.numbers import text as number_text
+from dsplan.numbers import text as number_text
 
 SCHEMA_VERSION = 1
 # Our threshold for the extrapolation warning, not the paper's.
@@ -146,10 +146,6 @@ def report(
     return FitReport(isoflop, hyperparameters, reference, tuple(predictions), tuple(warnings))
 
 
-def _toml_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
 def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
     """The fit as a preset file (schema version 1) that ``dsplan budget --preset FILE`` loads.
 
@@ -190,12 +186,12 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
     lines = [
         "# Written by `dsplan fit`: laws fitted to your own sweep.",
         "schema_version = 1",
-        f"id = {_toml_string(preset_id)}",
-        f"description = {_toml_string('Laws fitted by dsplan fit (' + ', '.join(kinds) + ')')}",
-        f"source = {_toml_string('; '.join(sources))}",
+        f"id = {toml_string(preset_id)}",
+        f"description = {toml_string('Laws fitted by dsplan fit (' + ', '.join(kinds) + ')')}",
+        f"source = {toml_string('; '.join(sources))}",
     ]
     if notes:
-        lines.append(f"notes = {_toml_string(' '.join(n + '.' for n in notes))}")
+        lines.append(f"notes = {toml_string(' '.join(n + '.' for n in notes))}")
     for table, law, comment in (
         ("model_scaling", model, "M_opt = coefficient * C ** exponent, FLOPs per token"),
         ("data_scaling", data, "D_opt = coefficient * C ** exponent, tokens"),

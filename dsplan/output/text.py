@@ -50,14 +50,14 @@ def scalar_text(value: Any) -> str:
 def env_lines(document: dict[str, Any], prefix: str = "DSPLAN", *, export: bool = False) -> str:
     """``PREFIX_PATH=value`` lines for every scalar, quoted so that ``eval`` in bash is safe.
 
-    Numbers are written by :func:`dsplan.output.numbers.clean`, so whole quantities are integers
+    Numbers are written by :func:`dsplan.numbers.clean`, so whole quantities are integers
     that shell arithmetic takes (``$((DSPLAN_TRAINING_TOKENS / 2))``). With ``export``, each line is
     ``export NAME=value``: the variables reach the programs a run script starts.
     """
     import re
     import shlex
 
-    from dsplan.output.numbers import clean
+    from dsplan.numbers import clean
 
     lead = "export " if export else ""
     lines = []

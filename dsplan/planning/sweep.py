@@ -16,10 +16,9 @@ renders as CSV, JSON or one run config per experiment.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dsplan.catalog.presets import Preset, load_preset
 from dsplan.errors import InputError
@@ -29,9 +28,6 @@ from dsplan.model.shape import SearchOptions, best_shape
 from dsplan.planning.plan import round_batch_sequences
 from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, clamp_warmup, total_steps_for
 from dsplan.units import parse_positive
-
-if TYPE_CHECKING:
-    from dsplan.checking.writers import Ignores
 
 SCHEMA_VERSION = 1
 KINDS = ("isoflop", "hyperparameters")
@@ -396,81 +392,12 @@ def _grid_sequences(sequences: float, law_sequences: float) -> int:
 def csv_text(sweep: Sweep) -> str:
     """The sweep as CSV: a header of :data:`CSV_COLUMNS`, one row per run.
 
-    Numbers as in every document (:mod:`dsplan.output.numbers`).
+    Numbers as in every document (:mod:`dsplan.numbers`).
     """
-    from dsplan.output.numbers import clean
+    from dsplan.numbers import clean
 
     lines = [",".join(CSV_COLUMNS)]
     for run in sweep.runs:
         row = clean(run.to_dict())
         lines.append(",".join(str(row[col]) for col in CSV_COLUMNS))
     return "\n".join(lines)
-
-
-def run_config_toml(run: SweepRun, preset: str | None = None) -> str:
-    """One run's config in the ``dsplan check`` format ([model], [training], [data]).
-
-    Args:
-        run: The experiment.
-        preset: How ``data.preset`` names the preset (:func:`dsplan.checking.writers.preset_reference`, so
-            that a preset file is found from the config's folder); default the run's own.
-
-    The batch is given in sequences (what a launcher sets); its size in tokens is in the comment.
-    Tokens are rounded to a whole number. A ``[check]`` table names the rules the run breaks by
-    design, with the reason (:func:`check_ignores`), so that ``dsplan check --strict`` passes it.
-    """
-    from dsplan.checking.schema import CONFIG_SCHEMA_VERSION
-    from dsplan.checking.writers import check_table, model_table
-    from dsplan.output.numbers import text as number_text
-
-    check = check_table(check_ignores(run))
-
-    return "\n".join(
-        [
-            f"# dsplan sweep: {run.kind} run {run.run_id} at C = {run.compute_flops:.4g} FLOPs",
-            f"# M = {run.flops_per_token} FLOPs/token, {run.total_steps} steps",
-            f"schema_version = {CONFIG_SCHEMA_VERSION}",
-            "",
-            *model_table(run.shape),
-            "",
-            "[training]",
-            f"tokens = {round(run.tokens)}",
-            f"batch_size_sequences = {run.batch_size_sequences}  # {run.batch_size_tokens} tokens",
-            f"learning_rate = {number_text('learning_rate', run.learning_rate)}",
-            f"warmup_steps = {run.warmup_steps}",
-            'schedule = "multistep"',
-            "",
-            "[data]",
-            f"preset = {json.dumps(run.preset if preset is None else preset)}",
-            *(["", *check] if check else []),
-            "",
-        ]
-    )
-
-
-def check_ignores(run: SweepRun) -> Ignores:
-    """The ``dsplan check`` rules a sweep run breaks on purpose, and why.
-
-    An IsoFLOP point trains a model set off M_opt on C / M tokens, so its tokens sit off D_opt by
-    design (DSP302, DSP303: that distance is what the sweep measures). A grid point sets its
-    learning rate and batch off Eq. 1 by design (DSP201, DSP202). Budgets below the preset's fit
-    range (DSP305) and shapes outside the width/depth band (DSP106) are declared where they occur
-    (:mod:`dsplan.checking.writers`).
-    """
-    from dsplan.checking.writers import fit_range_ignores, shape_ignores
-
-    ignores: Ignores
-    if run.kind == "hyperparameters":
-        ignores = [
-            (("DSP201", "DSP202"), "a grid point: learning rate and batch set off Eq. 1 on purpose")
-        ]
-    else:
-        ignores = [
-            (
-                ("DSP302", "DSP303"),
-                "an IsoFLOP point: the model is set off M_opt on purpose, so its tokens (C / M) "
-                "sit off D_opt",
-            )
-        ]
-    ignores += fit_range_ignores(load_preset(run.preset), run.compute_flops, None)
-    return ignores + shape_ignores(run.shape, run.flops_per_token)
