@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsplan.catalog.presets import Preset, load_preset, presets_dir
+from dsplan.catalog.presets import Preset, load_preset, presets_dir, resolve_hyperparameter_law
 from dsplan.checking.schema import (
     CONFIG_SCHEMA_VERSION,
     DEFAULT_STAGE_FACTORS,
@@ -198,8 +198,7 @@ def fit_range_ignores(preset: Preset, compute_flops: float, hyperparameters: str
     Eq. 1 (what ``dsplan check`` reports there); ``dsplan budget`` and ``dsplan sweep`` warn about
     the same extrapolation when they write the config."""
     floors = [preset.fit_range]
-    in_file = preset.learning_rate is not None and preset.batch_size is not None
-    if hyperparameters is None and preset.hyperparameter_law_id is None and in_file:
+    if resolve_hyperparameter_law(preset, hyperparameters) is None:  # the preset's own Eq. 1
         floors.append(preset.hyperparameter_fit_range or preset.fit_range)
     below = [
         r.orders_beyond(compute_flops)
