@@ -171,4 +171,4 @@ def test_sizes_are_bounded_with_a_way_out() -> None:
         "--format",
         "csv",
     )
-    assert_input_error(r, "--every 100")
+    assert_input_error(r, "--every 1000")

@@ -377,8 +377,8 @@ def _explicit_m(
     return float(counts(shape).flops_per_token), shape.to_dict()
 
 
-# The most rows `--format csv` writes (about 15 s and 0.6 GB of text); --every thins a longer run.
-MAX_CSV_ROWS = 10_000_000
+# The most rows `--format csv` writes (about 7 s of formatting); --every thins a longer run.
+MAX_CSV_ROWS = 1_000_000
 
 
 def _write_csv(sched: Schedule, every: int) -> None:
