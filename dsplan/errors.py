@@ -15,7 +15,15 @@ class DsplanError(Exception):
 
 
 class InputError(DsplanError):
-    """Bad input: a value, option, file or preset that cannot be used (exit 2)."""
+    """Bad input: a value, option, file or preset that cannot be used (exit 2).
+
+    The core's messages name quantities ("the aspect ratio must be ..."), never CLI flags;
+    ``quantity`` (a field name such as ``"aspect_ratio"``) lets the CLI name the flag that set it.
+    """
+
+    def __init__(self, message: str = "", *, quantity: str | None = None) -> None:
+        super().__init__(message)
+        self.quantity = quantity
 
 
 class PresetError(InputError):

@@ -172,7 +172,10 @@ def test_options_reach_the_plan() -> None:
         (["1e24", "--format", "csv"], "'csv' is not one of"),
         (["1e21", "1e22", "--format", "env"], "--format env takes one budget"),
         (["1e24", "--seq-len", "0"], "--seq-len must be a positive integer"),
-        (["1e24", "--aspect-ratio", "-3"], "--aspect-ratio must be a positive number, got -3.0"),
+        (
+            ["1e24", "--aspect-ratio", "-3"],
+            "the aspect ratio d_model / n_layers must be a positive number, got -3.0 (--aspect-ratio)",
+        ),
         (["1e24", "--bogus"], "No such option"),
     ],
 )

@@ -175,16 +175,37 @@ def test_memory_warning() -> None:
     ("args", "fragment"),
     [
         (("--gpu", "h1000"), "unknown GPU 'h1000'; did you mean h100-sxm"),
-        (("--gpu", "h100", "--mfu", "0"), "--mfu must be a fraction in (0, 1], got 0.0"),
-        (("--gpu", "h100", "--mfu", "1.2"), "--mfu must be a fraction in (0, 1], got 1.2"),
-        (("--gpu", "h100", "--mfu", "-0.5"), "--mfu must be a fraction in (0, 1]"),
+        (("--gpu", "h100", "--mfu", "0"), "the MFU must be a fraction in (0, 1], got 0.0 (--mfu)"),
+        (
+            ("--gpu", "h100", "--mfu", "1.2"),
+            "the MFU must be a fraction in (0, 1], got 1.2 (--mfu)",
+        ),
+        (("--gpu", "h100", "--mfu", "-0.5"), "the MFU must be a fraction in (0, 1]"),
         (("--gpu", "a100", "--dtype", "fp8"), "a100-80gb has no fp8 peak"),
-        (("--gpu", "h100", "--dtype", "int4"), "--dtype must be one of bf16, fp16, fp8"),
-        (("--gpu", "h100", "--gpus", "0"), "--gpus must be a positive integer"),
-        (("--gpu", "h100", "--days", "-1"), "--days must be a positive finite number"),
-        (("--gpu", "h100", "--price-per-gpu-hour", "0"), "--price-per-gpu-hour must be a positive"),
-        (("--gpu", "h100", "--max-cost-usd", "0"), "--max-cost-usd must be a positive"),
-        (("--gpu", "mi300x", "--max-cost-usd", "1e6"), "--max-cost-usd needs a price"),
+        (
+            ("--gpu", "h100", "--dtype", "int4"),
+            "the precision must be one of bf16, fp16, fp8, got 'int4' (--dtype)",
+        ),
+        (
+            ("--gpu", "h100", "--gpus", "0"),
+            "the GPU count must be a positive integer, got 0 (--gpus)",
+        ),
+        (
+            ("--gpu", "h100", "--days", "-1"),
+            "the deadline in days must be a positive finite number, got -1.0 (--days)",
+        ),
+        (
+            ("--gpu", "h100", "--price-per-gpu-hour", "0"),
+            "the price per GPU-hour must be a positive finite number, got 0.0 (--price-per-gpu-hour)",
+        ),
+        (
+            ("--gpu", "h100", "--max-cost-usd", "0"),
+            "the spending limit must be a positive finite number, got 0.0 (--max-cost-usd)",
+        ),
+        (
+            ("--gpu", "mi300x", "--max-cost-usd", "1e6"),
+            "a spending limit needs a price: the GPU table has none for mi300x; give the price per GPU-hour (--price-per-gpu-hour)",
+        ),
         (("--gpus", "8"), "--gpus needs --gpu ID"),
         (("--mfu", "0.5"), "--mfu needs --gpu ID"),
         (("--days", "3"), "--days needs --gpu ID"),

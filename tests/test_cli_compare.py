@@ -114,9 +114,10 @@ def test_plot_without_matplotlib_says_how_to_install(
     assert_input_error(r, "pip install 'dsplan[plot]'")
 
 
-def test_plot_needs_png(tmp_path: Path) -> None:
+def test_plot_needs_a_figure_file(tmp_path: Path) -> None:
     assert_input_error(
-        run_cli("compare", "1e24", "--plot", str(tmp_path / "laws.pdf")), "ending in .png"
+        run_cli("compare", "1e24", "--plot", str(tmp_path / "laws.txt")),
+        "give a file ending in .png, .svg, .pdf",
     )
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from importlib.machinery import ModuleSpec
 from pathlib import Path
-from types import ModuleType
-from unittest.mock import MagicMock
 
 import pytest
 from _synthetic import Law, grid_csv, isoflop_csv, score_sweep_csv
@@ -227,87 +224,6 @@ def test_plot_without_matplotlib_says_how_to_install(
     assert_input_error(
         run_cli("fit", str(results), "--plot", str(tmp_path / "fit.txt")), "give a file ending in"
     )
-
-
-@pytest.fixture
-def fake_pyplot(monkeypatch: pytest.MonkeyPatch) -> MagicMock:
-    """A stand-in for matplotlib: records every call; each subplots() axis is its own mock."""
-    plt = MagicMock()
-    fig = MagicMock()
-    fig.savefig.side_effect = lambda path, **_: Path(path).write_bytes(b"png")
-    made: list[list[MagicMock]] = []
-
-    def subplots(rows: int, cols: int, **_: object) -> tuple[MagicMock, list[list[MagicMock]]]:
-        made.append([MagicMock(name=f"ax{i}") for i in range(cols)])
-        return fig, [made[-1]]
-
-    plt.subplots.side_effect = subplots
-    plt.axes_made = made
-    matplotlib = ModuleType("matplotlib")
-    matplotlib.__spec__ = ModuleSpec("matplotlib", None)  # found by importlib.util.find_spec
-    matplotlib.use = MagicMock()  # type: ignore[attr-defined]
-    matplotlib.pyplot = plt  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", plt)
-    plt.fig = fig
-    plt.matplotlib = matplotlib
-    return plt
-
-
-def test_plot_draws_profiles_minima_and_bands(
-    results: Path, tmp_path: Path, fake_pyplot: MagicMock
-) -> None:
-    # The plotting code runs end to end against a stub (matplotlib is an optional extra).
-    grid = tmp_path / "grid.csv"
-    grid.write_text(grid_csv())
-    target = tmp_path / "fit.png"
-    r = run_cli(
-        "fit", str(results), "--hyperparameters", str(grid), "--plot", str(target),
-        "--format", "json",
-    )  # fmt: skip
-    assert r.exit_code == 0, r.stderr
-    doc = r.json()
-    assert target.read_bytes() == b"png"
-    fake_pyplot.matplotlib.use.assert_called_once_with("Agg")
-    fake_pyplot.close.assert_called_once_with(fake_pyplot.fig)
-    (rows, cols), _ = fake_pyplot.subplots.call_args
-    assert (rows, cols) == (1, 5)  # profiles, M_opt, D_opt, learning rate, batch size
-    profiles, model, data, lr, batch = fake_pyplot.axes_made[-1]
-    # One parabola and one starred minimum per used budget, at the fitted (M_opt, L_opt).
-    stars = [c for c in profiles.scatter.call_args_list if c.kwargs.get("marker") == "*"]
-    used = [b for b in doc["budgets"] if b["used"]]
-    assert len(stars) == len(used) == 8
-    for star, b in zip(stars, used, strict=True):
-        # The JSON writes M whole and the loss to 7 digits (output contract).
-        assert star.args[0] == [pytest.approx(b["flops_per_token_opt"], abs=0.5)]
-        assert star.args[1] == [pytest.approx(b["loss_opt"], rel=5e-7)]
-    assert profiles.plot.call_count == 8
-    m = doc["model_scaling"]
-    assert model.set.call_args.kwargs["title"] == f"{m['coefficient']:.3g} C^{m['exponent']:.3f}"
-    assert data.set.call_args.kwargs["ylabel"] == "D_opt (tokens)"
-    # The near-optimal runs are highlighted: as many as the fit counted.
-    near = sum(b["n_near_optimal"] for b in doc["hyperparameter_budgets"])
-    for ax in (lr, batch):
-        highlighted = ax.scatter.call_args_list[1]
-        assert highlighted.kwargs["label"] == "near-optimal"
-        assert len(highlighted.args[0]) == near
-
-
-def test_plot_write_error_exits_2(results: Path, tmp_path: Path, fake_pyplot: MagicMock) -> None:
-    fake_pyplot.fig.savefig.side_effect = PermissionError(13, "Permission denied")
-    r = run_cli("fit", str(results), "--plot", str(tmp_path / "fit.svg"))
-    assert_input_error(r, "fit.svg: cannot write: Permission denied")
-    fake_pyplot.close.assert_called_once_with(fake_pyplot.fig)
-
-
-def test_plot_draws_when_matplotlib_is_present(results: Path, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    grid = tmp_path / "grid.csv"
-    grid.write_text(grid_csv())
-    target = tmp_path / "fit.png"
-    r = run_cli("fit", str(results), "--hyperparameters", str(grid), "--plot", str(target))
-    assert r.exit_code == 0, r.stderr
-    assert target.stat().st_size > 1000
 
 
 def test_startup_imports_no_numpy() -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import sys
-from importlib.machinery import ModuleSpec
 from pathlib import Path
-from types import ModuleType
-from unittest.mock import MagicMock
 
 import pytest
 from conftest import OUTPUT_REL, assert_input_error, run_cli
@@ -167,27 +164,6 @@ def test_plot_needs_the_extra(monkeypatch) -> None:
     )
 
 
-def test_plot_draws_both_runs(monkeypatch, tmp_path) -> None:
-    plt = MagicMock()
-    fig, ax = MagicMock(), MagicMock()
-    plt.subplots.return_value = (fig, ax)
-    fig.savefig.side_effect = lambda path, **_: Path(path).write_bytes(b"png")
-    matplotlib = ModuleType("matplotlib")
-    matplotlib.__spec__ = ModuleSpec("matplotlib", None)  # found by importlib.util.find_spec
-    matplotlib.use = MagicMock()  # type: ignore[attr-defined]
-    matplotlib.pyplot = plt  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", plt)
-    target = tmp_path / "lr.png"
-    r = schedule(*RUN_7B, "--extend-to", "3e12", "--plot", str(target), "-f", "json")
-    assert r.exit_code == 0, r.stderr
-    assert target.read_bytes() == b"png"
-    assert ax.plot.call_count == 2
-    assert ax.axvline.call_args.args[0] == pytest.approx(1.6e12, rel=1e-5)
-    assert f"wrote {target}" in r.stderr
-    matplotlib.use.assert_called_once_with("Agg")
-
-
 BAD = [
     (
         ("--tokens", "0", "--batch-size-tokens", "1e6", "--learning-rate", "1e-3"),
@@ -242,8 +218,14 @@ BAD = [
         (*RUN_7B, "--final-lr-fraction", "0.2"),
         "--final-lr-fraction applies to --kind cosine or wsd",
     ),
-    ((*RUN_7B, "--extend-to", "1e12"), "--extend-to must be more than the planned 2e+12 tokens"),
-    ((*RUN_7B, "--extend-to", "2e12"), "--extend-to must be more than the planned 2e+12 tokens"),
+    (
+        (*RUN_7B, "--extend-to", "1e12"),
+        "the extended run must be longer than the planned 2e+12 tokens, got 1e+12 (--extend-to)",
+    ),
+    (
+        (*RUN_7B, "--extend-to", "2e12"),
+        "the extended run must be longer than the planned 2e+12 tokens",
+    ),
     ((*RUN_7B, "--extend-to", "-3e12"), "--extend-to must be a positive finite number"),
     ((*RUN_7B, "--warmup-steps", "-1"), "--warmup-steps must not be negative"),
     ((*RUN_7B, "--every", "10"), "--every applies to --format csv only"),
@@ -267,7 +249,7 @@ def test_bad_input_exits_2(args, fragment) -> None:
 
 
 def test_chart_ticks_line_up_with_the_drop() -> None:
-    from dsplan.cli.schedule import CHART_WIDTH, axis_rows, chart_column, chart_rows
+    from dsplan.output.schedule_chart import CHART_WIDTH, axis_rows, chart_column, chart_rows
     from dsplan.scheduling.schedules import multistep
 
     s = multistep(1e-3, 2e12, 2304 * 4096)

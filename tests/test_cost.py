@@ -160,28 +160,40 @@ def test_fp8_uses_the_fp8_dense_peak_and_its_own_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "message", "quantity"),
     [
-        ({"mfu": 0.0}, "--mfu must be a fraction in (0, 1], got 0.0"),
-        ({"mfu": 1.01}, "--mfu must be a fraction in (0, 1], got 1.01"),
-        ({"mfu": -0.3}, "--mfu must be a fraction in (0, 1]"),
-        ({"mfu": math.nan}, "--mfu must be a fraction in (0, 1]"),
+        ({"mfu": 0.0}, "the MFU must be a fraction in (0, 1], got 0.0", "mfu"),
+        ({"mfu": 1.01}, "the MFU must be a fraction in (0, 1], got 1.01", "mfu"),
+        ({"mfu": -0.3}, "the MFU must be a fraction in (0, 1]", "mfu"),
+        ({"mfu": math.nan}, "the MFU must be a fraction in (0, 1]", "mfu"),
         (
             {"dtype": "fp8", "gpu": "a100"},
-            "a100-80gb has no fp8 peak in the GPU table; choose --dtype bf16 or fp16",
+            "a100-80gb has no fp8 peak in the GPU table; choose bf16 or fp16",
+            "dtype",
         ),
-        ({"dtype": "int8"}, "--dtype must be one of bf16, fp16, fp8, got 'int8'"),
-        ({"n_gpus": 0}, "--gpus must be a positive integer, got 0"),
-        ({"days": 0.0}, "--days must be a positive finite number"),
-        ({"price_usd_per_gpu_hour": -1.0}, "--price-per-gpu-hour must be a positive finite number"),
-        ({"gpu": "mi300x", "max_cost_usd": 1e6}, "--max-cost-usd needs a price"),
+        ({"dtype": "int8"}, "the precision must be one of bf16, fp16, fp8, got 'int8'", "dtype"),
+        ({"n_gpus": 0}, "the GPU count must be a positive integer, got 0", "n_gpus"),
+        ({"days": 0.0}, "the deadline in days must be a positive finite number", "days"),
+        (
+            {"price_usd_per_gpu_hour": -1.0},
+            "the price per GPU-hour must be a positive finite number",
+            "price_per_gpu_hour",
+        ),
+        (
+            {"gpu": "mi300x", "max_cost_usd": 1e6},
+            "a spending limit needs a price",
+            "price_per_gpu_hour",
+        ),
     ],
 )
-def test_bad_hardware_inputs(kwargs: dict[str, object], message: str) -> None:
+def test_bad_hardware_inputs(kwargs: dict[str, object], message: str, quantity: str) -> None:
+    # The core names the quantity, never a flag; the CLI adds the flag (test_cli_budget_hardware).
     gpu = str(kwargs.pop("gpu", "h100"))
     with pytest.raises(InputError) as info:
         resolve_hardware(gpu, **kwargs)  # type: ignore[arg-type]
     assert message in str(info.value)
+    assert "--" not in str(info.value)
+    assert info.value.quantity == quantity
 
 
 def test_unknown_gpu_is_a_preset_error() -> None:
@@ -226,7 +238,7 @@ def test_short_deadline_is_not_printed_as_zero_days() -> None:
 
 
 def test_inverse_mode_needs_gpus_and_days() -> None:
-    with pytest.raises(InputError, match="give --gpu, --gpus and --days"):
+    with pytest.raises(InputError, match="give the GPU, the GPU count and the days"):
         plan_for_cluster(resolve_hardware("h800", n_gpus=8))
 
 

@@ -193,7 +193,9 @@ def test_rate_table_every_k_keeps_the_last_step() -> None:
     assert [r[0] for r in rows] == [0, 300, 600, 900, 999]
     assert [r[1] for r in rows] == [0, 3000, 6000, 9000, 9990]
     assert len(list(rate_table(s))) == s.total_steps
-    with pytest.raises(InputError, match="--every must be a positive integer"):
+    with pytest.raises(
+        InputError, match="the step interval of the table must be a positive integer"
+    ):
         list(rate_table(s, 0))
 
 
@@ -253,7 +255,9 @@ def test_unknown_kind() -> None:
 
 @pytest.mark.parametrize("d2", [2e12, 1e12, math.inf])
 def test_extend_must_grow(deepseek_7b, d2) -> None:
-    with pytest.raises(InputError, match="--extend-to must be more than the planned 2e\\+12"):
+    with pytest.raises(
+        InputError, match="the extended run must be longer than the planned 2e\\+12"
+    ):
         extend(deepseek_7b, d2)
 
 

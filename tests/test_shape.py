@@ -78,15 +78,17 @@ def test_too_small_target_is_an_input_error() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"aspect_ratio": 0}, "--aspect-ratio must be a positive number"),
-        ({"head_dim": 0}, "head-dim"),
-        ({"layers_multiple": 0}, "layers-multiple"),
-        ({"heads_multiple": 0}, "--heads-multiple must be a positive integer"),
+        ({"aspect_ratio": 0}, "the aspect ratio d_model / n_layers must be a positive number"),
+        ({"head_dim": 0}, "the head size must be a positive integer"),
+        ({"layers_multiple": 0}, "the layer-count multiple must be a positive integer"),
+        ({"heads_multiple": 0}, "the head-count multiple must be a positive integer"),
     ],
 )
 def test_bad_options(options: dict[str, float], message: str) -> None:
-    with pytest.raises(InputError, match=message):
+    # The core names the quantity; the CLI names the flag from InputError.quantity.
+    with pytest.raises(InputError, match=message) as info:
         SearchOptions(**options)  # type: ignore[arg-type]
+    assert info.value.quantity == next(iter(options))
 
 
 def test_a_shape_outside_the_sane_band_is_flagged() -> None:

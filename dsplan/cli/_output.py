@@ -40,13 +40,32 @@ def warn_line(message: str) -> None:
     sys.stderr.write(f"warning: {' '.join(message.split())}\n")
 
 
+# The flag that sets a quantity the core names in an error (``InputError.quantity``): the field
+# name in kebab case (STYLE: flags = their field names), except where the option is named otherwise.
+_FLAG_OF = {
+    "n_gpus": "--gpus",
+    "extended_tokens": "--extend-to",
+    "every": "--every",
+}
+
+
+def flag_for(quantity: str) -> str:
+    """``"aspect_ratio"`` -> ``"--aspect-ratio"``: the option that sets a quantity."""
+    return _FLAG_OF.get(quantity, "--" + quantity.replace("_", "-"))
+
+
 @contextmanager
 def exit_on_error() -> Iterator[None]:
-    """Turn a :class:`DsplanError` into one stderr line and its exit code (2 input, 1 problem)."""
+    """Turn a :class:`DsplanError` into one stderr line and its exit code (2 input, 1 problem).
+
+    An input error about one quantity names the flag that set it: ``error: the aspect ratio must
+    be a positive number, got -1.0 (--aspect-ratio)``.
+    """
     try:
         yield
     except DsplanError as exc:
-        error_line(str(exc))
+        quantity = getattr(exc, "quantity", None)
+        error_line(f"{exc} ({flag_for(quantity)})" if quantity else str(exc))
         raise typer.Exit(EXIT_PROBLEM if isinstance(exc, ProblemFound) else EXIT_INPUT) from None
 
 

@@ -34,7 +34,9 @@ def compare(
     vocab_size: VocabSizeOption = 102_400,
     plot: Annotated[
         Path | None,
-        typer.Option(help="Also write a PNG of M and D against C (needs the 'plot' extra)."),
+        typer.Option(
+            help="Also draw M and D against C to this .png, .svg or .pdf (needs dsplan[plot])."
+        ),
     ] = None,
     format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
@@ -55,7 +57,7 @@ def compare(
     from dsplan.errors import InputError
     from dsplan.model.shape import SearchOptions
     from dsplan.planning.compare import compare as run_compare
-    from dsplan.planning.compare import comparison_document, plot_comparison
+    from dsplan.planning.compare import comparison_document
 
     with exit_on_error():
         budgets = [parse_positive(text, "compute budget") for text in compute]
@@ -63,8 +65,11 @@ def compare(
         if seq_len <= 0 or vocab_size <= 0:
             raise InputError("--seq-len and --vocab-size must be positive integers")
         search = SearchOptions(seq_len=seq_len, vocab_size=vocab_size)
-        if plot is not None and plot.suffix.lower() != ".png":
-            raise InputError(f"--plot writes a PNG: give a file name ending in .png, got {plot}")
+        if plot is not None:
+            from dsplan.output.plot import require_matplotlib, validate_plot_path
+
+            validate_plot_path(plot)
+            require_matplotlib()
         comparisons = run_compare(
             budgets,
             preset or None,
@@ -73,6 +78,8 @@ def compare(
             unique_tokens=unique,
         )
         if plot is not None:
+            from dsplan.output.plot import plot_comparison
+
             plot_comparison(plot, budgets, preset or None, search)
         document = comparison_document(
             comparisons, hyperparameters=hyperparameters, unique_tokens=unique, search=search

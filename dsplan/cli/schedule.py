@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -28,26 +27,18 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.scheduling.continual import Extension, extend
+from dsplan.scheduling.report import explicit_run, planned_run, schedule_report
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
     DEEPSEEK_STAGE_FRACTIONS,
     DEFAULT_DECAY_FRACTION,
     DEFAULT_FINAL_LR_FRACTION,
-    REFERENCES,
-    ROUNDING_NOTE,
     Schedule,
-    build,
-    learning_rate_at,
     rate_table,
 )
-from dsplan.units import count, parse_positive, positive_int, sci
+from dsplan.units import count, parse_positive, positive_int
 
 FORMATS = (Format.text, Format.json, Format.csv)
-SCHEMA_VERSION = 1
-CHART_WIDTH = 60
-CHART_HEIGHT = 10
-_EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 
 class Kind(str, Enum):
@@ -183,9 +174,6 @@ def schedule(
             "--layers-multiple": layers_multiple,
             "--heads-multiple": heads_multiple,
         }
-        warnings: list[str] = []
-        inputs: dict[str, Any] = {"warmup_steps": warmup_steps, "seq_len": seq_len}
-        m: float | None = None
         if budget is not None:
             given = [flag for flag, v in {**explicit, **shape_given}.items() if v is not None]
             if given:
@@ -193,9 +181,9 @@ def schedule(
                     f"give either --budget or an explicit run, not both ({', '.join(given)} "
                     "given with --budget; M and the batch come from the plan)"
                 )
-            from dsplan.planning.plan import PlanOptions, plan
+            from dsplan.planning.plan import PlanOptions
 
-            p = plan(
+            run = planned_run(
                 parse_positive(budget, "--budget"),
                 PlanOptions(
                     preset=preset,
@@ -209,19 +197,6 @@ def schedule(
                     warmup_steps=warmup_steps,
                 ),
             )
-            d = p.training.tokens
-            batch = p.hyperparameters.tokens_per_step
-            lr = p.hyperparameters.learning_rate
-            m = float(p.architecture.flops_per_token)
-            warnings += [w for w in p.warnings if w not in p.schedule.notes]
-            inputs.update(
-                mode="budget",
-                compute_flops=p.compute_flops,
-                preset=p.preset.id,
-                preset_source=p.preset.source,
-                flops_per_token=m,
-                shape=p.architecture.shape.to_dict(),
-            )
         else:
             if tokens is None or batch_size_tokens is None or learning_rate is None:
                 missing = [flag for flag, v in explicit.items() if v is None]
@@ -232,43 +207,49 @@ def schedule(
             given = [flag for flag, v in planner_only.items() if v is not None]
             if given:
                 raise InputError(f"{', '.join(given)} applies to --budget plans only")
-            d = parse_positive(tokens, "--tokens")
-            batch = _whole(parse_positive(batch_size_tokens, "--batch-size-tokens"))
-            lr = parse_positive(learning_rate, "--learning-rate")
-            m, shape = _explicit_m(
-                flops_per_token, n_layers, d_model, head_dim, n_kv_heads, vocab_size, seq_len
-            )
-            inputs.update(
-                mode="explicit",
-                compute_flops=None if m is None else m * d,
+            if flops_per_token is not None and (n_layers is not None or d_model is not None):
+                raise InputError(
+                    "give --flops-per-token or the shape (--n-layers, --d-model), not both"
+                )
+            if (n_layers is None) != (d_model is None):
+                raise InputError("give both --n-layers and --d-model for the shape")
+            if n_layers is None and (head_dim is not None or n_kv_heads is not None):
+                raise InputError(
+                    "--head-dim and --n-kv-heads describe the shape: give --n-layers and --d-model too"
+                )
+            run = explicit_run(
+                parse_positive(tokens, "--tokens"),
+                parse_positive(batch_size_tokens, "--batch-size-tokens"),
+                parse_positive(learning_rate, "--learning-rate"),
+                flops_per_token=(
+                    None
+                    if flops_per_token is None
+                    else parse_positive(flops_per_token, "--flops-per-token")
+                ),
+                n_layers=n_layers,
+                d_model=d_model,
+                head_dim=head_dim,
+                n_kv_heads=n_kv_heads,
+                vocab_size=vocab_size,
+                seq_len=seq_len,
+                warmup_steps=warmup_steps,
                 preset=preset,
-                flops_per_token=m,
-                shape=shape,
             )
-        sched = build(kind.value, lr, d, batch, warmup_steps=warmup_steps, **kind_options)
-        warnings = list(sched.notes) + warnings
-        extension = None
-        if extend_to is not None:
-            from dsplan.catalog.presets import load_preset
-
-            d2 = parse_positive(extend_to, "--extend-to")
-            extension = extend(
-                sched, d2, flops_per_token=m, preset=load_preset(preset) if m else None
-            )
-            warnings += [n for n in extension.notes if n.startswith(("drift", "C2"))]
+        report = schedule_report(
+            run,
+            kind.value,
+            warmup_steps=warmup_steps,
+            extend_to=None if extend_to is None else parse_positive(extend_to, "--extend-to"),
+            **kind_options,
+        )
         if plot is not None:
-            _plot(sched, extension, plot)
-        document = {
-            "schema_version": SCHEMA_VERSION,
-            **sched.to_dict(),
-            "tokens": sched.tokens,
-            "inputs": inputs,
-            "rounding": ROUNDING_NOTE,
-            "reference": REFERENCES[sched.kind],
-            "extension": extension.to_dict() if extension else None,
-            "warnings": warnings,
-        }
+            from dsplan.output.plot import plot_schedule_report
+
+            plot_schedule_report(report, plot)
+        document = report.to_dict()
         require_finite(document)
+        warnings = [_with_flags(w) for w in report.warnings]
+        extension = report.extension
         if format is Format.json:
             out(dumps(document))
         elif format is Format.csv:
@@ -276,19 +257,23 @@ def schedule(
                 warnings.append(
                     f"csv: the rates of the extended run to {count(extension.extended_tokens)} tokens"
                 )
-            _write_csv(extension.schedule if extension else sched, every or 1)
+            _write_csv(extension.schedule if extension else report.schedule, every or 1)
         else:
-            _text(sched, extension)
+            from dsplan.output.schedule_chart import ScheduleText
+            from dsplan.output.table import to_text
+
+            out(to_text(ScheduleText(report)))
         for w in warnings:
             warn_line(w)
         if plot is not None:
             sys.stderr.write(f"wrote {plot}\n")
 
 
-def _whole(value: float) -> int:
-    if value != int(value):
-        raise InputError(f"--batch-size-tokens must be a whole number of tokens, got {value!r}")
-    return int(value)
+def _with_flags(warning: str) -> str:
+    """A core warning with the options that act on it."""
+    if warning.startswith("drift cannot be computed"):
+        return f"{warning} (--flops-per-token, --n-layers and --d-model, or --budget)"
+    return warning
 
 
 def _fractions(text: str, flag: str) -> tuple[float, ...]:
@@ -335,48 +320,6 @@ def _kind_options(
     }
 
 
-def _explicit_m(
-    flops_per_token: str | None,
-    n_layers: int | None,
-    d_model: int | None,
-    head_dim: int | None,
-    n_kv_heads: int | None,
-    vocab_size: int,
-    seq_len: int,
-) -> tuple[float | None, dict[str, Any] | None]:
-    """M for an explicit run: given directly, or counted from a shape, or unknown."""
-    if flops_per_token is not None:
-        if n_layers is not None or d_model is not None:
-            raise InputError(
-                "give --flops-per-token or the shape (--n-layers, --d-model), not both"
-            )
-        return parse_positive(flops_per_token, "--flops-per-token"), None
-    if n_layers is None and d_model is None:
-        if head_dim is not None or n_kv_heads is not None:
-            raise InputError(
-                "--head-dim and --n-kv-heads describe the shape: give --n-layers and --d-model too"
-            )
-        return None, None
-    if n_layers is None or d_model is None:
-        raise InputError("give both --n-layers and --d-model for the shape")
-    from dsplan.model.flops import Shape, counts
-
-    n_heads = None
-    if head_dim is not None:
-        if head_dim <= 0 or d_model % head_dim:
-            raise InputError(f"--head-dim ({head_dim}) must divide --d-model ({d_model})")
-        n_heads = d_model // head_dim
-    shape = Shape.build(
-        n_layers,
-        d_model,
-        n_heads=n_heads,
-        n_kv_heads=n_kv_heads,
-        vocab_size=vocab_size,
-        seq_len=seq_len,
-    )
-    return float(counts(shape).flops_per_token), shape.to_dict()
-
-
 # The most rows `--format csv` writes (about 7 s of formatting); --every thins a longer run.
 MAX_CSV_ROWS = 1_000_000
 
@@ -401,174 +344,6 @@ def _write_csv(sched: Schedule, every: int) -> None:
             write("".join(chunk))
             chunk.clear()
     write("".join(chunk))
-
-
-def _plot(sched: Schedule, extension: Extension | None, path: Path) -> None:
-    from dsplan.output.schedule_plot import plot_schedules
-
-    curves = [(f"{sched.kind}, {count(sched.tokens)} tokens", sched)]
-    if extension:
-        curves.append(
-            (f"extended to {count(extension.extended_tokens)} tokens", extension.schedule)
-        )
-    plot_schedules(
-        curves,
-        path,
-        reuse_tokens=extension.reusable_tokens if extension else None,
-        title=f"dsplan schedule: {REFERENCES[sched.kind].split(' (')[0]}",
-    )
-
-
-def chart_rows(
-    sched: Schedule, x_max_tokens: float, y_max: float, marker_tokens: float | None = None
-) -> list[str]:
-    """The schedule as rows of block characters, learning rate up, tokens across.
-
-    Each column shows the rate at the step in the middle of its token span (blank past the run's
-    end); the top block is filled in eighths.
-    """
-    columns: list[float | None] = []
-    for col in range(CHART_WIDTH):
-        at_tokens = (col + 0.5) * x_max_tokens / CHART_WIDTH
-        if at_tokens > sched.tokens:
-            columns.append(None)
-            continue
-        step = min(sched.total_steps - 1, int(at_tokens // sched.tokens_per_step))
-        columns.append(learning_rate_at(sched, step) / y_max * CHART_HEIGHT)
-    rows = []
-    for row in range(CHART_HEIGHT, 0, -1):
-        cells = []
-        for height in columns:
-            if height is None:
-                cells.append(" ")
-                continue
-            fill = min(max(height - (row - 1), 0.0), 1.0)
-            cells.append(_EIGHTHS[round(fill * 8)])
-        rows.append("".join(cells))
-    if marker_tokens is not None:
-        col = chart_column(marker_tokens, x_max_tokens)
-        rows.append(" " * col + "▲ reused checkpoint")
-    return rows
-
-
-def axis_rows(sched: Schedule, x_max_tokens: float) -> tuple[str, str]:
-    """The token axis: a tick under each point where the rate changes course, and its tokens.
-
-    Ticks mark the drops of ``multistep``, the decay start of ``wsd`` and the half-way point of
-    ``cosine``. A label is centred under its tick, nudged right to clear its neighbour; one that
-    still does not fit is left out, and the tick stays.
-    """
-    right = count(x_max_tokens)
-    axis = ["─"] * CHART_WIDTH
-    labels = [" "] * CHART_WIDTH
-    labels[0] = "0"
-    labels[CHART_WIDTH - len(right) :] = right
-    free_from, free_to = 2, CHART_WIDTH - len(right) - 1  # label cells kept clear of the ends
-    for m in sched.milestones:
-        if m.name in ("warmup_end", "end"):
-            continue
-        col = chart_column(m.tokens, x_max_tokens)
-        axis[col] = "┬"
-        label = count(m.tokens)
-        start = max(free_from, col - len(label) // 2)  # centred, or nudged right up to the tick
-        if start <= col and start + len(label) <= free_to:
-            labels[start : start + len(label)] = label
-            free_from = start + len(label) + 1
-    return "".join(axis), "".join(labels) + " tokens"
-
-
-def chart_column(tokens: float, x_max_tokens: float) -> int:
-    """The first chart column drawn at or after ``tokens`` (columns show their midpoints)."""
-    return min(CHART_WIDTH - 1, max(0, math.ceil(tokens / x_max_tokens * CHART_WIDTH - 0.5)))
-
-
-def _chart(
-    sched: Schedule, x_max_tokens: float, style: str, marker_tokens: float | None = None
-) -> Any:
-    from rich.text import Text
-
-    y_max = sched.peak_learning_rate
-    text = Text()
-    rows = chart_rows(sched, x_max_tokens, y_max, marker_tokens)
-    for i, row in enumerate(rows[:CHART_HEIGHT]):
-        label = f"{y_max:.2e}" if i == 0 else ("0" if i == CHART_HEIGHT - 1 else "")
-        text.append(f"{label:>9} │", style="dim")
-        text.append(row.rstrip() + "\n", style=style)
-    axis, labels = axis_rows(sched, x_max_tokens)
-    text.append(" " * 10 + "└" + axis + "\n", style="dim")
-    text.append(" " * 11 + labels + "\n", style="dim")
-    for row in rows[CHART_HEIGHT:]:
-        text.append(" " * 11 + row + "\n", style="bold")
-    return text
-
-
-def _milestone_lines(sched: Schedule) -> list[str]:
-    lines = [f"  {'milestone':<12}{'step':>10}{'tokens':>10}{'learning rate':>16}"]
-    lines += [
-        f"  {m.name:<12}{m.step:>10,}{count(m.tokens):>10}{m.learning_rate:>16.4e}"
-        for m in sched.milestones
-    ]
-    return lines
-
-
-def _wrap(text: str, lead: str) -> str:
-    """A long note as lines of at most 100 columns, hanging under its lead-in."""
-    import textwrap
-
-    return textwrap.fill(
-        text,
-        width=100,
-        initial_indent=lead,
-        subsequent_indent=" " * len(lead),
-        break_on_hyphens=False,
-    )
-
-
-def _text(sched: Schedule, extension: Extension | None) -> None:
-    from rich.text import Text
-
-    from dsplan.output.table import to_text
-
-    t = Text()
-    x_max = extension.extended_tokens if extension else sched.tokens
-    t.append(f"dsplan schedule: {sched.kind}\n", style="bold")
-    t.append(
-        f"{sci(sched.tokens)} tokens ({count(sched.tokens)}) in {sched.total_steps:,} steps of "
-        f"{sched.tokens_per_step:,} tokens; peak lr {sched.peak_learning_rate:.4e}, "
-        f"warm-up {sched.warmup_steps:,} steps\n"
-    )
-    t.append("\n".join(_milestone_lines(sched)) + "\n\n")
-    t.append_text(_chart(sched, x_max, "cyan"))
-    if extension:
-        e = extension
-        t.append("\n")
-        t.append(
-            f"Extended to {sci(e.extended_tokens)} tokens ({count(e.extended_tokens)}), "
-            f"{e.schedule.total_steps:,} steps\n",
-            style="bold",
-        )
-        t.append(
-            f"  reuse the checkpoint at step {e.reusable_step:,} = {count(e.reusable_tokens)} "
-            f"tokens ({e.reuse_fraction:.1%} of the planned run); "
-            f"{count(e.lost_tokens)} planned tokens after it are not reused\n"
-        )
-        t.append("\n".join(_milestone_lines(e.schedule)) + "\n")
-        if e.drift:
-            dr = e.drift
-            t.append(
-                f"  laws ({dr.preset}, Eq. 1) at C2 = M x D2 = {sci(dr.compute_flops)} FLOPs: "
-                f"peak lr {dr.law_learning_rate:.4e} ({dr.learning_rate_drift:+.1%} vs running), "
-                f"batch {count(dr.law_batch_size_tokens)} tokens "
-                f"({dr.batch_size_drift:+.1%} vs running {count(sched.tokens_per_step)})\n"
-            )
-        for note in e.notes:
-            t.append(_wrap(note, "  note: ") + "\n", style="dim")
-        t.append("\n")
-        t.append_text(_chart(e.schedule, x_max, "magenta", e.reusable_tokens))
-    t.append("\n")
-    t.append(_wrap(ROUNDING_NOTE, "steps: ") + "\n", style="dim")
-    t.append(_wrap(REFERENCES[sched.kind], "reference: "), style="dim")
-    out(to_text(t))
 
 
 def register(app: typer.Typer) -> None:

@@ -95,21 +95,20 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.aspect_ratio) and self.aspect_ratio > 0):
-            raise InputError(f"--aspect-ratio must be a positive number, got {self.aspect_ratio!r}")
-        for name in ("head_dim", "n_kv_heads"):
+            raise InputError(
+                f"the aspect ratio d_model / n_layers must be a positive number, got "
+                f"{self.aspect_ratio!r}",
+                quantity="aspect_ratio",
+            )
+        for name, what in (
+            ("head_dim", "the head size"),
+            ("n_kv_heads", "the number of KV heads"),
+            ("heads_multiple", "the head-count multiple"),
+            ("layers_multiple", "the layer-count multiple"),
+        ):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise InputError(
-                    f"--{name.replace('_', '-')} must be a positive integer, got {value}"
-                )
-        if self.heads_multiple is not None and self.heads_multiple <= 0:
-            raise InputError(
-                f"--heads-multiple must be a positive integer, got {self.heads_multiple}"
-            )
-        if self.layers_multiple <= 0:
-            raise InputError(
-                f"--layers-multiple must be a positive integer, got {self.layers_multiple}"
-            )
+                raise InputError(f"{what} must be a positive integer, got {value}", quantity=name)
         if not 0 < self.tolerance < 1:
             raise InputError(f"tolerance must lie in (0, 1), got {self.tolerance}")
         if self.vocab_size <= 0 or self.seq_len <= 0:

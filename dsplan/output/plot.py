@@ -1,17 +1,26 @@
-"""Figures for ``dsplan fit --plot``: IsoFLOP profiles (the paper's Figure 4) and the near-optimal
-hyperparameter band (Figure 3). matplotlib is an optional extra, imported only here and only when a
-plot is asked for.
+"""Every figure dsplan draws, and the one place matplotlib is driven from.
+
+``dsplan fit --plot``: IsoFLOP profiles (the paper's Figure 4) and the near-optimal hyperparameter
+band (Figure 3); ``dsplan schedule --plot``: learning rate against tokens, planned and extended;
+``dsplan compare --plot``: every law's M and D against C. matplotlib is the optional extra
+``dsplan[plot]``, imported only inside these functions, on the Agg backend (files, no display).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.fitting import FitReport, SweepData, budget_key
+from dsplan.units import count
+
+if TYPE_CHECKING:
+    from dsplan.fitting import FitReport, SweepData
+    from dsplan.model.shape import SearchOptions
+    from dsplan.scheduling.report import ScheduleReport
+    from dsplan.scheduling.schedules import Schedule
 
 SUFFIXES = (".png", ".svg", ".pdf")
 INSTALL_HINT = "pip install 'dsplan[plot]'"
@@ -48,7 +57,9 @@ def pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: Path, failure: str = "cannot write") -> None:
+def save_figure(
+    fig: Any, path: Path, failure: str = "cannot write", dpi: int | None = None
+) -> None:
     """Write ``fig`` to ``path`` and close it.
 
     Raises:
@@ -57,7 +68,7 @@ def save_figure(fig: Any, path: Path, failure: str = "cannot write") -> None:
     import matplotlib.pyplot as plt
 
     try:
-        fig.savefig(path)
+        fig.savefig(path, dpi=dpi)
     except OSError as exc:
         raise InputError(f"{path}: {failure}: {exc.strerror}") from None
     finally:
@@ -67,6 +78,8 @@ def save_figure(fig: Any, path: Path, failure: str = "cannot write") -> None:
 def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -> None:
     """Draw the fitted profiles and laws to ``path`` (.png, .svg or .pdf)."""
     import numpy as np
+
+    from dsplan.fitting.data import budget_key
 
     plt = pyplot()
 
@@ -142,3 +155,104 @@ def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -
             ax.legend(fontsize=6)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+# About 2000 points per curve draw a smooth line; more only slow the figure down.
+POINTS_PER_CURVE = 2000
+
+
+def plot_schedules(
+    schedules: Sequence[tuple[str, Schedule]],
+    path: Path,
+    *,
+    reuse_tokens: float | None = None,
+    title: str = "",
+) -> None:
+    """Draw learning rate against tokens for each ``(label, schedule)`` and save the figure.
+
+    Args:
+        schedules: Labelled schedules, drawn on one pair of axes.
+        path: The file to write (.png, .svg or .pdf; see :func:`validate_plot_path`).
+        reuse_tokens: Where a continual run picks up the planned one (a dashed vertical line).
+        title: The figure title.
+
+    Raises:
+        InputError: matplotlib is missing, or the file cannot be written.
+    """
+    from dsplan.scheduling.schedules import rate_table
+
+    fig, ax = pyplot().subplots(figsize=(8, 4.5), dpi=120)
+    for label, schedule in schedules:
+        every = max(1, schedule.total_steps // POINTS_PER_CURVE)
+        rows = list(rate_table(schedule, every))
+        ax.plot([r[1] for r in rows], [r[2] for r in rows], label=label, linewidth=1.6)
+    if reuse_tokens is not None:
+        ax.axvline(
+            reuse_tokens, linestyle="--", color="grey", linewidth=1, label="reused checkpoint"
+        )
+    ax.set_xlabel("tokens")
+    ax.set_ylabel("learning rate")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path, "cannot write the plot")
+
+
+def plot_schedule_report(report: ScheduleReport, path: Path) -> None:
+    """The schedule of ``dsplan schedule`` and, when extended, the longer run beside it."""
+    from dsplan.scheduling.schedules import REFERENCES
+
+    sched, extension = report.schedule, report.extension
+    curves = [(f"{sched.kind}, {count(sched.tokens)} tokens", sched)]
+    if extension:
+        curves.append(
+            (f"extended to {count(extension.extended_tokens)} tokens", extension.schedule)
+        )
+    plot_schedules(
+        curves,
+        path,
+        reuse_tokens=extension.reusable_tokens if extension else None,
+        title=f"dsplan schedule: {REFERENCES[sched.kind].split(' (')[0]}",
+    )
+
+
+def plot_comparison(
+    path: Path, budgets: Sequence[float], presets: Sequence[str] | None, search: SearchOptions
+) -> None:
+    """Every law's M and D against C (:func:`dsplan.planning.compare.plot_series`), each law's
+    compute fit range shaded, the budgets marked.
+
+    Raises:
+        InputError: matplotlib is missing, or the file cannot be written.
+    """
+    from dsplan.planning.compare import plot_series
+
+    plt = pyplot()
+    grid, series = plot_series(budgets, presets, search)
+    fig, (ax_m, ax_d) = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
+    colors = plt.get_cmap("tab20")
+    for i, (preset, ms, ds) in enumerate(series):
+        color = colors(i % 20)
+        ax_m.plot(grid, ms, color=color, label=preset.id)
+        ax_d.plot(grid, ds, color=color, label=preset.id)
+        lo, hi = preset.fit_range.compute_min, preset.fit_range.compute_max
+        if lo is not None and hi is not None:
+            for ax in (ax_m, ax_d):
+                ax.axvspan(lo, hi, color=color, alpha=0.06, linewidth=0)
+    for ax, ylabel in ((ax_m, "M (FLOPs/token, matching shape)"), (ax_d, "D = C / M (tokens)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("C (FLOPs)")
+        ax.set_ylabel(ylabel)
+        for c in budgets:
+            ax.axvline(c, color="grey", linestyle=":", linewidth=1)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlim(grid[0], grid[-1])  # fit ranges far below the budgets would squash the lines
+    ax_d.legend(fontsize=7, loc="upper left")
+    fig.suptitle("dsplan compare: compute-optimal M and D by law (shaded: each law's fit range)")
+    fig.tight_layout()
+    save_figure(fig, path, "cannot write the plot", dpi=120)

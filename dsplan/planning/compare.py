@@ -3,8 +3,8 @@
 Each law's prediction goes through the planner's honest conversion (:func:`dsplan.laws.allocation.allocate`):
 its own number in its own unit, then a real shape, that shape's parameters and exact M, and
 D = C / M. Rows carry the law's hyperparameters where it has its own, its predicted loss where it
-has a loss form, and how far C lies outside its fit. Plain Python; matplotlib only inside
-:func:`plot_comparison`.
+has a loss form, and how far C lies outside its fit. Plain Python: the figure of
+:func:`plot_series` is drawn by :func:`dsplan.output.plot.plot_comparison`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dsplan.catalog.presets import (
@@ -253,51 +252,3 @@ def plot_series(
             ds.append(alloc.tokens)
         series.append((preset, ms, ds))
     return grid, series
-
-
-def plot_comparison(
-    path: Path, budgets: Sequence[float], presets: Sequence[str] | None, search: SearchOptions
-) -> None:
-    """Write a PNG of every law's M and D against C, each law's compute fit range shaded.
-
-    Raises:
-        InputError: matplotlib is not installed (it is the optional ``plot`` extra).
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError(
-            "--plot needs matplotlib, which is not installed: pip install 'dsplan[plot]'"
-        ) from None
-    grid, series = plot_series(budgets, presets, search)
-    fig, (ax_m, ax_d) = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
-    colors = plt.get_cmap("tab20")
-    for i, (preset, ms, ds) in enumerate(series):
-        color = colors(i % 20)
-        ax_m.plot(grid, ms, color=color, label=preset.id)
-        ax_d.plot(grid, ds, color=color, label=preset.id)
-        lo, hi = preset.fit_range.compute_min, preset.fit_range.compute_max
-        if lo is not None and hi is not None:
-            for ax in (ax_m, ax_d):
-                ax.axvspan(lo, hi, color=color, alpha=0.06, linewidth=0)
-    for ax, ylabel in ((ax_m, "M (FLOPs/token, matching shape)"), (ax_d, "D = C / M (tokens)")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("C (FLOPs)")
-        ax.set_ylabel(ylabel)
-        for c in budgets:
-            ax.axvline(c, color="grey", linestyle=":", linewidth=1)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.set_xlim(grid[0], grid[-1])  # fit ranges far below the budgets would squash the lines
-    ax_d.legend(fontsize=7, loc="upper left")
-    fig.suptitle("dsplan compare: compute-optimal M and D by law (shaded: each law's fit range)")
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the plot: {exc.strerror}") from None
-    finally:
-        plt.close(fig)

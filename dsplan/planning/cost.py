@@ -118,11 +118,13 @@ class Hardware:
         return peak
 
 
-def _positive(value: float | None, flag: str) -> float | None:
+def _positive(value: float | None, quantity: str, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise InputError(f"{flag} must be a positive finite number, got {value!r}")
+        raise InputError(
+            f"{what} must be a positive finite number, got {value!r}", quantity=quantity
+        )
     return float(value)
 
 
@@ -157,15 +159,19 @@ def resolve_hardware(
         dtype = entry.default_dtype
     dtype = dtype.lower()
     if dtype not in TRAINING_DTYPES:
-        raise InputError(f"--dtype must be one of {', '.join(TRAINING_DTYPES)}, got {dtype!r}")
+        raise InputError(
+            f"the precision must be one of {', '.join(TRAINING_DTYPES)}, got {dtype!r}",
+            quantity="dtype",
+        )
     if entry.peak_flops(dtype) is None:
         have = [d for d in TRAINING_DTYPES if entry.peak_flops(d) is not None]
         raise InputError(
-            f"{entry.id} has no {dtype} peak in the GPU table; choose --dtype {' or '.join(have)}"
+            f"{entry.id} has no {dtype} peak in the GPU table; choose {' or '.join(have)}",
+            quantity="dtype",
         )
     if mfu is not None:
         if isinstance(mfu, bool) or not math.isfinite(mfu) or not 0 < mfu <= 1:
-            raise InputError(f"--mfu must be a fraction in (0, 1], got {mfu!r}")
+            raise InputError(f"the MFU must be a fraction in (0, 1], got {mfu!r}", quantity="mfu")
         mfu_value, mfu_source = float(mfu), "given (--mfu)"
     else:
         default = entry.default_mfu(dtype)
@@ -175,11 +181,15 @@ def resolve_hardware(
             # carries over.
             default, note = entry.default_mfu("bf16"), " (the bf16 default; same rate)"
         if default is None:
-            raise InputError(f"{entry.id} has no planning MFU for {dtype}; give --mfu")
+            raise InputError(
+                f"{entry.id} has no planning MFU for {dtype}; give one", quantity="mfu"
+            )
         mfu_value, mfu_source = default, f"planning default{note}; {entry.mfu_default_source}"
     if n_gpus is not None and (isinstance(n_gpus, bool) or n_gpus <= 0):
-        raise InputError(f"--gpus must be a positive integer, got {n_gpus!r}")
-    price = _positive(price_usd_per_gpu_hour, "--price-per-gpu-hour")
+        raise InputError(
+            f"the GPU count must be a positive integer, got {n_gpus!r}", quantity="n_gpus"
+        )
+    price = _positive(price_usd_per_gpu_hour, "price_per_gpu_hour", "the price per GPU-hour")
     price_source: str | None = None
     price_as_of: str | None = None
     if price is not None:
@@ -188,11 +198,12 @@ def resolve_hardware(
         price = entry.price.usd_per_gpu_hour
         price_source = f"{entry.price.provider}; {entry.price.source}"
         price_as_of = entry.price.as_of.isoformat()
-    limit = _positive(max_cost_usd, "--max-cost-usd")
+    limit = _positive(max_cost_usd, "max_cost_usd", "the spending limit")
     if limit is not None and price is None:
         raise InputError(
-            f"--max-cost-usd needs a price: the GPU table has none for {entry.id}; "
-            "give --price-per-gpu-hour"
+            f"a spending limit needs a price: the GPU table has none for {entry.id}; give the "
+            "price per GPU-hour",
+            quantity="price_per_gpu_hour",
         )
     return Hardware(
         gpu=entry,
@@ -200,7 +211,7 @@ def resolve_hardware(
         mfu=mfu_value,
         mfu_source=mfu_source,
         n_gpus=n_gpus,
-        days=_positive(days, "--days"),
+        days=_positive(days, "days", "the deadline in days"),
         max_cost_usd=limit,
         price_usd_per_gpu_hour=price,
         price_source=price_source,
@@ -499,7 +510,9 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
     from dsplan.planning.plan import plan
 
     if hw.n_gpus is None or hw.days is None:
-        raise InputError("without a compute budget C, give --gpu, --gpus and --days to derive one")
+        raise InputError(
+            "without a compute budget C, give the GPU, the GPU count and the days to derive one"
+        )
     available = cluster_flops(hw.n_gpus, hw.peak_flops_per_gpu, hw.mfu, hw.days)
     compute = available
     result = plan(compute, options)

@@ -179,7 +179,9 @@ def extend(
     planned = schedule.tokens
     if not (math.isfinite(extended_tokens) and extended_tokens > planned):
         raise InputError(
-            f"--extend-to must be more than the planned {planned:.6g} tokens, got {extended_tokens:.6g}"
+            f"the extended run must be longer than the planned {planned:.6g} tokens, got "
+            f"{extended_tokens:.6g}",
+            quantity="extended_tokens",
         )
     longer = rebuild(schedule, extended_tokens)
     if schedule.kind == "cosine":
@@ -218,8 +220,8 @@ def extend(
             )
     else:
         notes.append(
-            "drift cannot be computed: the FLOPs per token M is unknown; give --flops-per-token "
-            "or the shape (--n-layers, --d-model), or plan with --budget"
+            "drift cannot be computed: the FLOPs per token M is unknown; give M or the shape "
+            "(layers and width), or plan the run from a compute budget"
         )
     return Extension(
         kind=schedule.kind,

@@ -451,7 +451,10 @@ def learning_rate_at(schedule: Schedule, step: int) -> float:
 def table_steps(schedule: Schedule, every: int = 1) -> Iterator[int]:
     """Steps 0, every, 2*every, ... of the run, always ending with its last step ``total_steps - 1``."""
     if every <= 0:
-        raise InputError(f"--every must be a positive integer, got {every}")
+        raise InputError(
+            f"the step interval of the table must be a positive integer, got {every}",
+            quantity="every",
+        )
     last = schedule.total_steps - 1
     yield from range(0, last, every)
     yield last
