@@ -27,7 +27,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.scheduling.report import explicit_run, planned_run, schedule_report
+from dsplan.planning.schedule_report import explicit_run, planned_run, schedule_report
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
     DEEPSEEK_STAGE_FRACTIONS,

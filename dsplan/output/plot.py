@@ -19,7 +19,7 @@ from dsplan.units import count
 if TYPE_CHECKING:
     from dsplan.fitting import FitReport, SweepData
     from dsplan.model.shape import SearchOptions
-    from dsplan.scheduling.report import ScheduleReport
+    from dsplan.planning.schedule_report import ScheduleReport
     from dsplan.scheduling.schedules import Schedule
 
 SUFFIXES = (".png", ".svg", ".pdf")

@@ -17,7 +17,7 @@ from dsplan.units import count, sci
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
-    from dsplan.scheduling.report import ScheduleReport
+    from dsplan.planning.schedule_report import ScheduleReport
 
 CHART_WIDTH = 60  # columns of plot, at most
 MIN_CHART_WIDTH = 20
@@ -152,7 +152,7 @@ def _wrap(text: str, lead: str, width: int) -> str:
 
 
 class ScheduleText:
-    """The text of a :class:`~dsplan.scheduling.report.ScheduleReport`, drawn at print width."""
+    """The text of a :class:`~dsplan.planning.schedule_report.ScheduleReport`, drawn at print width."""
 
     def __init__(self, report: ScheduleReport) -> None:
         self.report = report

@@ -1,5 +1,8 @@
 """``dsplan schedule`` as one library call: a run, its schedule, its extension and the document.
 
+It lives in planning, beside the model report, because a run may be planned from a compute budget
+(:func:`planned_run`); the schedules themselves are in :mod:`dsplan.scheduling`.
+
 A run is planned from a compute budget (:func:`planned_run`, as ``dsplan budget C``) or given
 explicitly (:func:`explicit_run`: tokens, batch and peak rate, and M when it is known). Then
 :func:`schedule_report` builds the schedule of a kind, extends it when asked, and gathers what the
@@ -50,7 +53,7 @@ class Run:
 
 def planned_run(compute_flops: float, options: PlanOptions) -> Run:
     """The run ``dsplan budget C`` plans: its tokens, batch (whole sequences) and Eq. 1 rate."""
-    from dsplan.planning.plan import plan
+    from dsplan.planning.plan import plan  # lazy: an explicit run needs no planner (start-up)
 
     p = plan(compute_flops, options)
     m = float(p.architecture.flops_per_token)
