@@ -29,6 +29,7 @@ is ``C / M`` rounded to a whole token.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 SIGNIFICANT_DIGITS = 7
@@ -53,6 +54,7 @@ _WHOLE_PHRASES = ("flops_per_token", "tokens_per_step", "bytes_per_gpu")
 _WHOLE_KEYS = frozenset({"model_size"})
 
 
+@lru_cache(maxsize=1024)  # a CSV asks for the same few keys on every row
 def is_integer_key(key: str) -> bool:
     """Whether the value under ``key`` is a whole number in reality (written as an integer).
 

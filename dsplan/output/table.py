@@ -54,6 +54,13 @@ def _width(cell: Any) -> int:
     return cell_len(cell.plain if hasattr(cell, "plain") else str(cell))
 
 
+def _longest_word(cell: Any) -> int:
+    from rich.cells import cell_len
+
+    text = cell.plain if hasattr(cell, "plain") else str(cell)
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
 @dataclass
 class Column:
     """A column: its header, what it holds, its style.
@@ -118,14 +125,30 @@ class FitTable:
             table.add_row(*row)
         return table
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from rich.measure import Measurement
+    def needed_width(self) -> int:
+        """The fewest columns the wide form takes with every number whole and text wrapped.
 
-        wide = self.table()
-        # Measured unconstrained: at the target width rich reports what it would squeeze to.
-        needed = Measurement.get(console, options.update_width(10_000), wide).minimum
-        if needed <= options.max_width:
-            yield wide
+        A number or label column needs its longest cell (header included), a text column its
+        longest word; then rich's padding (one column each side of a cell, none at the outer
+        edges without a box) and the box's vertical lines. Counted here rather than by rich's
+        measurement, which is a few milliseconds per table and under-counts cells never wrapped.
+        """
+        widths = []
+        for i, c in enumerate(self.columns):
+            cells = (c.header, *(r[i] for r in self.rows))
+            if c.kind == "text":
+                widths.append(max((_longest_word(cell) for cell in cells), default=0))
+            else:
+                widths.append(max(_width(cell) for cell in cells))
+        n = len(self.columns)
+        boxed = self.box in ("heavy_head", "simple_head")
+        padding = 2 * n if boxed else 2 * n - 2
+        lines = n + 1 if self.box == "heavy_head" else 0
+        return sum(widths) + padding + lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.needed_width() <= options.max_width:
+            yield self.table()
             return
         yield from self.vertical()
 
