@@ -105,7 +105,6 @@ def sweep(
         DEFAULT_ISOFLOP_BUDGETS,
         DEFAULT_ISOFLOP_COUNT,
         SweepOptions,
-        csv_text,
         design,
         parse_budgets,
     )
@@ -158,7 +157,9 @@ def sweep(
         if format is Format.json:
             out(dumps(result.to_dict()))
         elif format is Format.csv:
-            out(csv_text(result))
+            from dsplan.output.reports import sweep_csv
+
+            out(sweep_csv(result))
         else:
             from dsplan.output.reports import sweep_text
             from dsplan.output.table import to_text

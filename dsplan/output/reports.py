@@ -119,6 +119,21 @@ def compare_text(document: dict[str, Any]) -> list[RenderableType]:
     return parts
 
 
+def sweep_csv(result: Sweep) -> str:
+    """The sweep as CSV: a header of :data:`dsplan.planning.sweep.CSV_COLUMNS`, one row per run.
+
+    Numbers as in every document (:mod:`dsplan.numbers`).
+    """
+    from dsplan.numbers import clean
+    from dsplan.planning.sweep import CSV_COLUMNS
+
+    lines = [",".join(CSV_COLUMNS)]
+    for run in result.runs:
+        row = clean(run.to_dict())
+        lines.append(",".join(str(row[col]) for col in CSV_COLUMNS))
+    return "\n".join(lines)
+
+
 def sweep_text(result: Sweep) -> list[RenderableType]:
     """The runs of a sweep, one row each."""
     columns = [Column("run", "label")] + [

@@ -387,17 +387,3 @@ def _grid_sequences(sequences: float, law_sequences: float) -> int:
     if away and rounded < sequences:
         return rounded + multiple
     return rounded
-
-
-def csv_text(sweep: Sweep) -> str:
-    """The sweep as CSV: a header of :data:`CSV_COLUMNS`, one row per run.
-
-    Numbers as in every document (:mod:`dsplan.numbers`).
-    """
-    from dsplan.numbers import clean
-
-    lines = [",".join(CSV_COLUMNS)]
-    for run in sweep.runs:
-        row = clean(run.to_dict())
-        lines.append(",".join(str(row[col]) for col in CSV_COLUMNS))
-    return "\n".join(lines)
