@@ -46,10 +46,16 @@ def parse_positive(text: str, what: str) -> float:
     return value
 
 
-def positive_int(value: int, flag: str) -> int:
-    """``value`` if it is a positive integer, else :class:`InputError` naming ``flag``."""
-    if value <= 0:
-        raise InputError(f"{flag} must be a positive integer, got {value}")
+def positive_int(value: int, name: str, what: str | None = None) -> int:
+    """``value`` if it is a positive integer (not a bool), else :class:`InputError`.
+
+    The one positive-integer check of dsplan. The CLI names its flag (``name="--seq-len"``); the
+    core names the quantity (``name="n_gpus", what="the GPU count"``), and the CLI adds the flag.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if what is None:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+        raise InputError(f"{what} must be a positive integer, got {value!r}", quantity=name)
     return value
 
 

@@ -42,6 +42,7 @@ from dsplan.checking.schema import (
 from dsplan.checking.toml_lines import key_lines, line_of
 from dsplan.errors import InputError, PresetError
 from dsplan.io import UnreadableFile, loads_toml, read_input
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, swiglu_d_ff
 from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):
@@ -206,8 +207,6 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
         return None
     if any(f"model.{k}" in r.given and values[k] is None for k in SHAPE_KEYS):
         return None
-    from dsplan.model.flops import swiglu_d_ff
-
     d_model = values["d_model"]
     return ModelConfig(
         n_layers=values["n_layers"],
@@ -215,8 +214,8 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
         n_heads=values["n_heads"],
         n_kv_heads=values["n_kv_heads"] if values["n_kv_heads"] is not None else values["n_heads"],
         d_ff=values["d_ff"] if values["d_ff"] is not None else swiglu_d_ff(max(d_model, 1)),
-        vocab_size=values["vocab_size"] if values["vocab_size"] is not None else 102_400,
-        seq_len=seq_len if seq_len is not None else 4096,
+        vocab_size=values["vocab_size"] if values["vocab_size"] is not None else DEFAULT_VOCAB_SIZE,
+        seq_len=seq_len if seq_len is not None else DEFAULT_SEQ_LEN,
         tied_embeddings=bool(tied),
     )
 

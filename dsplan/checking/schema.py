@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.checking.toml_lines import line_of
 from dsplan.errors import ConfigError
-from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.scheduling.schedules import (
+    DEEPSEEK_STAGE_FACTORS,
+    DEEPSEEK_STAGE_FRACTIONS,
+    DEEPSEEK_WARMUP_STEPS,
+    DEFAULT_DECAY_FRACTION,
+    DEFAULT_FINAL_LR_FRACTION,
+)
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Shape
@@ -24,9 +31,9 @@ STDIN_NAME = "<stdin>"
 
 # Defaults of the schedule keys: the multi-step ones are DeepSeek's (arXiv 2401.02954, Section 2.3);
 # the cosine/WSD floor and the WSD decay fraction are `dsplan schedule`'s (dsplan.scheduling.schedules).
-DEFAULT_STAGE_FRACTIONS = (0.8, 0.9)
-DEFAULT_STAGE_FACTORS = (0.316, 0.1)
-DEFAULT_WARMUP_STEPS = 2000
+DEFAULT_STAGE_FRACTIONS = DEEPSEEK_STAGE_FRACTIONS
+DEFAULT_STAGE_FACTORS = DEEPSEEK_STAGE_FACTORS
+DEFAULT_WARMUP_STEPS = DEEPSEEK_WARMUP_STEPS
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,8 @@ SCHEMA: tuple[Key, ...] = (
     Key("model", "n_heads", "int", "heads", _NO_DEFAULT, "Query heads.", required=True),
     Key("model", "n_kv_heads", "int", "heads", "n_heads", "Key/value heads (GQA); MHA if omitted."),
     Key("model", "d_ff", "int", "", "8/3 d_model rounded up to 256", "SwiGLU inner width."),
-    Key("model", "vocab_size", "int", "tokens", 102_400, "Vocabulary size."),
-    Key("model", "seq_len", "int", "tokens", 4096, "Training sequence length."),
+    Key("model", "vocab_size", "int", "tokens", DEFAULT_VOCAB_SIZE, "Vocabulary size."),
+    Key("model", "seq_len", "int", "tokens", DEFAULT_SEQ_LEN, "Training sequence length."),
     Key("model", "tied_embeddings", "bool", "", False, "Input embedding shared with the head."),
     Key(
         "model",

@@ -40,6 +40,8 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.shape import SearchOptions
 from dsplan.numbers import clean
 from dsplan.output.text import env_lines, field_text, get_field
 from dsplan.planning.plan import Plan, PlanOptions, plan
@@ -64,8 +66,8 @@ def budget(
     preset: PresetOption = "current",
     hyperparameters: HyperparametersOption = None,
     unique_tokens: UniqueTokensOption = None,
-    seq_len: SeqLenOption = 4096,
-    vocab_size: VocabSizeOption = 102_400,
+    seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
+    vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
     aspect_ratio: AspectRatioOption = 128.0,
     head_dim: HeadDimOption = None,
     n_kv_heads: KvHeadsOption = None,
@@ -123,13 +125,15 @@ def budget(
         ).resolve()
         options = PlanOptions(
             preset=preset,
-            seq_len=positive_int(seq_len, "--seq-len"),
-            vocab_size=positive_int(vocab_size, "--vocab-size"),
-            aspect_ratio=aspect_ratio,
-            head_dim=head_dim,
-            n_kv_heads=n_kv_heads,
-            layers_multiple=layers_multiple,
-            heads_multiple=heads_multiple,
+            search=SearchOptions(
+                seq_len=positive_int(seq_len, "--seq-len"),
+                vocab_size=positive_int(vocab_size, "--vocab-size"),
+                aspect_ratio=aspect_ratio,
+                head_dim=head_dim,
+                n_kv_heads=n_kv_heads,
+                layers_multiple=layers_multiple,
+                heads_multiple=heads_multiple,
+            ),
             warmup_steps=warmup_steps,
             hyperparameters=hyperparameters,
             unique_tokens=(

@@ -9,7 +9,8 @@ import typer
 
 from dsplan.cli._options import SeqLenOption, UniqueTokensOption, VocabSizeOption
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out, warn_line
-from dsplan.units import parse_positive
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.units import parse_positive, positive_int
 
 FORMATS = (Format.text, Format.json)
 
@@ -30,8 +31,8 @@ def compare(
         ),
     ] = None,
     unique_tokens: UniqueTokensOption = None,
-    seq_len: SeqLenOption = 4096,
-    vocab_size: VocabSizeOption = 102_400,
+    seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
+    vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -54,7 +55,6 @@ def compare(
 
         dsplan compare 1e24 --unique-tokens 3e11 --hyperparameters step-law
     """
-    from dsplan.errors import InputError
     from dsplan.model.shape import SearchOptions
     from dsplan.planning.compare import compare as run_compare
     from dsplan.planning.compare import comparison_document
@@ -62,9 +62,10 @@ def compare(
     with exit_on_error():
         budgets = [parse_positive(text, "compute budget") for text in compute]
         unique = None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
-        if seq_len <= 0 or vocab_size <= 0:
-            raise InputError("--seq-len and --vocab-size must be positive integers")
-        search = SearchOptions(seq_len=seq_len, vocab_size=vocab_size)
+        search = SearchOptions(
+            seq_len=positive_int(seq_len, "--seq-len"),
+            vocab_size=positive_int(vocab_size, "--vocab-size"),
+        )
         if plot is not None:
             from dsplan.output.plot import require_matplotlib, validate_plot_path
 

@@ -57,7 +57,7 @@ def model(
         typer.Option(help="Feed-forward width [default: 8/3 d_model rounded up to 256]."),
     ] = None,
     vocab_size: Annotated[
-        int | None, typer.Option(help="Vocabulary size [default: 102400].")
+        int | None, typer.Option(help=f"Vocabulary size [default: {DEFAULT_VOCAB_SIZE}].")
     ] = None,
     seq_len: Annotated[
         int | None,
@@ -225,8 +225,8 @@ def shapes(
     n_kv_heads: KvHeadsOption = None,
     layers_multiple: LayersMultipleOption = 1,
     heads_multiple: HeadsMultipleOption = None,
-    vocab_size: VocabSizeOption = 102_400,
-    seq_len: SeqLenOption = 4096,
+    vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
+    seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
     limit: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
     format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
@@ -240,8 +240,7 @@ def shapes(
     """
     with exit_on_error():
         target = parse_positive(flops_per_token, "target M")
-        if limit <= 0:
-            raise InputError(f"--limit must be a positive integer, got {limit}")
+        positive_int(limit, "--limit")
         options = SearchOptions(
             aspect_ratio=aspect_ratio,
             head_dim=head_dim,

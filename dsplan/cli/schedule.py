@@ -27,6 +27,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.planning.schedule_report import explicit_run, planned_run, schedule_report
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
@@ -101,8 +102,8 @@ def schedule(
         int | None, typer.Option(help="Explicit run: width of the shape (gives M).")
     ] = None,
     preset: PresetOption = "current",
-    seq_len: SeqLenOption = 4096,
-    vocab_size: VocabSizeOption = 102_400,
+    seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
+    vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
     aspect_ratio: Annotated[
         float | None, typer.Option(help="--budget: target d_model / n_layers [default: 128].")
     ] = None,
@@ -150,8 +151,8 @@ def schedule(
             require_matplotlib()
         if every is not None and format is not Format.csv:
             raise InputError("--every applies to --format csv only")
-        if every is not None and every <= 0:
-            raise InputError(f"--every must be a positive integer, got {every}")
+        if every is not None:
+            positive_int(every, "--every")
         if warmup_steps < 0:
             raise InputError(f"--warmup-steps must not be negative, got {warmup_steps}")
         positive_int(seq_len, "--seq-len")
@@ -181,19 +182,22 @@ def schedule(
                     f"give either --budget or an explicit run, not both ({', '.join(given)} "
                     "given with --budget; M and the batch come from the plan)"
                 )
+            from dsplan.model.shape import DEFAULT_ASPECT_RATIO, SearchOptions
             from dsplan.planning.plan import PlanOptions
 
             run = planned_run(
                 parse_positive(budget, "--budget"),
                 PlanOptions(
                     preset=preset,
-                    seq_len=seq_len,
-                    vocab_size=vocab_size,
-                    aspect_ratio=128.0 if aspect_ratio is None else aspect_ratio,
-                    head_dim=head_dim,
-                    n_kv_heads=n_kv_heads,
-                    layers_multiple=1 if layers_multiple is None else layers_multiple,
-                    heads_multiple=heads_multiple,
+                    search=SearchOptions(
+                        seq_len=seq_len,
+                        vocab_size=vocab_size,
+                        aspect_ratio=DEFAULT_ASPECT_RATIO if aspect_ratio is None else aspect_ratio,
+                        head_dim=head_dim,
+                        n_kv_heads=n_kv_heads,
+                        layers_multiple=1 if layers_multiple is None else layers_multiple,
+                        heads_multiple=heads_multiple,
+                    ),
                     warmup_steps=warmup_steps,
                 ),
             )

@@ -25,6 +25,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.shape import SearchOptions
 from dsplan.units import positive_int
 
@@ -72,8 +73,8 @@ def sweep(
     preset: Annotated[
         str, typer.Option(help="Law preset for M_opt, LR and batch: an id or a .toml path.")
     ] = "current",
-    seq_len: SeqLenOption = 4096,
-    vocab_size: VocabSizeOption = 102_400,
+    seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
+    vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
     aspect_ratio: AspectRatioOption = 128.0,
     head_dim: HeadDimOption = None,
     n_kv_heads: KvHeadsOption = None,

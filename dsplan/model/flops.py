@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
+from dsplan.units import positive_int
 
 SWIGLU_MULTIPLE = 256
 # The training sequence length when none is given (DeepSeek's 4096, arXiv 2401.02954 Section 2.3),
@@ -123,9 +124,7 @@ class Shape:
             "vocab_size",
             "seq_len",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(getattr(self, name), name)
         head_dim = self.head_dim
         if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 0:
             raise InputError(f"head_dim must be a positive integer, got {head_dim!r}")

@@ -41,6 +41,7 @@ from dsplan.model.flops import (
     layer_matmul_params,
     swiglu_d_ff,
 )
+from dsplan.units import positive_int
 
 DEFAULT_ASPECT_RATIO = 128.0
 DEFAULT_TOLERANCE = 0.03
@@ -107,12 +108,12 @@ class SearchOptions:
             ("layers_multiple", "the layer-count multiple"),
         ):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise InputError(f"{what} must be a positive integer, got {value}", quantity=name)
+            if value is not None:
+                positive_int(value, name, what)
         if not 0 < self.tolerance < 1:
             raise InputError(f"tolerance must lie in (0, 1), got {self.tolerance}")
-        if self.vocab_size <= 0 or self.seq_len <= 0:
-            raise InputError("vocab size and sequence length must be positive integers")
+        positive_int(self.vocab_size, "vocab_size", "the vocabulary size")
+        positive_int(self.seq_len, "seq_len", "the sequence length")
 
 
 def _widths(options: SearchOptions) -> list[tuple[int, int]]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dsplan.catalog.gpus import TRAINING_DTYPES, Gpu, get_gpu
 from dsplan.errors import InputError
 from dsplan.units import days as days_text
+from dsplan.units import positive_int
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Counts
@@ -185,10 +186,8 @@ def resolve_hardware(
                 f"{entry.id} has no planning MFU for {dtype}; give one", quantity="mfu"
             )
         mfu_value, mfu_source = default, f"planning default{note}; {entry.mfu_default_source}"
-    if n_gpus is not None and (isinstance(n_gpus, bool) or n_gpus <= 0):
-        raise InputError(
-            f"the GPU count must be a positive integer, got {n_gpus!r}", quantity="n_gpus"
-        )
+    if n_gpus is not None:
+        positive_int(n_gpus, "n_gpus", "the GPU count")
     price = _positive(price_usd_per_gpu_hour, "price_per_gpu_hour", "the price per GPU-hour")
     price_source: str | None = None
     price_as_of: str | None = None

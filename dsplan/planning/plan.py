@@ -30,7 +30,7 @@ from dsplan.laws.hyperparameters import hyperparameters_for
 from dsplan.laws.types import FitRange, Preset
 from dsplan.model.flops import Counts, Shape
 from dsplan.model.shape import ASPECT_RANGE, MAX_D_MODEL, SearchOptions
-from dsplan.scheduling.schedules import Schedule, multistep
+from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, Schedule, multistep
 
 if TYPE_CHECKING:
     from dsplan.laws.forms import HyperparameterLaw
@@ -58,30 +58,17 @@ def round_batch_sequences(batch_size_sequences: float) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """Everything a plan depends on besides the compute budget."""
+    """Everything a plan depends on besides the compute budget.
+
+    ``search`` holds the shape search's options, the sequence length and the vocabulary
+    (``PlanOptions(preset="early", search=SearchOptions(seq_len=8192))``).
+    """
 
     preset: str = DEFAULT_PRESET
-    seq_len: int = 4096
-    vocab_size: int = 102_400
-    aspect_ratio: float = 128.0
-    head_dim: int | None = None
-    n_kv_heads: int | None = None
-    layers_multiple: int = 1
-    heads_multiple: int | None = None
-    warmup_steps: int = 2000
+    search: SearchOptions = field(default_factory=SearchOptions)
+    warmup_steps: int = DEEPSEEK_WARMUP_STEPS
     hyperparameters: str | None = None  # a hyperparameter law id; None: the preset's own or default
     unique_tokens: float | None = None  # unique tokens available (data-constrained planning)
-
-    def search_options(self) -> SearchOptions:
-        return SearchOptions(
-            aspect_ratio=self.aspect_ratio,
-            head_dim=self.head_dim,
-            n_kv_heads=self.n_kv_heads,
-            layers_multiple=self.layers_multiple,
-            heads_multiple=self.heads_multiple,
-            vocab_size=self.vocab_size,
-            seq_len=self.seq_len,
-        )
 
 
 @dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
@@ -226,6 +213,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         schedule = self.schedule.to_dict()
+        search = self.options.search
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "compute_flops": self.compute_flops,
@@ -233,13 +221,13 @@ class Plan:
             "preset_source": self.preset.source,
             "preset_assumption": self.preset.assumption,
             "inputs": {
-                "seq_len": self.options.seq_len,
-                "vocab_size": self.options.vocab_size,
-                "aspect_ratio": self.options.aspect_ratio,
-                "head_dim": self.options.head_dim,
-                "n_kv_heads": self.options.n_kv_heads,
-                "layers_multiple": self.options.layers_multiple,
-                "heads_multiple": self.options.heads_multiple,
+                "seq_len": search.seq_len,
+                "vocab_size": search.vocab_size,
+                "aspect_ratio": search.aspect_ratio,
+                "head_dim": search.head_dim,
+                "n_kv_heads": search.n_kv_heads,
+                "layers_multiple": search.layers_multiple,
+                "heads_multiple": search.heads_multiple,
             },
             "optimal": self.optimal.to_dict(),
             "hyperparameters": self.hyperparameters.to_dict(),
@@ -358,7 +346,7 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     ):
         raise InputError(f"unique tokens must be positive, got {options.unique_tokens!r}")
     preset = load_preset(options.preset)
-    search = options.search_options()
+    search = options.search
 
     alloc = allocate(c, preset, search)
     optimal = _optimal(alloc)
@@ -381,9 +369,9 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     if batch_tokens is None:
         raise InputError(f"hyperparameter law {hyper_values.law!r} gives no batch size")
     hyper = hyper_values.fit_range
-    sequences_exact = batch_tokens / options.seq_len
+    sequences_exact = batch_tokens / search.seq_len
     sequences, multiple = round_batch_sequences(sequences_exact)
-    tokens_per_step = sequences * options.seq_len
+    tokens_per_step = sequences * search.seq_len
     schedule = multistep(lr, tokens, tokens_per_step, warmup_steps=options.warmup_steps)
 
     fit_alloc = preset.fit_range
@@ -430,7 +418,7 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
                 "small for a finer fit"
             )
     aspect = candidate.shape.aspect_ratio
-    lo, hi = min(ASPECT_RANGE[0], options.aspect_ratio), max(ASPECT_RANGE[1], options.aspect_ratio)
+    lo, hi = min(ASPECT_RANGE[0], search.aspect_ratio), max(ASPECT_RANGE[1], search.aspect_ratio)
     if not lo <= aspect <= hi:
         warnings.append(
             f"no shape near the target fits a width/depth ratio of {lo:g} to {hi:g}: the plan's "

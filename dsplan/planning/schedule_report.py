@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
+from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, Shape, counts
 from dsplan.scheduling.continual import Extension, extend
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
@@ -65,7 +66,7 @@ def planned_run(compute_flops: float, options: PlanOptions) -> Run:
         preset=options.preset,
         inputs={
             "warmup_steps": options.warmup_steps,
-            "seq_len": options.seq_len,
+            "seq_len": options.search.seq_len,
             "mode": "budget",
             "compute_flops": p.compute_flops,
             "preset": p.preset.id,
@@ -88,8 +89,8 @@ def explicit_run(
     d_model: int | None = None,
     head_dim: int | None = None,
     n_kv_heads: int | None = None,
-    vocab_size: int = 102_400,
-    seq_len: int = 4096,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    seq_len: int = DEFAULT_SEQ_LEN,
     warmup_steps: int = DEEPSEEK_WARMUP_STEPS,
     preset: str = "current",
 ) -> Run:
@@ -147,8 +148,6 @@ def _flops_per_token(
         return None, None
     if n_layers is None or d_model is None:
         raise InputError("give both the layers and the width of the shape")
-    from dsplan.model.flops import Shape, counts
-
     n_heads = None
     if head_dim is not None:
         if head_dim <= 0 or d_model % head_dim:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dsplan.errors import InputError
+from dsplan.units import positive_int
 
 KINDS = ("multistep", "cosine", "wsd")
 DEEPSEEK_WARMUP_STEPS = 2000
@@ -450,11 +451,7 @@ def learning_rate_at(schedule: Schedule, step: int) -> float:
 
 def table_steps(schedule: Schedule, every: int = 1) -> Iterator[int]:
     """Steps 0, every, 2*every, ... of the run, always ending with its last step ``total_steps - 1``."""
-    if every <= 0:
-        raise InputError(
-            f"the step interval of the table must be a positive integer, got {every}",
-            quantity="every",
-        )
+    positive_int(every, "every", "the step interval of the table")
     last = schedule.total_steps - 1
     yield from range(0, last, every)
     yield last
