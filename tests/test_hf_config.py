@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, Block, Shape, counts
+from dsplan.model.defaults import DEFAULT_SEQ_LEN
+from dsplan.model.flops import Block, Shape, counts
 from dsplan.model.hf_config import MAX_CONFIG_BYTES, read_hf_config, shape_from_hf_config
 from dsplan.numbers import clean
 from dsplan.planning.model_report import model_report

@@ -42,7 +42,8 @@ from dsplan.checking.schema import (
 from dsplan.checking.toml_lines import key_lines, line_of
 from dsplan.errors import InputError, PresetError
 from dsplan.io import UnreadableFile, loads_toml, read_input
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, swiglu_d_ff
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.flops import swiglu_d_ff
 from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
 
 if sys.version_info >= (3, 11):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.checking.toml_lines import line_of
 from dsplan.errors import ConfigError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
     DEEPSEEK_STAGE_FRACTIONS,

@@ -40,7 +40,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.shape import SearchOptions
 from dsplan.numbers import clean
 from dsplan.output.text import env_lines, field_text, get_field

@@ -9,7 +9,7 @@ import typer
 
 from dsplan.cli._options import SeqLenOption, UniqueTokensOption, VocabSizeOption
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out, warn_line
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.units import parse_positive, positive_int
 
 FORMATS = (Format.text, Format.json)

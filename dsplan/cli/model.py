@@ -37,7 +37,8 @@ from dsplan.cli._output import (
     require_finite,
 )
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, Shape, counts
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.flops import Shape, counts
 from dsplan.model.shape import SearchOptions, search
 from dsplan.planning.model_report import model_report
 from dsplan.units import count, parse_positive, positive_int, sci

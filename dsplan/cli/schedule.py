@@ -27,7 +27,7 @@ from dsplan.cli._output import (
     warn_line,
 )
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.planning.schedule_report import explicit_run, planned_run, schedule_report
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,

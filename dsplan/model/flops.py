@@ -23,16 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.units import positive_int
 
 SWIGLU_MULTIPLE = 256
-# The training sequence length when none is given (DeepSeek's 4096, arXiv 2401.02954 Section 2.3),
-# for every command and for run configs. A model's context window (max_position_embeddings) is not
-# its training sequence length: Llama 3.1 trains at 8192 and serves 131072.
-DEFAULT_SEQ_LEN = 4096
-# DeepSeek LLM's vocabulary (arXiv 2401.02954, Section 2.1: a 100,000-token BBPE plus special
-# tokens, 102,400 in the released configs), the default of every shape.
-DEFAULT_VOCAB_SIZE = 102_400
 QK_NORMS = ("none", "head", "projection")
 
 

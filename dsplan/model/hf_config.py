@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, LLAMA_BLOCK, Block, Shape
+from dsplan.model.defaults import DEFAULT_SEQ_LEN
+from dsplan.model.flops import LLAMA_BLOCK, Block, Shape
 
 # A real config.json is a few kilobytes; a bound keeps /dev/zero or a 100 MB file from hanging the
 # read. (A local bounded read: dsplan/io.py has none yet.)

@@ -33,14 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
-from dsplan.model.flops import (
-    DEFAULT_SEQ_LEN,
-    DEFAULT_VOCAB_SIZE,
-    Shape,
-    layer_flops_per_token,
-    layer_matmul_params,
-    swiglu_d_ff,
-)
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.model.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
 from dsplan.units import positive_int
 
 DEFAULT_ASPECT_RATIO = 128.0

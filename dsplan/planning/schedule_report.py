@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.model.flops import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE, Shape, counts
+from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.scheduling.continual import Extension, extend
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
@@ -148,6 +148,9 @@ def _flops_per_token(
         return None, None
     if n_layers is None or d_model is None:
         raise InputError("give both the layers and the width of the shape")
+    # Start-up laziness: a run given by its numbers counts no shape (`dsplan schedule --tokens ...`).
+    from dsplan.model.flops import Shape, counts
+
     n_heads = None
     if head_dim is not None:
         if head_dim <= 0 or d_model % head_dim:
