@@ -62,7 +62,8 @@ def test_kaplan_lr_beyond_1e10_is_an_input_error() -> None:
     assert_input_error(
         run_cli("budget", "1e24", "--preset", "kaplan", "--hyperparameters", "kaplan"),
         "kaplan: the learning-rate law is undefined at N = 7.26e+11 (it breaks down above 1e+10 "
-        "parameters); choose another law with --hyperparameters (e.g. deepseek or step-law)",
+        "parameters); choose another hyperparameter law (e.g. deepseek or step-law) "
+        "(--hyperparameters)",
     )
 
 

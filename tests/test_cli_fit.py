@@ -190,7 +190,10 @@ def test_bad_input_exits_2(tmp_path: Path, text: str, fragment: str) -> None:
 
 def test_options_errors(results: Path) -> None:
     assert_input_error(run_cli("fit", "nope.csv"), "nope.csv: no such file")
-    assert_input_error(run_cli("fit", str(results), "--bootstrap", "-1"), "--bootstrap must be")
+    assert_input_error(
+        run_cli("fit", str(results), "--bootstrap", "-1"),
+        "the bootstrap resamples must be 0 to",
+    )
     assert_input_error(run_cli("fit", str(results), "--format", "csv"), "'csv' is not one of")
     assert_input_error(run_cli("fit", str(results), "--column", "loss"), "OURS=THEIRS")
     assert_input_error(

@@ -185,12 +185,24 @@ def _preset_text() -> str:
     [
         (["--budgets", "abc"], "budget must be a positive number"),
         (["--budgets", "1e19..1e17"], "must increase"),
-        (["--budgets", "1e17..1e19", "--count", "1"], "--count must be at least 2"),
-        (["--points", "2"], "--points must be at least 3"),
-        (["--kind", "grid"], "--kind must be one of isoflop, hyperparameters"),
+        (
+            ["--budgets", "1e17..1e19", "--count", "1"],
+            "needs a count of at least 2, got 1 (--count)",
+        ),
+        (
+            ["--points", "2"],
+            "at least 3 model sizes per budget: a parabola needs three runs, got 2 (--points)",
+        ),
+        (
+            ["--kind", "grid"],
+            "the sweep kind must be one of isoflop, hyperparameters, got 'grid' (--kind)",
+        ),
         (["--preset", "curent"], "did you mean current"),
         (["--format", "toml"], "'toml' is not one of"),
-        (["--span-decades", "0"], "--span-decades must be positive"),
+        (
+            ["--span-decades", "0"],
+            "span in decades must be positive for an IsoFLOP sweep (--span-decades)",
+        ),
         (["--seq-len", "0"], "--seq-len must be a positive integer"),
         (
             ["--budgets", "1e12"],

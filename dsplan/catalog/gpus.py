@@ -322,7 +322,9 @@ def get_gpu(name: str) -> Gpu:
     if looks_like_path(name):
         table = load_table(name)
         if len(table.gpus) != 1:
-            raise PresetError(f"{name}: a --gpu file must hold exactly one [gpus.ID] table")
+            raise PresetError(
+                f"{name}: a GPU file must hold exactly one [gpus.ID] table", quantity="gpu"
+            )
         return table.gpus[0]
     table = load_table()
     key = _normalise(name)

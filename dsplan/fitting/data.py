@@ -41,10 +41,15 @@ def parse_column_map(items: Sequence[str]) -> dict[str, str]:
         ours, sep, theirs = item.partition("=")
         ours, theirs = ours.strip(), theirs.strip()
         if not sep or not ours or not theirs:
-            raise InputError(f"--column takes OURS=THEIRS such as loss=val_bpb, got {item!r}")
+            raise InputError(
+                f"a column mapping is OURS=THEIRS such as loss=val_bpb, got {item!r}",
+                quantity="column",
+            )
         if ours not in ALL_COLUMNS:
             raise InputError(
-                f"--column: unknown column {ours!r}; dsplan reads {', '.join(ALL_COLUMNS)}"
+                f"unknown column {ours!r} in a column mapping; dsplan reads "
+                f"{', '.join(ALL_COLUMNS)}",
+                quantity="column",
             )
         mapping[ours] = theirs
     return mapping
@@ -73,7 +78,9 @@ def sweep_data(
             than 2 distinct budgets.
     """
     if kind not in KINDS:
-        raise InputError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise InputError(
+            f"the results kind must be one of {', '.join(KINDS)}, got {kind!r}", quantity="kind"
+        )
     column_map = dict(column_map or {})
     needed = ISOFLOP_COLUMNS if kind == "isoflop" else HYPERPARAMETER_COLUMNS
     present = set(header)
@@ -83,7 +90,8 @@ def sweep_data(
             mapped = f" (mapped from {ours!r})" if theirs != ours else ""
             raise SweepDataError(
                 f"{source}: missing column {theirs!r}{mapped}; the header has "
-                f"{', '.join(header) or 'nothing'} (map another name with --column {ours}=NAME)"
+                f"{', '.join(header) or 'nothing'} (map another name to it: {ours}=NAME)",
+                quantity="column",
             )
         if header.count(theirs) > 1:
             raise SweepDataError(

@@ -86,9 +86,14 @@ def fit_hyperparameters(
     import numpy as np
 
     if not (math.isfinite(threshold) and 0 <= threshold < 1):
-        raise InputError(f"--threshold must lie in [0, 1), got {threshold}")
+        raise InputError(
+            f"the near-optimal threshold must lie in [0, 1), got {threshold}", quantity="threshold"
+        )
     if not 0 <= bootstrap <= MAX_BOOTSTRAP:
-        raise InputError(f"--bootstrap must be 0 to {MAX_BOOTSTRAP:,}, got {bootstrap}")
+        raise InputError(
+            f"the bootstrap resamples must be 0 to {MAX_BOOTSTRAP:,}, got {bootstrap}",
+            quantity="bootstrap",
+        )
     budgets, groups = budget_groups(data)
     sizes = np.array([len(g) for g in groups])
     width = int(sizes.max())

@@ -89,7 +89,10 @@ def fit_isoflop(
     import numpy as np
 
     if not 0 <= bootstrap <= MAX_BOOTSTRAP:
-        raise InputError(f"--bootstrap must be 0 to {MAX_BOOTSTRAP:,}, got {bootstrap}")
+        raise InputError(
+            f"the bootstrap resamples must be 0 to {MAX_BOOTSTRAP:,}, got {bootstrap}",
+            quantity="bootstrap",
+        )
     budgets, groups = budget_groups(data)
     warnings: list[str] = []
     compute = np.array(data.column("compute_flops"))

@@ -180,7 +180,10 @@ def data_constraint(
         InputError: ``law`` lacks ``[loss]`` or ``[repetition]``.
     """
     if law.loss is None or law.repetition is None:
-        raise InputError(f"{law.path}: needs [loss] and [repetition] for --unique-tokens")
+        raise InputError(
+            f"{law.path}: needs [loss] and [repetition] to plan for a count of unique tokens",
+            quantity="unique_tokens",
+        )
     loss, repetition = law.loss, law.repetition
     r_d_star = repetition.r_d_star
     warnings: list[str] = []

@@ -364,7 +364,8 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
             else f"{hyper_values.law}: no learning rate here"
         )
         raise InputError(
-            f"{undefined}; choose another law with --hyperparameters (e.g. deepseek or step-law)"
+            f"{undefined}; choose another hyperparameter law (e.g. deepseek or step-law)",
+            quantity="hyperparameters",
         )
     if batch_tokens is None:
         raise InputError(f"hyperparameter law {hyper_values.law!r} gives no batch size")

@@ -120,25 +120,46 @@ class SweepOptions:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        for name in ("points", "lr_points", "batch_points"):
+            raise InputError(
+                f"the sweep kind must be one of {', '.join(KINDS)}, got {self.kind!r}",
+                quantity="kind",
+            )
+        points = {
+            "points": "model sizes per budget",
+            "lr_points": "learning rates",
+            "batch_points": "batch sizes",
+        }
+        for name, what in points.items():
             if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+                raise InputError(f"the number of {what} must be at least 1", quantity=name)
         if self.kind == "isoflop" and self.points < 3:
-            raise InputError("--points must be at least 3: a parabola needs three runs per budget")
-        for name in ("span_decades", "lr_span_decades", "batch_span_decades"):
+            raise InputError(
+                "an IsoFLOP sweep needs at least 3 model sizes per budget: a parabola needs three "
+                f"runs, got {self.points}",
+                quantity="points",
+            )
+        spans = {
+            "span_decades": "model-size span",
+            "lr_span_decades": "learning-rate span",
+            "batch_span_decades": "batch-size span",
+        }
+        for name, what in spans.items():
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise InputError(f"--{name.replace('_', '-')} must be zero or positive")
+                raise InputError(f"the {what} in decades must be zero or positive", quantity=name)
         if self.kind == "isoflop" and self.span_decades <= 0:
-            raise InputError("--span-decades must be positive for an IsoFLOP sweep")
+            raise InputError(
+                "the model-size span in decades must be positive for an IsoFLOP sweep",
+                quantity="span_decades",
+            )
         if self.warmup_steps < 0:
-            raise InputError("--warmup-steps must not be negative")
+            raise InputError("the warm-up steps must not be negative", quantity="warmup_steps")
         per_budget = self.points if self.kind == "isoflop" else self.lr_points * self.batch_points
         if per_budget > MAX_RUNS:
-            what = "--points" if self.kind == "isoflop" else "--lr-points x --batch-points"
+            name = "points" if self.kind == "isoflop" else "lr_points"
             raise InputError(
-                f"{what} asks for {per_budget:,} runs per budget; a sweep has at most {MAX_RUNS:,}"
+                f"{per_budget:,} runs per budget asked for; a sweep has at most {MAX_RUNS:,}",
+                quantity=name,
             )
 
 
@@ -191,23 +212,31 @@ def parse_budgets(text: str, count: int) -> tuple[float, ...]:
     text = text.strip()
     if ".." in text:
         lo_text, _, hi_text = text.partition("..")
-        lo = parse_positive(lo_text, "--budgets start")
-        hi = parse_positive(hi_text, "--budgets end")
+        lo = parse_positive(lo_text, "the first budget of the range")
+        hi = parse_positive(hi_text, "the last budget of the range")
         if hi < lo:
-            raise InputError(f"--budgets range must increase, got {text!r}")
+            raise InputError(f"a range of budgets must increase, got {text!r}", quantity="budgets")
         if hi == lo:
             return (lo,)
         if count < 2:
-            raise InputError(f"--count must be at least 2 for a range of budgets, got {count}")
+            raise InputError(
+                f"a range of budgets needs a count of at least 2, got {count}", quantity="count"
+            )
         if count > MAX_RUNS:
-            raise InputError(f"--count must be at most {MAX_RUNS:,} budgets, got {count}")
+            raise InputError(
+                f"a range of budgets holds at most {MAX_RUNS:,}, got a count of {count}",
+                quantity="count",
+            )
         step = math.log(hi / lo) / (count - 1)
         values = [lo * math.exp(i * step) for i in range(count)]
         values[-1] = hi  # exact end, free of rounding
         return tuple(float(f"{v:.6g}") for v in values)
     parts = [p for p in text.split(",") if p.strip()]
     if not parts:
-        raise InputError("--budgets is empty; give 1e17..3e20 or a list such as 1e17,1e18")
+        raise InputError(
+            "no budgets given: give a range such as 1e17..3e20 or a list such as 1e17,1e18",
+            quantity="budgets",
+        )
     values = sorted({parse_positive(p, "budget") for p in parts})
     return tuple(values)
 
@@ -318,7 +347,8 @@ def _isoflop_budget(
             shape = best_shape(target, options.search).shape
         except InputError as exc:
             raise InputError(
-                f"budget {c:.3g} FLOPs: {exc}; raise the budget or narrow --span-decades"
+                f"budget {c:.3g} FLOPs: {exc}; raise the budget or narrow the model-size span",
+                quantity="span_decades",
             ) from None
         if shape in seen:
             continue
