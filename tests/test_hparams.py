@@ -21,13 +21,26 @@ def test_deepseek_eq1_reproduces_7b() -> None:
     assert v.batch_size_tokens == pytest.approx(9.2e6, rel=0.02)
 
 
-def test_step_law_formula() -> None:
-    # Step Law (arXiv 2503.04715): eta = 1.79 N^-0.713 D^0.307, B = 0.58 D^0.571 tokens.
-    c = counts(DEEPSEEK_7B)
-    v = evaluate(load_hyperparameter_law("step-law"), 1e22, c, 1e11)
-    n = c.params_non_embedding
-    assert v.learning_rate == pytest.approx(1.79 * n**-0.713 * 1e11**0.307, rel=1e-12)
-    assert v.batch_size_tokens == pytest.approx(0.58 * 1e11**0.571, rel=1e-12)
+# Step Law (Li et al. 2025, arXiv 2503.04715): eta = 1.79 N^-0.713 D^0.307, B = 0.58 D^0.571 tokens,
+# N non-embedding parameters, D tokens. Reference laws.md §10, "Hyperparameters at the same budgets",
+# columns "Step Law eta at D = 20N" and "Step Law B at D = 20N": N = sqrt(C / 120), D = 20 N, each
+# value printed to 3 significant digits.
+STEP_LAW_AT_20_TOKENS_PER_PARAM = [
+    (1e21, 6.48e-4, 8.09e5),
+    (1e23, 2.54e-4, 3.01e6),
+    (1e24, 1.59e-4, 5.82e6),
+    (1e25, 9.98e-5, 1.12e7),
+]
+
+
+@pytest.mark.parametrize(("c", "lr", "batch"), STEP_LAW_AT_20_TOKENS_PER_PARAM)
+def test_step_law_against_the_reference_table(c: float, lr: float, batch: float) -> None:
+    law = load_hyperparameter_law("step-law")
+    n = math.sqrt(c / 120)
+    d = 20 * n
+    assert evaluate_term(law.learning_rate, c, n, d) == pytest.approx(lr, rel=0.005)
+    assert law.batch_size is not None
+    assert evaluate_term(law.batch_size, c, n, d) == pytest.approx(batch, rel=0.005)
 
 
 def test_kaplan_lr_at_125m_and_breakdown() -> None:
