@@ -42,8 +42,6 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.shape import SearchOptions
-from dsplan.numbers import clean
-from dsplan.output.text import env_lines, field_text, get_field
 from dsplan.planning.plan import Plan, PlanOptions, plan
 from dsplan.units import parse_positive, positive_int
 
@@ -147,12 +145,18 @@ def budget(
         if export and format is not Format.env:
             raise InputError("--export applies to --format env only")
         if field is not None:
+            # Imported here: the JSON path, the common one, needs no renderer (start-up).
+            from dsplan.numbers import clean
+            from dsplan.output.text import field_text, get_field
+
             out("\n".join(field_text(get_field(clean(doc), field)) for doc in documents))
         elif format is Format.json:
             out(dumps(documents[0] if len(documents) == 1 else documents))
         elif format is Format.env:
             if len(documents) != 1:
                 raise InputError("--format env takes one budget; use --format json for several")
+            from dsplan.output.text import env_lines
+
             out(env_lines(documents[0], export=export))
         elif format is Format.toml:
             if len(documents) != 1:
