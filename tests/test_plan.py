@@ -207,3 +207,15 @@ def test_output_is_the_same_bytes_in_separate_processes(args: list[str]) -> None
         outputs.append(run.stdout)
     assert outputs[0], "the command printed nothing"
     assert outputs[0] == outputs[1]
+
+
+def test_results_print_and_compare_by_value() -> None:
+    # Library users get readable reprs and value equality from every result type (issue 13,
+    # point 4: no `eq=False, repr=False` to save start-up time).
+    a, b = plan(1e22), plan(1e22)
+    assert a == b
+    assert a != plan(1e23)
+    assert repr(a).startswith("Plan(compute_flops=1e+22, preset=Preset(id='current'")
+    for part in (a.optimal, a.hyperparameters, a.architecture, a.training, a.fit, a.schedule):
+        assert repr(part).startswith(type(part).__name__ + "(")
+    assert repr(a.architecture.counts).startswith("Counts(")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -61,7 +62,8 @@ MaxCostOption = Annotated[
 ]
 
 
-class HardwareOptions(NamedTuple):  # not a dataclass: cheaper to define on the start-up path
+@dataclass(frozen=True)
+class HardwareOptions:
     """The hardware flags shared by ``dsplan budget`` and ``dsplan model``, as given."""
 
     gpu: str | None
@@ -75,9 +77,9 @@ class HardwareOptions(NamedTuple):  # not a dataclass: cheaper to define on the 
     def resolve(self) -> Hardware | None:
         """The resolved hardware, None without --gpu. Reads the GPU table only when --gpu is given."""
         if self.gpu is None:
-            for name, value in zip(self._fields[1:], self[1:], strict=True):
-                if value is not None:
-                    flag = "--" + name.replace("_", "-")
+            for f in fields(self)[1:]:
+                if getattr(self, f.name) is not None:
+                    flag = "--" + f.name.replace("_", "-")
                     raise InputError(f"{flag} needs --gpu ID (see `dsplan gpus` for the ids)")
             return None
         from dsplan.planning.cost import resolve_hardware

@@ -96,7 +96,7 @@ COMPUTE_UNITS = ("flops", "pf_days")
 DEFAULT_HYPERPARAMETERS = "deepseek"
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Preset:
     """A law preset: the allocation law, the hyperparameter laws and their provenance.
 

@@ -230,7 +230,7 @@ def layer_other_params(shape: Shape) -> int:
     return params
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Counts:
     """Parameter and FLOP counts of one shape: exact, and as the paper's Eq. 2 prints them."""
 

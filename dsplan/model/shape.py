@@ -54,7 +54,7 @@ TP_HEADS_MULTIPLE = 8
 MAX_D_MODEL = 65_536
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Candidate:
     """A shape found for a target M, with its relative M error and its aspect ratio."""
 

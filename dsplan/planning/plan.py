@@ -71,7 +71,7 @@ class PlanOptions:
     unique_tokens: float | None = None  # unique tokens available (data-constrained planning)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Optimal:
     """The law's compute-optimal allocation.
 
@@ -104,7 +104,7 @@ class Optimal:
         return out
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Hyperparameters:
     """Eq. 1's peak learning rate and batch size at the plan's compute."""
 
@@ -119,7 +119,7 @@ class Hyperparameters:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Architecture:
     """The chosen shape and its exact counts.
 
@@ -151,7 +151,7 @@ class Architecture:
         return out
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Training:
     """What the plan trains: D = C / M_exact tokens."""
 
@@ -163,7 +163,7 @@ class Training:
         return {"tokens": self.tokens, "tokens_per_param": self.tokens_per_param}
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class FitCheck:
     """How far the plan lies outside the ranges the laws were fitted on.
 
@@ -194,7 +194,7 @@ class FitCheck:
         return out
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Plan:
     """A complete plan for one compute budget; ``to_dict()`` is the JSON document."""
 

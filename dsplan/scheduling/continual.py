@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 COSINE_REUSE_TOLERANCE = 0.05
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class LawDrift:
     """The laws' hyperparameters at the extended run's compute, against the running ones."""
 
@@ -43,7 +43,7 @@ class LawDrift:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Extension:
     """What a run planned for ``tokens`` can reuse when it grows to ``extended_tokens``."""
 

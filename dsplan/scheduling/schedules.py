@@ -78,7 +78,7 @@ class Milestone:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # cheap to define: start-up time
+@dataclass(frozen=True)
 class Schedule:
     """A schedule: its milestones plus what :func:`learning_rate_at` needs for every step."""
 
