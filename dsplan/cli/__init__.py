@@ -6,13 +6,16 @@ import gc
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from dsplan import __version__
+from dsplan.cli import _streams
 from dsplan.cli._coercion import skip_pydantic
-from dsplan.cli._output import EXIT_INPUT, error_line
+from dsplan.cli._output import EXIT_INPUT, EXIT_PROBLEM, error_line
+from dsplan.errors import DsplanError, ProblemFound
 
 skip_pydantic()  # typer >= 0.29: see dsplan/cli/_coercion.py
 
@@ -38,10 +41,21 @@ class DsplanGroup(TyperGroup):
         built = typer.main.get_command(holder)
         commands = getattr(built, "commands", None)
         command = commands[cmd_name] if commands is not None else built
+        _keep_examples(command)
         if _gc_paused_by_main:
             # Imports are done: give the command (a long `dsplan fit`, say) the collector back.
             gc.enable()
         return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint} See 'dsplan --help'.")
+        return super().resolve_command(ctx, args)
 
     def main(  # type: ignore[override]
         self,
@@ -53,6 +67,11 @@ class DsplanGroup(TyperGroup):
     ) -> Any:
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except DsplanError as exc:
+            # Commands turn these into their exit code themselves (exit_on_error); this is the net
+            # for one raised outside that, so that it is never a traceback.
+            error_line(str(exc))
+            sys.exit(EXIT_PROBLEM if isinstance(exc, ProblemFound) else EXIT_INPUT)
         except Exception as exc:
             # Click (vendored by recent Typer, a dependency of older Typer) raises UsageError and
             # friends; recognise them by their interface rather than a private import path.
@@ -89,20 +108,50 @@ app = typer.Typer(
     cls=DsplanGroup,
     name="dsplan",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"dsplan {__version__}\n")
+        raise typer.Exit
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
+) -> None:
     """Plan LLM pretraining runs from the DeepSeek LLM scaling laws (arXiv 2401.02954).
 
     Exit codes: 0 success, 1 the tool found a problem (infeasible plan, failing check),
-    2 bad input.
+    2 bad input, 130 interrupted (Ctrl-C).
     """
+
+
+def _keep_examples(command: Any) -> None:
+    """Mark each indented paragraph of a command's help (its example command lines) as not to be
+    re-wrapped: click would otherwise break ``--flops-per-token`` across lines on a narrow
+    terminal. Click keeps a paragraph as written when its first line is ``\\b``."""
+    for cmd in [command, *getattr(command, "commands", {}).values()]:
+        text = getattr(cmd, "help", None)
+        if not text:
+            continue
+        paragraphs = text.split("\n\n")
+        cmd.help = "\n\n".join(
+            "\b\n" + p if p.startswith(" ") and not p.startswith("\b") else p for p in paragraphs
+        )
 
 
 def main() -> None:
@@ -116,9 +165,17 @@ def main() -> None:
     (``import dsplan``) is unaffected.
     """
     global _gc_paused_by_main
+    code = _streams.prepare()  # closed pipes, full disks, ASCII terminals, Ctrl-C: see _streams
+    if code is not None:
+        sys.exit(code)
     _gc_paused_by_main = gc.isenabled()
     gc.disable()
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # here, so that a failed write is reported, not ignored at exit
+    except (_streams.Interrupted, _streams.WriteFailed) as exc:
+        sys.exit(_streams.finish(exc))
     finally:
         gc.freeze()
