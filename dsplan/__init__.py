@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from dsplan._version import __version__
 
 if TYPE_CHECKING:
     from dsplan.catalog.gpus import Gpu, get_gpu

@@ -27,7 +27,8 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from enum import Enum
+from pathlib import Path, PurePath
 from typing import Any
 
 from dsplan.cli import COMMANDS, DsplanGroup, app
@@ -275,8 +276,20 @@ def _format_of(cmd: Any) -> list[str]:
 
 
 def _type_name(param: Any) -> str:
-    """integer, float, path, choice, boolean or text, from the Click type's class."""
-    name = type(param.type).__name__
+    """integer, float, path, choice, boolean or text, from the Click type's class (typer < 0.29)
+    or the annotation typer >= 0.29 keeps instead."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None:
+        annotation = descriptor.annotation
+        name = {int: "Int", float: "Float", bool: "Bool"}.get(annotation, "")
+        if isinstance(annotation, type) and issubclass(annotation, PurePath):
+            name = "Path"
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            name = "Choice"
+        if descriptor.parameter_info.parser is not None:
+            name = ""  # a parser's own values, as click's FuncParamType: text
+    else:
+        name = type(param.type).__name__
     for kind in ("Int", "Float", "Path", "Choice", "Bool"):
         if kind in name:
             return {"Int": "integer", "Bool": "boolean"}.get(kind, kind.lower())

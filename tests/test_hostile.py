@@ -114,7 +114,7 @@ def test_every_path_option_is_classified() -> None:
     # options get the hostile files, write options the unwritable targets.
     for cmd in _hostile.commands().values():
         for param in getattr(cmd, "params", []):
-            if str(getattr(param.type, "name", "")).lower() == "path" and param.opts:
+            if _hostile._type_name(param) == "path" and param.opts:
                 assert param.opts[0].startswith("--") or param.param_type_name == "argument"
 
 

@@ -81,7 +81,7 @@ def test_import_dsplan_imports_nothing_else() -> None:
     # Every `dsplan` command imports the package first: the public names cost nothing until used.
     code = "import sys, dsplan; print(sorted(m for m in sys.modules if m.startswith('dsplan')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.replace("'", '"')) == ["dsplan"]
+    assert json.loads(out.stdout.replace("'", '"')) == ["dsplan", "dsplan._version"]
 
 
 def test_readme_python_example_from_issue_12() -> None:

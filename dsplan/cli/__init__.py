@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from dsplan import __version__
+from dsplan._version import __version__
 from dsplan.cli import _streams
 from dsplan.cli._coercion import skip_pydantic
 from dsplan.cli._output import EXIT_INPUT, EXIT_PROBLEM, error_line
@@ -172,7 +172,7 @@ def main() -> None:
     gc.disable()
     try:
         try:
-            app()
+            app(prog_name="dsplan")  # also under `python -m dsplan`: usage, completion
         finally:
             sys.stdout.flush()  # here, so that a failed write is reported, not ignored at exit
     except (_streams.Interrupted, _streams.WriteFailed) as exc:

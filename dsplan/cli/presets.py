@@ -12,7 +12,6 @@ from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
 FORMATS = (Format.text, Format.json)
 
 presets_app = typer.Typer(
-    help="List the law presets, or show one with its source.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -23,7 +22,7 @@ def presets(
     ctx: typer.Context,
     format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
 ) -> None:
-    """List the law presets with their source.
+    """List the law presets, or show one with its source.
 
     Examples:
 
