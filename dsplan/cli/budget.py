@@ -43,6 +43,7 @@ from dsplan.errors import InputError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.shape import SearchOptions
 from dsplan.planning.plan import Plan, PlanOptions, plan
+from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS
 from dsplan.units import parse_positive, positive_int
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def budget(
     n_kv_heads: KvHeadsOption = None,
     layers_multiple: LayersMultipleOption = 1,
     heads_multiple: HeadsMultipleOption = None,
-    warmup_steps: WarmupStepsOption = 2000,
+    warmup_steps: WarmupStepsOption = DEEPSEEK_WARMUP_STEPS,
     format: Annotated[
         Format, format_option(FORMATS, "Output: text, json, env or toml.")
     ] = Format.text,

@@ -32,6 +32,7 @@ from dsplan.planning.schedule_report import explicit_run, planned_run, schedule_
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
     DEEPSEEK_STAGE_FRACTIONS,
+    DEEPSEEK_WARMUP_STEPS,
     DEFAULT_DECAY_FRACTION,
     DEFAULT_FINAL_LR_FRACTION,
     Schedule,
@@ -65,7 +66,7 @@ def schedule(
     learning_rate: Annotated[
         str | None, typer.Option(help="Explicit run: peak learning rate, e.g. 4.2e-4.")
     ] = None,
-    warmup_steps: WarmupStepsOption = 2000,
+    warmup_steps: WarmupStepsOption = DEEPSEEK_WARMUP_STEPS,
     kind: Annotated[
         Kind, typer.Option(help="Schedule: multistep (DeepSeek), cosine or wsd.")
     ] = Kind.multistep,

@@ -27,6 +27,7 @@ from dsplan.cli._output import (
 from dsplan.errors import InputError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.shape import SearchOptions
+from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS
 from dsplan.units import positive_int
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def sweep(
     head_dim: HeadDimOption = None,
     n_kv_heads: KvHeadsOption = None,
     heads_multiple: HeadsMultipleOption = None,
-    warmup_steps: WarmupStepsOption = 2000,
+    warmup_steps: WarmupStepsOption = DEEPSEEK_WARMUP_STEPS,
     configs_dir: Annotated[
         Path | None,
         typer.Option(help="Also write one run config (TOML) per experiment into this folder."),

@@ -11,7 +11,11 @@ from dsplan.checking.facts import ERROR, WARNING, Facts
 from dsplan.checking.registry import Hit, rule
 from dsplan.checking.rules._text import fmt, list_text, value_text
 from dsplan.checking.schema import DEFAULT_STAGE_FACTORS
-from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, MAX_WARMUP_FRACTION
+from dsplan.scheduling.schedules import (
+    DEEPSEEK_WARMUP_STEPS,
+    DEFAULT_DECAY_FRACTION,
+    MAX_WARMUP_FRACTION,
+)
 
 _SCHEDULE_KEYS: dict[str, set[str]] = {
     "multistep": {"stage_fractions", "stage_tokens", "stage_factors"},
@@ -24,7 +28,9 @@ _DEEPSEEK_FACTORS = f"stage_factors = {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)"
 
 def _warmup_suggestion(steps: int | None) -> int:
     """DeepSeek's 2000 steps, or 1% of a shorter run (2000 is 0.9% of the 7B's ~212K steps)."""
-    return 2000 if steps is None else max(1, min(2000, math.floor(0.01 * steps)))
+    if steps is None:
+        return DEEPSEEK_WARMUP_STEPS
+    return max(1, min(DEEPSEEK_WARMUP_STEPS, math.floor(0.01 * steps)))
 
 
 @dataclass(frozen=True)
