@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,45 +112,117 @@ def loads_json(text: str, name: str) -> Any:
         raise UnreadableFile(name, f"not valid JSON: {exc}") from None
 
 
-def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Read a CSV file with a header row; ``-`` reads standard input.
+MAX_CSV_ROWS = 10_000_000
+"""The most lines a results CSV may have (10 million; a real sweep has hundreds of runs)."""
+MAX_CSV_LINE_BYTES = 1024 * 1024
+"""The longest line of a results CSV (1 MiB); ``/dev/zero`` or a file without newlines stops here."""
 
-    Returns:
-        The header (stripped column names) and, per data row, its line number in the file and its
-        cells by column name. Blank lines are skipped.
+
+@contextmanager
+def csv_rows(path: Path | str) -> Iterator[tuple[list[str], Iterator[tuple[int, dict[str, str]]]]]:
+    """Stream a CSV file with a header row; ``-`` reads standard input. A context manager.
+
+    The file is read a line at a time (never whole), so a million-row results file costs the
+    memory of one row; at most :data:`MAX_CSV_ROWS` lines of at most :data:`MAX_CSV_LINE_BYTES`.
+
+    Yields:
+        The header (stripped column names) and an iterator over the data rows: each row's line
+        number in the file and its cells by column name. Blank lines are skipped. The iterator
+        raises the errors below for the rows it reaches.
 
     Raises:
-        SweepDataError: an unreadable file, no header, or a row with more cells than the header.
+        SweepDataError: an unreadable file, a line too long or not UTF-8, too many lines, no
+            header, not valid CSV, or a row with more cells than the header.
     """
     import csv  # not on the start-up path: the readers of presets import this module
 
     name = str(path)
-    try:
-        text = read_input(path)
-    except UnreadableFile as exc:
-        raise SweepDataError(str(exc)) from None
-    reader = csv.reader(text.splitlines())
-    header: list[str] | None = None
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if header is None:
-                header = [cell.strip() for cell in cells]
-                continue
-            if len(cells) > len(header):
+    with ExitStack() as stack:
+        try:
+            stream: Any = (
+                sys.stdin.buffer if name == "-" else stack.enter_context(Path(path).open("rb"))
+            )
+        except FileNotFoundError:
+            raise SweepDataError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise SweepDataError(f"{name}: is a directory, not a file") from None
+        except OSError as exc:
+            raise SweepDataError(f"{name}: cannot read: {exc.strerror}") from None
+
+        def lines() -> Iterator[str]:
+            # Whole lines, read in blocks of 1 MiB and split in C; a line longer than the bound
+            # (``/dev/zero``, a file without newlines) stops the read.
+            number = 0  # lines before this block
+            rest = b""
+            first = True
+            while True:
+                try:
+                    block = stream.read(MAX_CSV_LINE_BYTES)
+                except OSError as exc:
+                    raise SweepDataError(f"{name}: cannot read: {exc.strerror}") from None
+                data = rest + block if block else rest
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                rest = data[cut:]
+                if len(rest) > MAX_CSV_LINE_BYTES:
+                    raise SweepDataError(f"{name}, line {number + 1}: longer than 1 MiB")
+                whole = data[:cut]
+                if whole:
+                    try:
+                        text = whole.decode("utf-8-sig" if first else "utf-8")
+                    except UnicodeDecodeError as exc:
+                        line = number + whole.count(b"\n", 0, exc.start) + 1
+                        byte = whole[exc.start]
+                        raise SweepDataError(
+                            f"{name}, line {line}: not UTF-8 text (byte 0x{byte:02x})"
+                        ) from None
+                    first = False
+                    found = text.split("\n")
+                    if found[-1] == "":
+                        found.pop()
+                        found = [line + "\n" for line in found]
+                    else:  # the last line of a file without a final newline
+                        found = [line + "\n" for line in found[:-1]] + [found[-1]]
+                    number += len(found)
+                    if number > MAX_CSV_ROWS:
+                        raise SweepDataError(f"{name}: more than {MAX_CSV_ROWS:,} lines")
+                    yield from found
+                if not block:
+                    return
+
+        reader = csv.reader(lines())
+        try:
+            header = next((h for h in reader if "".join(h).strip()), None)
+        except csv.Error as exc:
+            raise SweepDataError(f"{name}, line {reader.line_num}: not valid CSV: {exc}") from None
+        if header is None:
+            raise SweepDataError(f"{name}: empty file; expected a CSV header row")
+        names = [cell.strip() for cell in header]
+
+        def rows() -> Iterator[tuple[int, dict[str, str]]]:
+            width = len(names)
+            try:
+                for cells in reader:
+                    if not "".join(cells).strip():
+                        continue
+                    if len(cells) > width:
+                        raise SweepDataError(
+                            f"{name}, line {reader.line_num}: {len(cells)} cells but the header "
+                            f"has {width}"
+                        )
+                    # A short row's missing cells read as empty, and the caller refuses them.
+                    yield reader.line_num, dict(zip(names, map(str.strip, cells), strict=False))
+            except csv.Error as exc:
                 raise SweepDataError(
-                    f"{name}, line {line}: {len(cells)} cells but the header has {len(header)}"
-                )
-            # A short row's missing cells read as empty, and the caller refuses them by name.
-            rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=False)}))
-    except csv.Error as exc:
-        raise SweepDataError(f"{name}, line {reader.line_num}: not valid CSV: {exc}") from None
-    if header is None:
-        raise SweepDataError(f"{name}: empty file; expected a CSV header row")
-    return header, rows
+                    f"{name}, line {reader.line_num}: not valid CSV: {exc}"
+                ) from None
+
+        yield names, rows()
+
+
+def read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Read a whole CSV file with a header row; see :func:`csv_rows` (which streams it)."""
+    with csv_rows(path) as (header, rows):
+        return header, list(rows)
 
 
 def write_text(path: Path | str, text: str) -> None:

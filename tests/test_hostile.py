@@ -172,3 +172,22 @@ def test_sizes_are_bounded_with_a_way_out() -> None:
         "csv",
     )
     assert_input_error(r, "--every 1000")
+
+
+def test_results_csv_is_streamed_with_the_same_rows(tmp_path: Path) -> None:
+    from dsplan.io import read_csv_rows
+
+    path = tmp_path / "r.csv"
+    # A byte-order mark, CRLF, a blank line, a quoted field over two lines, no final newline.
+    path.write_bytes(b'\xef\xbb\xbfa, b\r\n1,"x\ny"\r\n\r\n ,\n3,4')
+    header, rows = read_csv_rows(path)
+    assert header == ["a", "b"]
+    # Line numbers are where a row ends, as the csv module counts them.
+    assert rows == [(3, {"a": "1", "b": "x\ny"}), (6, {"a": "3", "b": "4"})]
+
+
+def test_results_csv_bounds_and_bytes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"compute_flops,loss\n1,2\n3,\xe94\n")
+    assert_input_error(run_cli("fit", str(bad)), "bad.csv, line 3: not UTF-8 text (byte 0xe9)")
+    assert_input_error(run_cli("fit", "/dev/zero"), "/dev/zero, line 1: longer than 1 MiB")

@@ -75,8 +75,12 @@ class Bootstrap:
 def budget_groups(data: SweepData) -> tuple[list[float], list[list[int]]]:
     """Budgets in increasing order and, for each, the indices of its runs."""
     by_budget: dict[float, list[int]] = {}
+    keys: dict[float, float] = {}  # a sweep has a few budgets and many runs: key each once
     for i, c in enumerate(data.column("compute_flops")):
-        by_budget.setdefault(budget_key(c), []).append(i)
+        key = keys.get(c)
+        if key is None:
+            key = keys[c] = budget_key(c)
+        by_budget.setdefault(key, []).append(i)
     budgets = sorted(by_budget)
     return budgets, [by_budget[c] for c in budgets]
 

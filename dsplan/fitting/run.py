@@ -11,7 +11,7 @@ from dsplan.fitting.data import SweepData, sweep_data
 from dsplan.fitting.hyperparameters import DEFAULT_THRESHOLD, fit_hyperparameters
 from dsplan.fitting.isoflop import fit_isoflop
 from dsplan.fitting.report import FitReport, report
-from dsplan.io import read_csv_rows
+from dsplan.io import csv_rows
 from dsplan.laws.forms import m_form
 
 
@@ -19,9 +19,9 @@ def read_sweep(
     path: Path | str, *, kind: str = "isoflop", column_map: Mapping[str, str] | None = None
 ) -> SweepData:
     """Read a results CSV (``-``: standard input) and check its cells for a fit of ``kind``."""
-    header, rows = read_csv_rows(path)
     source = "stdin" if str(path) == "-" else str(path)
-    return sweep_data(header, rows, source, kind=kind, column_map=column_map)
+    with csv_rows(path) as (header, rows):  # streamed: a million rows cost one row's memory
+        return sweep_data(header, rows, source, kind=kind, column_map=column_map)
 
 
 def fit(
