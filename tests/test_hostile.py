@@ -158,8 +158,10 @@ def test_an_overflow_names_the_inputs() -> None:
     assert "--mfu 5e-324" in r.stderr
 
 
-def test_sizes_are_bounded_with_a_way_out() -> None:
+def test_sizes_are_bounded_with_a_way_out(corpus: _hostile.Corpus) -> None:
     assert_input_error(run_cli("sweep", "--points", "100000"), "at most 10,000")
+    r = run_cli("fit", str(corpus.results), "--bootstrap", str(10**9))
+    assert_input_error(r, "0 to 100,000")
     r = run_cli(
         "schedule",
         "--tokens",
@@ -171,7 +173,9 @@ def test_sizes_are_bounded_with_a_way_out() -> None:
         "--format",
         "csv",
     )
-    assert_input_error(r, "--every 1000")
+    assert_input_error(r, "--every 1001")
+    # The --every it suggests is the least that fits 10**9 steps in 1,000,000 rows.
+    assert -(-(10**9 - 1) // 1001) + 1 <= 1_000_000 < -(-(10**9 - 1) // 1000) + 1
 
 
 def test_results_csv_is_streamed_with_the_same_rows(tmp_path: Path) -> None:

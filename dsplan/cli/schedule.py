@@ -341,7 +341,7 @@ def _write_csv(sched: Schedule, every: int) -> None:
     tokens_text, rate_text = cell("tokens"), cell("learning_rate")
     rows = -(-(sched.total_steps - 1) // every) + 1
     if rows > MAX_CSV_ROWS:
-        thin = -(-rows // MAX_CSV_ROWS) * every
+        thin = -(-(sched.total_steps - 1) // (MAX_CSV_ROWS - 1))  # the least --every that fits
         raise InputError(
             f"--format csv would write {rows:,} rows ({sched.total_steps:,} steps); at most "
             f"{MAX_CSV_ROWS:,}: thin the table with --every {thin}"
