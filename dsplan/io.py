@@ -118,6 +118,22 @@ MAX_CSV_LINE_BYTES = 1024 * 1024
 """The longest line of a results CSV (1 MiB); ``/dev/zero`` or a file without newlines stops here."""
 
 
+class _EncodedText:
+    """Bytes from a text stream without a binary buffer (a test's, or a closed stdin's stand-in)."""
+
+    def __init__(self, text: Any) -> None:
+        self.text = text
+
+    def read(self, size: int = -1) -> bytes:
+        data: str = self.text.read(size)
+        return data.encode("utf-8")
+
+
+def _stdin_bytes() -> Any:
+    buffer = getattr(sys.stdin, "buffer", None)
+    return buffer if buffer is not None else _EncodedText(sys.stdin)
+
+
 @contextmanager
 def csv_rows(path: Path | str) -> Iterator[tuple[list[str], Iterator[tuple[int, dict[str, str]]]]]:
     """Stream a CSV file with a header row; ``-`` reads standard input. A context manager.
@@ -140,7 +156,7 @@ def csv_rows(path: Path | str) -> Iterator[tuple[list[str], Iterator[tuple[int, 
     with ExitStack() as stack:
         try:
             stream: Any = (
-                sys.stdin.buffer if name == "-" else stack.enter_context(Path(path).open("rb"))
+                _stdin_bytes() if name == "-" else stack.enter_context(Path(path).open("rb"))
             )
         except FileNotFoundError:
             raise SweepDataError(f"{name}: no such file") from None
