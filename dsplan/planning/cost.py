@@ -506,6 +506,7 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
     Raises:
         InputError: ``hw`` lacks a GPU count or a deadline.
     """
+    # Start-up laziness, not a cycle: costing a given shape (`dsplan model --gpu`) needs no planner.
     from dsplan.planning.plan import plan
 
     if hw.n_gpus is None or hw.days is None:
