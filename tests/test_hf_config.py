@@ -197,7 +197,7 @@ def test_library_document_is_the_json_output() -> None:
 
 
 def test_check_takes_seq_len_from_the_run_config_not_the_context_window(tmp_path: Path) -> None:
-    from dsplan.checking.config import ConfigProblems, parse_config
+    from dsplan.checking.config import parse_config
 
     (tmp_path / "llama.json").write_bytes((HF / "meta-llama--Llama-3.1-8B.json").read_bytes())
     (tmp_path / "gemma.json").write_bytes((HF / "google--gemma-2-9b.json").read_bytes())
@@ -208,12 +208,29 @@ def test_check_takes_seq_len_from_the_run_config_not_the_context_window(tmp_path
         f'[model]\nhf_config = "llama.json"\nseq_len = 8192\n{rest}', "run.toml", base_dir=tmp_path
     )
     assert cfg.model.seq_len == 8192
-    # The run config's [model] holds LLaMA shapes only: a Gemma 2 is refused, not miscounted.
-    with pytest.raises(ConfigProblems) as info:
-        parse_config(f'[model]\nhf_config = "gemma.json"\n{rest}', "run.toml", base_dir=tmp_path)
-    (problem,) = info.value.problems
-    assert problem.key == "model.hf_config"
-    assert "head_dim 256" in problem.message and "dsplan model --hf-config" in problem.message
+    # A Gemma 2 (its own head size, four norms a block, tied) is counted as transformers builds it,
+    # the safetensors total of google/gemma-2-9b: 9,241,705,984 parameters.
+    cfg = parse_config(f'[model]\nhf_config = "gemma.json"\n{rest}', "run.toml", base_dir=tmp_path)
+    assert cfg.model.head_dim == 256 and cfg.model.block is not None
+    assert counts(cfg.model.shape()).params_total == 9_241_705_984
+
+
+def test_check_counts_an_hf_config_beyond_llama_as_model_does(tmp_path: Path) -> None:
+    """`check` and `model --hf-config` agree on a Qwen2.5-7B (q/k/v biases, untied, 28 heads)."""
+    from dsplan.checking.config import parse_config
+    from dsplan.checking.rules import check_files
+
+    (tmp_path / "qwen.json").write_bytes((HF / "Qwen--Qwen2.5-7B.json").read_bytes())
+    run = tmp_path / "run.toml"
+    run.write_text(
+        '[model]\nhf_config = "qwen.json"\n[training]\ntokens = 1e12\n'
+        "batch_size_tokens = 4194304\nlearning_rate = 3e-4\n"
+    )
+    report = check_files([str(run)])
+    assert all(f.rule != "DSP102" for f in report.files[0].findings)  # 3584 / 28 = 128: fine
+    cfg = parse_config(run.read_text(), "run.toml", base_dir=tmp_path)
+    # Qwen2.5-7B's safetensors total: 7,615,616,512 parameters.
+    assert counts(cfg.model.shape()).params_total == 7_615_616_512
 
 
 def test_shape_from_hf_config_keeps_its_signature() -> None:

@@ -195,7 +195,7 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
         if not hf_path.is_absolute():
             hf_path = base_dir / hf_path
         try:
-            shape = shape_from_hf_config(hf_path, llama_block_only=True)
+            shape = shape_from_hf_config(hf_path)
         except InputError as exc:
             r.problem("model.hf_config", str(exc))
             return None

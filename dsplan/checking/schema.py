@@ -23,7 +23,7 @@ from dsplan.scheduling.schedules import (
 )
 
 if TYPE_CHECKING:
-    from dsplan.model.flops import Shape
+    from dsplan.model.flops import Block, Shape
 
 CONFIG_SCHEMA_VERSION = 1
 SCHEDULES = ("multistep", "cosine", "wsd", "constant")
@@ -275,7 +275,12 @@ def closest_key(path: str) -> str | None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The ``[model]`` table, with defaults filled in. Sizes are not validated here (see check)."""
+    """The ``[model]`` table, with defaults filled in. Sizes are not validated here (see check).
+
+    ``head_dim`` (0: ``d_model / n_heads``) and ``block`` (None: LLaMA's) are not keys of the table:
+    they come only from a ``model.hf_config`` whose blocks hold more than LLaMA's (Gemma's head size,
+    Qwen2's biases, OLMo 2's q/k norms), so that such a model is counted as transformers builds it.
+    """
 
     n_layers: int
     d_model: int
@@ -285,10 +290,15 @@ class ModelConfig:
     vocab_size: int
     seq_len: int
     tied_embeddings: bool
+    head_dim: int = 0
+    block: Block | None = None
 
     @classmethod
     def from_shape(cls, shape: Shape, seq_len: int | None = None) -> ModelConfig:
         """The table of a :class:`~dsplan.model.flops.Shape`; ``seq_len`` overrides its own."""
+        from dsplan.model.flops import LLAMA_BLOCK
+
+        own_head = shape.n_heads * shape.head_dim != shape.d_model
         return cls(
             n_layers=shape.n_layers,
             d_model=shape.d_model,
@@ -298,11 +308,18 @@ class ModelConfig:
             vocab_size=shape.vocab_size,
             seq_len=shape.seq_len if seq_len is None else seq_len,
             tied_embeddings=shape.tied_embeddings,
+            head_dim=shape.head_dim if own_head else 0,
+            block=None if shape.block == LLAMA_BLOCK else shape.block,
         )
+
+    @property
+    def real_head_dim(self) -> int:
+        """The head size: ``head_dim`` when the model has its own, else ``d_model // n_heads``."""
+        return self.head_dim or self.d_model // max(self.n_heads, 1)
 
     def shape(self) -> Shape:
         """The :class:`~dsplan.model.flops.Shape`; raises InputError if the sizes are inconsistent."""
-        from dsplan.model.flops import Shape
+        from dsplan.model.flops import LLAMA_BLOCK, Shape
 
         return Shape(
             n_layers=self.n_layers,
@@ -313,6 +330,8 @@ class ModelConfig:
             vocab_size=self.vocab_size,
             seq_len=self.seq_len,
             tied_embeddings=self.tied_embeddings,
+            head_dim=self.head_dim,
+            block=self.block or LLAMA_BLOCK,
         )
 
 

@@ -272,30 +272,18 @@ def read_hf_config(path: Path | str, *, seq_len: int = DEFAULT_SEQ_LEN) -> HfCon
     return HfConfig(name, model_type, fam.name, shape, context)
 
 
-def shape_from_hf_config(
-    path: Path | str, *, seq_len_default: int = DEFAULT_SEQ_LEN, llama_block_only: bool = False
-) -> Shape:
+def shape_from_hf_config(path: Path | str, *, seq_len_default: int = DEFAULT_SEQ_LEN) -> Shape:
     """The :class:`Shape` of a ``config.json`` (see :func:`read_hf_config`).
 
     Args:
         path: The file.
         seq_len_default: The training sequence length in tokens; ``max_position_embeddings`` is
             not used for it.
-        llama_block_only: Refuse a shape whose blocks are not LLaMA's (a head size of its own,
-            biases, other norms): for callers that keep only the shape keys and would miscount it.
 
     Raises:
-        InputError: as :func:`read_hf_config`, and, with ``llama_block_only``, naming what the
-            blocks hold beyond LLaMA's.
+        InputError: as :func:`read_hf_config`.
     """
-    hf = read_hf_config(path, seq_len=seq_len_default)
-    extra = beyond_llama_block(hf.shape)
-    if llama_block_only and extra:
-        raise InputError(
-            f"{hf.path}: {hf.family} blocks hold {', '.join(extra)}, which the shape keys cannot "
-            "say yet; `dsplan model --hf-config` counts it exactly"
-        )
-    return hf.shape
+    return read_hf_config(path, seq_len=seq_len_default).shape
 
 
 class _Unreadable(ValueError):

@@ -66,7 +66,7 @@ def sizes_positive(f: Facts) -> Iterator[Hit]:
 @rule("DSP102", ERROR, "n_heads does not divide d_model", "heads split the width evenly")
 def heads_divide_width(f: Facts) -> Iterator[Hit]:
     m = f.cfg.model
-    if not f.sizes_positive or m.d_model % m.n_heads == 0:
+    if not f.sizes_positive or m.head_dim or m.d_model % m.n_heads == 0:
         return
     best = _nearest(m.n_heads, _divisors(m.d_model))
     yield Hit(
@@ -137,7 +137,7 @@ def head_size(f: Facts) -> Iterator[Hit]:
     m = f.cfg.model
     if f.counts is None:  # sizes or head counts already reported
         return
-    head_dim = m.d_model // m.n_heads
+    head_dim = m.real_head_dim
     if HEAD_DIM_RANGE[0] <= head_dim <= HEAD_DIM_RANGE[1]:
         return
     heads = max(1, m.d_model // 128)
