@@ -42,6 +42,11 @@ def swiglu_d_ff(d_model: int, multiple: int = SWIGLU_MULTIPLE) -> int:
     return math.ceil(8 * d_model / 3 / multiple) * multiple
 
 
+# The largest size of any one dimension of a shape (2**31 - 1). No real model comes within a thousand
+# times of it; far past it the counts leave the 64-bit integers that JSON, TOML and shells read.
+MAX_DIMENSION = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Block:
     """What a block holds beyond the LLaMA matrices. The defaults are LLaMA's: no biases, two norms.
@@ -119,6 +124,12 @@ class Shape:
             "seq_len",
         ):
             positive_int(getattr(self, name), name)
+            if getattr(self, name) > MAX_DIMENSION:
+                raise InputError(
+                    f"{name.replace('_', ' ')} must be at most {MAX_DIMENSION:,}, got "
+                    f"{getattr(self, name):,}",
+                    quantity=name,
+                )
         head_dim = self.head_dim
         if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 0:
             raise InputError(f"head_dim must be a positive integer, got {head_dim!r}")

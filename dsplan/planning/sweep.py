@@ -100,6 +100,9 @@ class SweepRun:
 # The most runs one sweep designs (budgets x points per budget). The paper's sweep has 80; 10,000
 # designs in about 3 s, and more would only be a command that seems to hang.
 MAX_RUNS = 10_000
+# The widest span either side of the law's value: 10 decades, a factor of 1e10 (the paper's grids
+# span well under one); far wider, the grid's values overflow.
+MAX_SPAN_DECADES = 10
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,11 @@ class SweepOptions:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError(f"the {what} in decades must be zero or positive", quantity=name)
+            if value > MAX_SPAN_DECADES:
+                raise InputError(
+                    f"the {what} must be at most {MAX_SPAN_DECADES} decades, got {value:g}",
+                    quantity=name,
+                )
         if self.kind == "isoflop" and self.span_decades <= 0:
             raise InputError(
                 "the model-size span in decades must be positive for an IsoFLOP sweep",

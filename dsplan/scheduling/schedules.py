@@ -429,7 +429,7 @@ def learning_rate_at(schedule: Schedule, step: int) -> float:
     peak = schedule.peak_learning_rate
     warmup = schedule.warmup_steps
     if step < warmup:
-        return peak * step / warmup
+        return peak * (step / warmup)  # not (peak * step) / warmup: that overflows for a huge peak
     if schedule.kind == "multistep":
         rate = peak
         for m in schedule.milestones:
