@@ -245,7 +245,7 @@ def commands() -> dict[str, Any]:
     return found
 
 
-def _bases(corpus: Corpus) -> dict[str, list[list[str]]]:
+def bases(corpus: Corpus) -> dict[str, list[list[str]]]:
     """Valid command lines that each hostile value is added to, per command."""
     return {
         "budget": [["1e22"], ["1e22", "--gpu", "h800", "--gpus", "64"]],
@@ -268,7 +268,7 @@ def _bases(corpus: Corpus) -> dict[str, list[list[str]]]:
     }
 
 
-def _format_of(cmd: Any) -> list[str]:
+def formats_of(cmd: Any) -> list[str]:
     for p in cmd.params:
         if "--format" in getattr(p, "opts", ()):
             return re.findall(r"\w+", p.metavar or "") or ["text"]
@@ -339,16 +339,16 @@ def values_for(param: Any, corpus: Corpus) -> list[tuple[str, str]]:
 def cases(corpus: Corpus) -> list[Case]:
     """Every hostile command line: each base line, each option, each value of its class."""
     found: list[Case] = []
-    bases = _bases(corpus)
+    base_lines = bases(corpus)
     for path, cmd in commands().items():
         if getattr(cmd, "commands", None):  # a group: its sub-commands are attacked on their own
-            for base in bases.get(path, []):
-                for fmt in _format_of(cmd):
+            for base in base_lines.get(path, []):
+                for fmt in formats_of(cmd):
                     found.append(Case((*path.split(), *base, "--format", fmt), fmt, "base"))
             continue
-        formats = _format_of(cmd)
+        formats = formats_of(cmd)
         first = "json" if "json" in formats else formats[0]
-        for base in bases[path]:
+        for base in base_lines[path]:
             head = (*path.split(), *base)
             for other in formats:  # each base line in each format, as it is
                 found.append(Case((*head, "--format", other), other, "base"))
