@@ -18,12 +18,12 @@ import datetime as dt
 import difflib
 import functools
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dsplan.catalog.presets import looks_like_path, presets_dir, read_toml
 from dsplan.errors import PresetError
+from dsplan.records import record
 
 SCHEMA_VERSION = 1
 GPU_TABLE = Path("hardware") / "gpus.toml"
@@ -35,7 +35,7 @@ _REQUIRED_NUMBERS = ("memory_gb", "memory_bandwidth_tb_per_s")
 _OPTIONAL_NUMBERS = ("interconnect_gb_per_s", "tdp_w")
 
 
-@dataclass(frozen=True)
+@record
 class Price:
     """An on-demand price per GPU-hour, with who charged it, when, and where it was read."""
 
@@ -53,7 +53,7 @@ class Price:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Gpu:
     """One accelerator. Peaks are dense TFLOP/s per dtype; MFU values are fractions in (0, 1]."""
 
@@ -126,7 +126,7 @@ class Gpu:
         }
 
 
-@dataclass(frozen=True)
+@record
 class GpuTable:
     """Every entry of a GPU table file, in file order, with its alias map."""
 

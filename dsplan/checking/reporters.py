@@ -67,37 +67,50 @@ def _location(f: Finding) -> str:
     return f"{f.file}:{f.line}" if f.line is not None else f.file
 
 
-def text_report(report: Report) -> str:
-    """A file line, its findings and hints, and the summary: rich markup, user text escaped."""
-    from rich.markup import escape  # noqa: TID251 - markup escaping only; printing is the CLI's
-
+def text_report(report: Report, *, styled: bool = True) -> str:
+    """A file line, its findings and hints, and the summary: rich markup with user text escaped,
+    or (``styled=False``) the same text without markup, for a pipe."""
+    mark = _marker(styled)
     lines: list[str] = []
     for file_report in report.files:
         d = file_report.derived
         head = (
-            f"[green]ok[/] {escape(file_report.file)}"
+            f"{mark('green', 'ok')} {mark('', file_report.file)}"
             if not file_report.findings
-            else f"[bold]{escape(file_report.file)}[/]"
+            else mark("bold", file_report.file)
         )
         if d.compute_flops is not None:
-            head += f" [dim](C = {d.compute_flops:.3g} FLOPs, preset {escape(d.preset)})[/]"
+            head += " " + mark("dim", f"(C = {d.compute_flops:.3g} FLOPs, preset {d.preset})")
         lines.append(head)
         for f in file_report.findings:
             lines.append(
-                f"  {escape(_location(f))}: [{_STYLE[f.severity]}]{f.severity} {f.rule}[/] "
-                f"[bold]{escape(f.key)}[/]: {escape(f.message)}"
+                f"  {mark('', _location(f))}: {mark(_STYLE[f.severity], f'{f.severity} {f.rule}')} "
+                f"{mark('bold', f.key)}: {mark('', f.message)}"
             )
             if f.hint:
-                lines.append(f"      [dim]suggested:[/] {escape(f.hint)}")
-    lines.append(_summary_markup(report))
+                lines.append(f"      {mark('dim', 'suggested:')} {mark('', f.hint)}")
+    lines.append(_summary_text(report, styled=styled))
     return "\n".join(lines)
 
 
-def _summary_markup(report: Report) -> str:
+def _marker(styled: bool) -> Callable[[str, str], str]:
+    """``mark(style, text)``: the text in rich markup (escaped; unstyled when ``style`` is empty),
+    or as it is when not ``styled``. Unstyled text never imports rich (start-up: bench/startup.py
+    times `dsplan check` on a config, piped)."""
+    if not styled:
+        return lambda _style, text: text
     from rich.markup import escape  # noqa: TID251 - markup escaping only; printing is the CLI's
 
+    return lambda style, text: f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def _summary_text(report: Report, *, styled: bool = True) -> str:
     style = "bold red" if report.exit_code else "bold green"
-    return f"[{style}]{escape(summary(report))}[/]"
+    return _marker(styled)(style, summary(report))
+
+
+def _summary_markup(report: Report) -> str:
+    return _summary_text(report)
 
 
 REPORTER_BY_NAME: dict[str, Callable[[Report], str]] = {
@@ -113,7 +126,10 @@ _QUIET_BY_NAME: dict[str, Callable[[Report], str]] = {
 }
 
 
-def render(report: Report, name: str, *, quiet: bool = False) -> str:
+def render(report: Report, name: str, *, quiet: bool = False, styled: bool = True) -> str:
     """The report in the format ``name`` (text, json or github); with ``quiet``, the summary
-    line only (text and github; JSON is always the whole document)."""
+    line only (text and github; JSON is always the whole document). ``styled=False`` gives the text
+    report without rich markup."""
+    if name == "text" and not styled:
+        return _summary_text(report, styled=False) if quiet else text_report(report, styled=False)
     return (_QUIET_BY_NAME if quiet else REPORTER_BY_NAME)[name](report)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dsplan.cli._output import warn_line
 from dsplan.errors import InfeasiblePlanError, InputError
+from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.planning.cost import Cost, Hardware
@@ -62,7 +63,7 @@ MaxCostOption = Annotated[
 ]
 
 
-@dataclass(frozen=True)
+@record
 class HardwareOptions:
     """The hardware flags shared by ``dsplan budget`` and ``dsplan model``, as given."""
 

@@ -95,8 +95,11 @@ def check(
             for problem in exc.problems:
                 error_line(str(problem))
             raise typer.Exit(EXIT_INPUT) from None
-    rendered = render(report, format.value, quiet=quiet)
-    if format is Format.text:
+    from dsplan.output.table import styled_output
+
+    styled = format is Format.text and styled_output()
+    rendered = render(report, format.value, quiet=quiet, styled=styled)
+    if styled:
         from rich.console import Console
 
         # One print of the whole report: rich's per-call overhead, not the checks, would otherwise

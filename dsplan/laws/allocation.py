@@ -10,13 +10,13 @@ Repeated data (Muennighoff et al.) is in :mod:`dsplan.laws.repeated`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.laws.types import Preset
 from dsplan.model.flops import Counts, counts
 from dsplan.model.shape import Candidate, SearchOptions, best_shape, best_shape_by_params
+from dsplan.records import record
 from dsplan.units import PF_DAY_FLOPS
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def parametric_loss(loss: ParametricLoss, params: float, tokens: float) -> float
     return float(loss.e + loss.a / params**loss.alpha + loss.b / tokens**loss.beta)
 
 
-@dataclass(frozen=True)
+@record
 class LawPrediction:
     """A law's own prediction at one budget, in its own unit.
 
@@ -110,7 +110,7 @@ def predicted_loss(preset: Preset, params: float | None, tokens: float) -> float
     return parametric_loss(preset.loss, params, tokens)
 
 
-@dataclass(frozen=True)
+@record
 class Allocation:
     """A law's prediction at C turned into a shape: its exact M, and D = C / M_exact."""
 

@@ -18,12 +18,12 @@ the law it is given, or the preset's own tables when it is given none.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import PresetError
 from dsplan.laws.allocation import law_compute
 from dsplan.laws.types import FitRange, PowerLaw, Preset
+from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.laws.forms import HyperparameterLaw, Term
@@ -55,7 +55,7 @@ def evaluate_term(term: Term, compute: float, params: float, tokens: float) -> f
     )
 
 
-@dataclass(frozen=True)
+@record
 class HyperparameterValues:
     """A hyperparameter law's values for one plan; None where the law is undefined or silent."""
 

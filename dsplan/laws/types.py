@@ -10,8 +10,10 @@ and their defaults are described there); :mod:`dsplan.laws.allocation`,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.laws.forms import ParametricLoss, Repetition
@@ -25,7 +27,7 @@ SCHEMA_VERSION = 1
 EDGE_SLACK = 1e-6
 
 
-@dataclass(frozen=True)
+@record
 class PowerLaw:
     """``y = coefficient * C ** exponent``."""
 
@@ -39,7 +41,7 @@ class PowerLaw:
         return {"coefficient": self.coefficient, "exponent": self.exponent}
 
 
-@dataclass(frozen=True)
+@record
 class FitRange:
     """The range a law was fitted on: compute (FLOPs), parameters, tokens; any bound may be absent.
 
@@ -96,7 +98,7 @@ COMPUTE_UNITS = ("flops", "pf_days")
 DEFAULT_HYPERPARAMETERS = "deepseek"
 
 
-@dataclass(frozen=True)
+@record
 class Preset:
     """A law preset: the allocation law, the hyperparameter laws and their provenance.
 

@@ -19,11 +19,11 @@ Counting conventions (documented in docs/methodology.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.records import record
 from dsplan.units import positive_int
 
 SWIGLU_MULTIPLE = 256
@@ -47,7 +47,7 @@ def swiglu_d_ff(d_model: int, multiple: int = SWIGLU_MULTIPLE) -> int:
 MAX_DIMENSION = 2**31 - 1
 
 
-@dataclass(frozen=True)
+@record
 class Block:
     """What a block holds beyond the LLaMA matrices. The defaults are LLaMA's: no biases, two norms.
 
@@ -91,7 +91,7 @@ class Block:
 LLAMA_BLOCK = Block()
 
 
-@dataclass(frozen=True)
+@record
 class Shape:
     """A decoder-only transformer shape. Every size is a count; ``seq_len`` is in tokens.
 
@@ -241,7 +241,7 @@ def layer_other_params(shape: Shape) -> int:
     return params
 
 
-@dataclass(frozen=True)
+@record
 class Counts:
     """Parameter and FLOP counts of one shape: exact, and as the paper's Eq. 2 prints them."""
 

@@ -29,12 +29,12 @@ Defaults, and where they come from (see docs/decisions.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from dsplan.errors import InputError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.flops import Shape, layer_flops_per_token, layer_matmul_params, swiglu_d_ff
+from dsplan.records import record
 from dsplan.units import positive_int
 
 DEFAULT_ASPECT_RATIO = 128.0
@@ -54,7 +54,7 @@ TP_HEADS_MULTIPLE = 8
 MAX_D_MODEL = 65_536
 
 
-@dataclass(frozen=True)
+@record
 class Candidate:
     """A shape found for a target M, with its relative M error and its aspect ratio."""
 
@@ -75,7 +75,7 @@ class Candidate:
         }
 
 
-@dataclass(frozen=True)
+@record
 class SearchOptions:
     """Knobs of the shape search; ``None`` means the documented default."""
 

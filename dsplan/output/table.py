@@ -9,6 +9,8 @@ would otherwise shorten a cell to ``1.00e…``.
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,11 +30,61 @@ def output_width(is_terminal: bool, terminal_width: int) -> int:
     return terminal_width if is_terminal else PIPE_WIDTH
 
 
+def styled_output() -> bool:
+    """Whether stdout gets styles (rich's terminal detection, without importing rich): a terminal,
+    or ``FORCE_COLOR`` / ``TTY_COMPATIBLE=1`` set."""
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def to_text(*renderables: RenderableType | str) -> str:
     """Render for stdout: styled on a terminal, plain when piped, at :func:`output_width`.
 
     Trailing spaces that rich pads lines with are removed, so piped output diffs cleanly.
+
+    Piped, strings and tables are laid out here, without rich (:meth:`FitTable.plain`): importing
+    rich's console and table modules is about 20 ms, a third of a ``dsplan budget`` run, which
+    bench/startup.py showed the text paths paying (``budget`` 1.79x, ``budget --gpu`` 2.03x of
+    ``import typer``; the target is 1.5x). Anything else, and any table that would need rich's
+    wrapping, goes to rich as before; tests/test_output_plain.py holds the two renderings equal.
     """
+    if not styled_output():
+        fast = _plain_text(renderables, output_width(False, PIPE_WIDTH))
+        if fast is not None:
+            return fast
+    return _rich_text(*renderables)
+
+
+_RICH_READS = re.compile(r"\[[a-zA-Z#/@]|:\S*?:")  # markup tags and :emoji: codes
+
+
+def _plain_text(renderables: Sequence[Any], width: int) -> str | None:
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    if encoding not in ("utf8", "utf_8"):
+        return None  # rich draws boxes in ASCII then
+    parts = []
+    for item in renderables:
+        if isinstance(item, str):
+            if _RICH_READS.search(item) or not item.isascii():
+                return None
+            if any(len(line) > width for line in item.split("\n")):
+                return None  # rich would wrap it
+            parts.append(item)
+        elif isinstance(item, FitTable):
+            lines = item.plain(width)
+            if lines is None:
+                return None
+            parts.extend(lines)
+        else:
+            return None
+    return "\n".join(line.rstrip() for part in parts for line in part.split("\n"))
+
+
+def _rich_text(*renderables: RenderableType | str) -> str:
     from rich.console import Console
 
     con = Console(highlight=False)
@@ -45,6 +97,30 @@ def to_text(*renderables: RenderableType | str) -> str:
         for item in renderables:
             con.print(item)
     return "\n".join(line.rstrip() for line in capture.get().splitlines())
+
+
+@dataclass(frozen=True)
+class Styled:
+    """A table cell with a rich style, made into rich ``Text`` only when rich renders the table."""
+
+    plain: str
+    style: str
+
+
+def _rich_cell(cell: Any) -> Any:
+    if isinstance(cell, Styled):
+        from rich.text import Text
+
+        return Text(cell.plain, style=cell.style)
+    return cell
+
+
+def _plain_cell(cell: Any) -> str | None:
+    """The cell as plain ASCII on one line, or None for what only rich lays out."""
+    text = cell.plain if hasattr(cell, "plain") else cell
+    if not isinstance(text, str) or "\n" in text or not text.isascii():
+        return None
+    return text
 
 
 def _width(cell: Any) -> int:
@@ -122,8 +198,55 @@ class FitTable:
                 else None,
             )
         for row in self.rows:
-            table.add_row(*row)
+            table.add_row(*(_rich_cell(cell) for cell in row))
         return table
+
+    def plain(self, width: int) -> list[str] | None:
+        """The wide form as rich lays it out without styles, when rich would neither wrap nor fold
+        a cell nor move to the vertical form; otherwise None (then rich renders it).
+
+        Each column is as wide as its widest cell; cells are padded by one space on each side
+        (none at the outer edges without a box) and justified as :meth:`table` says.
+        """
+        if self.box not in (None, "heavy_head", "plain"):
+            return None
+        cells = [[_plain_cell(c) for c in row] for row in self.rows]
+        header = [c.header for c in self.columns]
+        if any(c is None for row in cells for c in row) or not all(h.isascii() for h in header):
+            return None
+        rows: list[list[str]] = cells  # type: ignore[assignment]
+        shown = self.box is not None
+        widths = [
+            max([len(h) if shown else 0, *(len(r[i]) for r in rows)]) for i, h in enumerate(header)
+        ]
+        n = len(widths)
+        boxed = self.box == "heavy_head"
+        total = sum(widths) + (2 * n if boxed else 2 * n - 2) + (n + 1 if boxed else 0)
+        if total > width or (self.title is not None and len(self.title) > total):
+            return None
+        right = [c.kind == "number" for c in self.columns]
+
+        def line(row: Sequence[str], edge: str, sep: str) -> str:
+            padded = [
+                (cell.rjust(w) if r else cell.ljust(w))
+                for cell, w, r in zip(row, widths, right, strict=True)
+            ]
+            if boxed:
+                return edge + sep.join(f" {cell} " for cell in padded) + edge
+            return "  ".join(padded)
+
+        def rule(left: str, fill: str, cross: str, end: str) -> str:
+            return left + cross.join(fill * (w + 2) for w in widths) + end
+
+        out = [] if self.title is None else [self.title]
+        if boxed:
+            out += [rule("┏", "━", "┳", "┓"), line(header, "┃", "┃"), rule("┡", "━", "╇", "┩")]
+        elif shown:
+            out.append(line(header, "", ""))
+        out += [line(row, "│", "│") for row in rows]
+        if boxed:
+            out.append(rule("└", "─", "┴", "┘"))
+        return out
 
     def needed_width(self) -> int:
         """The fewest columns the wide form takes with every number whole and text wrapped.
@@ -167,7 +290,7 @@ class FitTable:
             grid.add_column(no_wrap=True, style="bold")
             grid.add_column(overflow="fold")
             first, *rest = row
-            grid.add_row(Text(f"{labels[0]}:", style="bold"), first)
+            grid.add_row(Text(f"{labels[0]}:", style="bold"), _rich_cell(first))
             for label, cell in zip(labels[1:], rest, strict=True):
-                grid.add_row(f"  {label}", cell)
+                grid.add_row(f"  {label}", _rich_cell(cell))
             yield grid

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.output.table import Column, FitTable
+from dsplan.output.table import Column, FitTable, Styled
 from dsplan.units import count, days, sci, si
 
 if TYPE_CHECKING:
@@ -110,8 +110,6 @@ def both(value: float, unit: str) -> str:
 
 def plan_text(plan: Plan) -> RenderableType:
     """One plan as a table that reads at a glance."""
-    from rich.text import Text
-
     a = plan.architecture
     s = a.shape
     h = plan.hyperparameters
@@ -122,7 +120,7 @@ def plan_text(plan: Plan) -> RenderableType:
     )
 
     def section(name: str) -> None:
-        table.add_row(Text(name, style="cyan"), "")
+        table.add_row(Styled(name, "cyan"), "")
 
     o = plan.optimal
     if o.model_size_unit == "flops_per_token":
@@ -322,10 +320,8 @@ def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
 
 def cost_table(cost: dict[str, Any]) -> RenderableType:
     """The cost section as a table, laid out like :func:`plan_text`."""
-    from rich.text import Text
-
     table = FitTable([Column("", "text", style="bold"), Column("", "text")], box=None)
-    table.add_row(Text(f"Hardware ({cost['gpu']}, {cost['dtype']})", style="cyan"), "")
+    table.add_row(Styled(f"Hardware ({cost['gpu']}, {cost['dtype']})", "cyan"), "")
     for label, value in cost_rows(cost):
         table.add_row(f"  {label}", value)
     return table

@@ -18,11 +18,11 @@ Conventions (documented in docs/hardware.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.catalog.gpus import TRAINING_DTYPES, Gpu, get_gpu
 from dsplan.errors import InputError
+from dsplan.records import record
 from dsplan.units import days as days_text
 from dsplan.units import positive_int
 
@@ -96,7 +96,7 @@ def cluster_flops(n_gpus: int, peak_flops_per_gpu: float, mfu: float, days: floa
     return n_gpus * peak_flops_per_gpu * mfu * days * HOURS_PER_DAY * SECONDS_PER_HOUR
 
 
-@dataclass(frozen=True)
+@record
 class Hardware:
     """The resolved hardware inputs of a cost estimate."""
 
@@ -218,7 +218,7 @@ def resolve_hardware(
     )
 
 
-@dataclass(frozen=True)
+@record
 class Memory:
     """Model and optimizer states against GPU memory, under ZeRO-1 and ZeRO-3 sharding."""
 
@@ -301,7 +301,7 @@ def state_memory(params: int, gpu_memory_gb: float, n_gpus: int | None = None) -
     return Memory(params, capacity, n_gpus, min_zero3, min_zero1)
 
 
-@dataclass(frozen=True)
+@record
 class Feasibility:
     """Whether the run meets the deadline and spending limit given, and by how much it misses."""
 
@@ -322,7 +322,7 @@ class Feasibility:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Cost:
     """Time, cost, memory and feasibility of training ``tokens`` tokens of one shape on a GPU."""
 

@@ -15,7 +15,7 @@ D of the plan.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dsplan.catalog.presets import (
@@ -30,6 +30,7 @@ from dsplan.laws.hyperparameters import hyperparameters_for
 from dsplan.laws.types import FitRange, Preset
 from dsplan.model.flops import Counts, Shape
 from dsplan.model.shape import ASPECT_RANGE, MAX_D_MODEL, SearchOptions
+from dsplan.records import record
 from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, Schedule, multistep
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def round_batch_sequences(batch_size_sequences: float) -> tuple[int, int]:
     return max(multiple, round(batch_size_sequences / multiple) * multiple), multiple
 
 
-@dataclass(frozen=True)
+@record
 class PlanOptions:
     """Everything a plan depends on besides the compute budget.
 
@@ -71,7 +72,7 @@ class PlanOptions:
     unique_tokens: float | None = None  # unique tokens available (data-constrained planning)
 
 
-@dataclass(frozen=True)
+@record
 class Optimal:
     """The law's compute-optimal allocation.
 
@@ -104,7 +105,7 @@ class Optimal:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Hyperparameters:
     """Eq. 1's peak learning rate and batch size at the plan's compute."""
 
@@ -119,7 +120,7 @@ class Hyperparameters:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@record
 class Architecture:
     """The chosen shape and its exact counts.
 
@@ -151,7 +152,7 @@ class Architecture:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Training:
     """What the plan trains: D = C / M_exact tokens."""
 
@@ -163,7 +164,7 @@ class Training:
         return {"tokens": self.tokens, "tokens_per_param": self.tokens_per_param}
 
 
-@dataclass(frozen=True)
+@record
 class FitCheck:
     """How far the plan lies outside the ranges the laws were fitted on.
 
@@ -194,7 +195,7 @@ class FitCheck:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """A complete plan for one compute budget; ``to_dict()`` is the JSON document."""
 

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from dsplan.errors import InputError
+from dsplan.records import record
 from dsplan.units import positive_int
 
 KINDS = ("multistep", "cosine", "wsd")
@@ -61,7 +62,7 @@ REFERENCES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Milestone:
     """The learning rate at ``step`` (and ``tokens``).
 
@@ -78,7 +79,7 @@ class Milestone:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@record
 class Schedule:
     """A schedule: its milestones plus what :func:`learning_rate_at` needs for every step."""
 
