@@ -101,6 +101,9 @@ def chart_column(tokens: float, x_max_tokens: float, width: int = CHART_WIDTH) -
     return min(width - 1, max(0, math.ceil(tokens / x_max_tokens * width - 0.5)))
 
 
+Segments = list[tuple[str, str]]  # (text, rich style); "" for none
+
+
 def _chart(
     sched: Schedule,
     x_max_tokens: float,
@@ -108,22 +111,20 @@ def _chart(
     width: int,
     room: int,
     marker: float | None = None,
-) -> Any:
-    from rich.text import Text
-
+) -> Segments:
     y_max = sched.peak_learning_rate
-    text = Text()
+    out: Segments = []
     rows = chart_rows(sched, x_max_tokens, y_max, marker, width, room)
     for i, row in enumerate(rows[:CHART_HEIGHT]):
         label = f"{y_max:.2e}" if i == 0 else ("0" if i == CHART_HEIGHT - 1 else "")
-        text.append(f"{label:>9} │", style="dim")
-        text.append(row.rstrip() + "\n", style=style)
+        out.append((f"{label:>9} │", "dim"))
+        out.append((row.rstrip() + "\n", style))
     axis, labels = axis_rows(sched, x_max_tokens, width)
-    text.append(" " * 10 + "└" + axis + "\n", style="dim")
-    text.append(" " * AXIS_WIDTH + labels + "\n", style="dim")
+    out.append((" " * 10 + "└" + axis + "\n", "dim"))
+    out.append((" " * AXIS_WIDTH + labels + "\n", "dim"))
     for row in rows[CHART_HEIGHT:]:
-        text.append(" " * AXIS_WIDTH + row + "\n", style="bold")
-    return text
+        out.append((" " * AXIS_WIDTH + row + "\n", "bold"))
+    return out
 
 
 def _milestone_lines(sched: Schedule, width: int) -> list[str]:
@@ -164,48 +165,73 @@ class ScheduleText:
         """The report as rich Text for a ``width``-column terminal."""
         from rich.text import Text
 
+        t = Text()
+        for text, style in self.segments(width):
+            t.append(text, style=style or None)
+        return t
+
+    def plain_lines(self, width: int) -> list[str] | None:
+        """The report without styles, as rich prints :meth:`render` when no line needs wrapping
+        (None otherwise). Piped output takes this path and does not import rich (start-up:
+        bench/startup.py times ``dsplan schedule``)."""
+        lines = "".join(text for text, _ in self.segments(width)).split("\n")
+        if any(len(line) > width for line in lines):
+            return None
+        return lines
+
+    def segments(self, width: int) -> Segments:
+        """The report as ``(text, style)`` pieces for a ``width``-column terminal."""
         sched, e = self.report.schedule, self.report.extension
         # The axis labels end in " tokens": the chart is that much narrower than the room.
         room = width - AXIS_WIDTH
         chart_width = max(MIN_CHART_WIDTH, min(CHART_WIDTH, room - len(" tokens")))
-        t = Text()
+        t: Segments = []
         x_max = e.extended_tokens if e else sched.tokens
-        t.append(f"dsplan schedule: {sched.kind}\n", style="bold")
+        t.append((f"dsplan schedule: {sched.kind}\n", "bold"))
         t.append(
-            f"{sci(sched.tokens)} tokens ({count(sched.tokens)}) in {sched.total_steps:,} steps of "
-            f"{sched.tokens_per_step:,} tokens; peak lr {sched.peak_learning_rate:.4e}, "
-            f"warm-up {sched.warmup_steps:,} steps\n"
+            (
+                f"{sci(sched.tokens)} tokens ({count(sched.tokens)}) in {sched.total_steps:,} steps "
+                f"of {sched.tokens_per_step:,} tokens; peak lr {sched.peak_learning_rate:.4e}, "
+                f"warm-up {sched.warmup_steps:,} steps\n",
+                "",
+            )
         )
-        t.append("\n".join(_milestone_lines(sched, width)) + "\n\n")
-        t.append_text(_chart(sched, x_max, "cyan", chart_width, room))
+        t.append(("\n".join(_milestone_lines(sched, width)) + "\n\n", ""))
+        t += _chart(sched, x_max, "cyan", chart_width, room)
         if e:
-            t.append("\n")
+            t.append(("\n", ""))
             t.append(
-                f"Extended to {sci(e.extended_tokens)} tokens ({count(e.extended_tokens)}), "
-                f"{e.schedule.total_steps:,} steps\n",
-                style="bold",
+                (
+                    f"Extended to {sci(e.extended_tokens)} tokens ({count(e.extended_tokens)}), "
+                    f"{e.schedule.total_steps:,} steps\n",
+                    "bold",
+                )
             )
             t.append(
-                f"  reuse the checkpoint at step {e.reusable_step:,} = {count(e.reusable_tokens)} "
-                f"tokens ({e.reuse_fraction:.1%} of the planned run); "
-                f"{count(e.lost_tokens)} planned tokens after it are not reused\n"
+                (
+                    f"  reuse the checkpoint at step {e.reusable_step:,} = "
+                    f"{count(e.reusable_tokens)} tokens ({e.reuse_fraction:.1%} of the planned "
+                    f"run); {count(e.lost_tokens)} planned tokens after it are not reused\n",
+                    "",
+                )
             )
-            t.append("\n".join(_milestone_lines(e.schedule, width)) + "\n")
+            t.append(("\n".join(_milestone_lines(e.schedule, width)) + "\n", ""))
             if e.drift:
                 dr = e.drift
                 t.append(
-                    f"  laws ({dr.preset}, Eq. 1) at C2 = M x D2 = {sci(dr.compute_flops)} FLOPs: "
-                    f"peak lr {dr.law_learning_rate:.4e} ({dr.learning_rate_drift:+.1%} vs "
-                    f"running), batch {count(dr.law_batch_size_tokens)} tokens "
-                    f"({dr.batch_size_drift:+.1%} vs running {count(sched.tokens_per_step)})\n"
+                    (
+                        f"  laws ({dr.preset}, Eq. 1) at C2 = M x D2 = {sci(dr.compute_flops)} "
+                        f"FLOPs: peak lr {dr.law_learning_rate:.4e} ({dr.learning_rate_drift:+.1%} "
+                        f"vs running), batch {count(dr.law_batch_size_tokens)} tokens "
+                        f"({dr.batch_size_drift:+.1%} vs running {count(sched.tokens_per_step)})\n",
+                        "",
+                    )
                 )
             for note in e.notes:
-                t.append(_wrap(note, "  note: ", width) + "\n", style="dim")
-            t.append("\n")
-            t.append_text(
-                _chart(e.schedule, x_max, "magenta", chart_width, room, e.reusable_tokens)
-            )
-        t.append("\n")
-        t.append(_wrap(ROUNDING_NOTE, "steps: ", width) + "\n", style="dim")
-        t.append(_wrap(REFERENCES[sched.kind], "reference: ", width), style="dim")
+                t.append((_wrap(note, "  note: ", width) + "\n", "dim"))
+            t.append(("\n", ""))
+            t += _chart(e.schedule, x_max, "magenta", chart_width, room, e.reusable_tokens)
+        t.append(("\n", ""))
+        t.append((_wrap(ROUNDING_NOTE, "steps: ", width) + "\n", "dim"))
+        t.append((_wrap(REFERENCES[sched.kind], "reference: ", width), "dim"))
         return t

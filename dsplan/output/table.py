@@ -12,8 +12,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from dsplan.records import record
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -46,7 +48,7 @@ def to_text(*renderables: RenderableType | str) -> str:
 
     Trailing spaces that rich pads lines with are removed, so piped output diffs cleanly.
 
-    Piped, strings and tables are laid out here, without rich (:meth:`FitTable.plain`): importing
+    Piped, strings and tables are laid out here, without rich (``plain_lines``): importing
     rich's console and table modules is about 20 ms, a third of a ``dsplan budget`` run, which
     bench/startup.py showed the text paths paying (``budget`` 1.79x, ``budget --gpu`` 2.03x of
     ``import typer``; the target is 1.5x). Anything else, and any table that would need rich's
@@ -74,8 +76,8 @@ def _plain_text(renderables: Sequence[Any], width: int) -> str | None:
             if any(len(line) > width for line in item.split("\n")):
                 return None  # rich would wrap it
             parts.append(item)
-        elif isinstance(item, FitTable):
-            lines = item.plain(width)
+        elif hasattr(item, "plain_lines"):  # a FitTable, the schedule's text
+            lines = item.plain_lines(width)
             if lines is None:
                 return None
             parts.extend(lines)
@@ -99,7 +101,7 @@ def _rich_text(*renderables: RenderableType | str) -> str:
     return "\n".join(line.rstrip() for line in capture.get().splitlines())
 
 
-@dataclass(frozen=True)
+@record
 class Styled:
     """A table cell with a rich style, made into rich ``Text`` only when rich renders the table."""
 
@@ -137,7 +139,7 @@ def _longest_word(cell: Any) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
-@dataclass
+@record
 class Column:
     """A column: its header, what it holds, its style.
 
@@ -151,7 +153,7 @@ class Column:
     style: str = ""
 
 
-@dataclass
+@record
 class FitTable:
     """A table that fits its width without shortening a number (see the module docstring).
 
@@ -201,7 +203,7 @@ class FitTable:
             table.add_row(*(_rich_cell(cell) for cell in row))
         return table
 
-    def plain(self, width: int) -> list[str] | None:
+    def plain_lines(self, width: int) -> list[str] | None:
         """The wide form as rich lays it out without styles, when rich would neither wrap nor fold
         a cell nor move to the vertical form; otherwise None (then rich renders it).
 
