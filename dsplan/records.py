@@ -75,10 +75,11 @@ def _delattr(self: Any, name: str) -> None:  # noqa: ARG001 - object.__delattr__
 @dataclass_transform(frozen_default=True)
 def record(cls: type[T]) -> type[T]:
     """A frozen dataclass with dataclasses' repr, equality and hash (see the module docstring)."""
+    own = set(cls.__dict__)  # as dataclasses do, a method the class writes itself is kept
     built = dataclass(repr=False, eq=False)(cls)
-    built.__setattr__ = _setattr  # type: ignore[method-assign]
-    built.__delattr__ = _delattr  # type: ignore[method-assign]
-    built.__repr__ = _repr  # type: ignore[method-assign]
-    built.__eq__ = _eq  # type: ignore[assignment,method-assign]
-    built.__hash__ = _hash  # type: ignore[method-assign]
+    shared = {"__setattr__": _setattr, "__delattr__": _delattr, "__repr__": _repr}
+    shared.update({"__eq__": _eq, "__hash__": _hash})
+    for name, method in shared.items():
+        if name not in own:
+            setattr(built, name, method)
     return built

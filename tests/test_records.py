@@ -60,3 +60,15 @@ def test_fields_are_set_once_and_nothing_is_added_or_deleted() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         del p.x
     assert p.x == 1.0
+
+
+def test_a_method_the_class_writes_is_kept() -> None:
+    @record
+    class Named:
+        name: str
+
+        def __repr__(self) -> str:
+            return f"<{self.name}>"
+
+    assert repr(Named("a")) == "<a>"
+    assert Named("a") == Named("a")

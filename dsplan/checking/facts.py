@@ -11,10 +11,10 @@ rule that reports the cause speaks instead.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dsplan.errors import InputError
+from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.catalog.gpus import Gpu
@@ -33,7 +33,7 @@ BATCH_ERROR_FACTOR = 4.0
 SIZE_KEYS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size", "seq_len")
 
 
-@dataclass(frozen=True)
+@record
 class Laws:
     """The preset's laws at the config's compute: D_opt, M_opt (in the law's unit), Eq. 1."""
 
@@ -50,7 +50,7 @@ class Laws:
     hyper_floor: float | None
 
 
-@dataclass(frozen=True)
+@record
 class BatchReading:
     """The config's batch against B_opt, in the unit it was given and read in the other unit."""
 
@@ -64,7 +64,7 @@ class BatchReading:
     wrong_unit: bool
 
 
-@dataclass(frozen=True)
+@record
 class HardwareFacts:
     """A run's hardware as the GPU table resolves it: the numbers the DSP50x rules compare."""
 
@@ -80,7 +80,7 @@ class HardwareFacts:
     implied_mfu: float | None
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     """Everything the rules need about one config; see :func:`derive`."""
 

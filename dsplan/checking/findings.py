@@ -7,10 +7,10 @@ stable contract (docs/check.md).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from dsplan.checking.facts import ERROR, INFO, SEVERITIES, WARNING
+from dsplan.records import record
 
 __all__ = [
     "ERROR",
@@ -28,7 +28,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """One problem in one config: rule, severity, location, the numbers, and what the laws suggest."""
 
@@ -44,7 +44,7 @@ class Finding:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@record
 class Derived:
     """The numbers the rules compared against, echoed so a finding can be reproduced."""
 
@@ -64,7 +64,7 @@ class Derived:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@record
 class FileReport:
     """The findings of one file, most severe first."""
 
@@ -86,7 +86,7 @@ class FileReport:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """Every file's findings and the exit code they imply."""
 

@@ -9,14 +9,15 @@ module lists its rules in ``FAMILY`` and :mod:`dsplan.checking.rules` joins the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.checking.facts import Facts
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """A rule: its id, the severities it can report, what it checks and where its threshold is from."""
 
@@ -26,7 +27,7 @@ class Rule:
     threshold: str
 
 
-@dataclass(frozen=True)
+@record
 class Hit:
     """One thing a rule found: the key, the numbers it compared, and the value it suggests.
 
@@ -43,7 +44,7 @@ class Hit:
 Check = Callable[["Facts"], Iterable[Hit]]
 
 
-@dataclass(frozen=True)
+@record
 class RuleCheck:
     """A rule and the function that checks it."""
 

@@ -8,12 +8,13 @@ is not a finding: a file that cannot be loaded exits 2 before any rule runs.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dsplan.checking.toml_lines import line_of
 from dsplan.errors import ConfigError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.records import record
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
     DEEPSEEK_STAGE_FRACTIONS,
@@ -36,7 +37,7 @@ DEFAULT_STAGE_FACTORS = DEEPSEEK_STAGE_FACTORS
 DEFAULT_WARMUP_STEPS = DEEPSEEK_WARMUP_STEPS
 
 
-@dataclass(frozen=True)
+@record
 class Key:
     """One key of the run-config schema."""
 
@@ -231,7 +232,7 @@ ALIASES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """One reason a config cannot be loaded: where it is and what is wrong."""
 
@@ -273,7 +274,7 @@ def closest_key(path: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class ModelConfig:
     """The ``[model]`` table, with defaults filled in. Sizes are not validated here (see check).
 
@@ -335,7 +336,7 @@ class ModelConfig:
         )
 
 
-@dataclass(frozen=True)
+@record
 class TrainingConfig:
     """The ``[training]`` table, with defaults filled in."""
 
@@ -352,7 +353,7 @@ class TrainingConfig:
     decay_fraction: float
 
 
-@dataclass(frozen=True)
+@record
 class HardwareConfig:
     """The ``[hardware]`` table; every key optional."""
 
@@ -369,7 +370,7 @@ class HardwareConfig:
         return any(v is not None for v in self.__dict__.values())
 
 
-@dataclass(frozen=True)
+@record
 class RunConfig:
     """A loaded run config: typed values, where each key was written, and what was given."""
 

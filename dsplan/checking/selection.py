@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from dsplan.errors import InputError
+from dsplan.records import record
 
 
 def split_codes(values: Iterable[str]) -> tuple[str, ...]:
@@ -39,7 +39,7 @@ def _longest(code_list: Sequence[str], rule: str) -> int:
     return max((len(code) for code in code_list if rule.startswith(code)), default=-1)
 
 
-@dataclass(frozen=True)
+@record
 class Selection:
     """The rule codes selected and ignored for a whole run (``--select``, ``--ignore``)."""
 

@@ -11,11 +11,11 @@ output shows; :meth:`ScheduleReport.to_dict` is the JSON document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
+from dsplan.records import record
 from dsplan.scheduling.continual import Extension, extend
 from dsplan.scheduling.schedules import (
     DEEPSEEK_STAGE_FACTORS,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class Run:
     """What a schedule is built for: D tokens in batches of B tokens at a peak rate.
 
@@ -170,7 +170,7 @@ def _flops_per_token(
     return float(counts(shape).flops_per_token), shape.to_dict()
 
 
-@dataclass(frozen=True)
+@record
 class ScheduleReport:
     """A run's schedule, its extension (continual training) when asked, and the warnings."""
 

@@ -11,10 +11,10 @@ Kept apart from :mod:`dsplan.scheduling.schedules`, which ``dsplan budget`` impo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
+from dsplan.records import record
 from dsplan.scheduling.schedules import Schedule, learning_rate_at, rebuild, tokens_at
 from dsplan.units import count
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 COSINE_REUSE_TOLERANCE = 0.05
 
 
-@dataclass(frozen=True)
+@record
 class LawDrift:
     """The laws' hyperparameters at the extended run's compute, against the running ones."""
 
@@ -43,7 +43,7 @@ class LawDrift:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@record
 class Extension:
     """What a run planned for ``tokens`` can reuse when it grows to ``extended_tokens``."""
 

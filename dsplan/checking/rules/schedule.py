@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import pairwise
 
 from dsplan.checking.facts import ERROR, WARNING, Facts
 from dsplan.checking.registry import Hit, rule
 from dsplan.checking.rules._text import fmt, list_text, value_text
 from dsplan.checking.schema import DEFAULT_STAGE_FACTORS
+from dsplan.records import record
 from dsplan.scheduling.schedules import (
     DEEPSEEK_WARMUP_STEPS,
     DEFAULT_DECAY_FRACTION,
@@ -33,7 +33,7 @@ def _warmup_suggestion(steps: int | None) -> int:
     return max(1, min(DEEPSEEK_WARMUP_STEPS, math.floor(0.01 * steps)))
 
 
-@dataclass(frozen=True)
+@record
 class _Multistep:
     """A multi-step schedule's drops: the key they came from, as fractions of the tokens and as
     written, and the factors."""
