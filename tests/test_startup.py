@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "scipy", "matplotlib", "pandas", "pydantic")
 
 
@@ -70,3 +73,52 @@ def test_option_errors_read_the_same_with_any_typer(
         args += ["--gpu", "h800"]
     result = run_cli(*args)
     assert_input_error(result, message)
+
+
+CONFIG = "tests/data/configs/valid/deepseek-67b.toml"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["budget", "1e24"],
+        ["budget", "1e24", "--gpu", "h800", "--gpus", "2048"],
+        ["check", CONFIG],
+        [
+            "schedule",
+            "--tokens",
+            "2e12",
+            "--batch-size-tokens",
+            "9437184",
+            "--learning-rate",
+            "4.2e-4",
+        ],
+    ],
+)
+def test_piped_text_paths_import_no_rich(args: list[str]) -> None:
+    # rich's console and table modules are a third of these commands' start-up (bench/startup.py);
+    # piped, the text is laid out without them (dsplan/output/table.py, checking/reporters.py).
+    code = (
+        "import sys\n"
+        f"sys.argv = ['dsplan', *{args!r}]\n"
+        "from dsplan.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, 1, None), exc.code\n"
+        "print('rich:', *sorted(m for m in sys.modules if m.startswith('rich')), file=sys.stderr)\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout
+    assert done.stderr.splitlines()[-1] == "rich:", done.stderr
