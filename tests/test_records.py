@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import pytest
 
@@ -27,7 +26,9 @@ class Twin:
     secret: str = dataclasses.field(default="", repr=False)
 
 
-@pytest.mark.parametrize("args", [(1.0,), (1.0, 2.0, "a", "s"), (math.nan, 1.0), (-0.0, 0.0, "b")])
+# No NaN field: dataclasses themselves compare it differently by Python version (3.13 compares
+# field by field, so an instance holding NaN is unequal to itself; earlier versions compare tuples).
+@pytest.mark.parametrize("args", [(1.0,), (1.0, 2.0, "a", "s"), (-0.0, 0.0, "b")])
 def test_a_record_is_a_frozen_dataclass(args: tuple[object, ...]) -> None:
     p, t = Point(*args), Twin(*args)  # type: ignore[arg-type]
     assert repr(p) == repr(t).replace("Twin(", "Point(")
