@@ -122,3 +122,28 @@ def test_piped_text_paths_import_no_rich(args: list[str]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout
     assert done.stderr.splitlines()[-1] == "rich:", done.stderr
+
+
+def test_every_option_is_coerced_without_pydantic() -> None:
+    # A parameter type that dsplan/cli/_coercion.py does not know falls back to typer's pydantic
+    # path, and every run of that command would pay ~55 ms for it (typer >= 0.29).
+    from typer.main import get_command
+
+    from dsplan.cli import COMMANDS, app
+    from dsplan.cli._coercion import _converter
+
+    root = get_command(app)
+    commands = [root]
+    for name in COMMANDS:
+        cmd = root.get_command(None, name)  # type: ignore[attr-defined]
+        commands += [cmd, *getattr(cmd, "commands", {}).values()]
+    params = [p for c in commands for p in c.params]
+    typed = [p for p in params if hasattr(p, "type_descriptor")]
+    if not typed:
+        pytest.skip("typer < 0.29: click's own types, no pydantic")
+    unknown = [
+        f"{p.name}: {p.type_descriptor.annotation}"
+        for p in typed
+        if _converter(p.type_descriptor.annotation, p.type_descriptor.parameter_info) is None
+    ]
+    assert not unknown
