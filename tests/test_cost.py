@@ -12,16 +12,15 @@ from hypothesis import strategies as st
 from dsplan.errors import InputError, PresetError
 from dsplan.model.flops import Shape, counts
 from dsplan.planning.cost import (
-    BYTES_PER_PARAM,
     cluster_flops,
     estimate,
     gpu_hours,
     gpus_for_days,
     plan_for_cluster,
     resolve_hardware,
-    state_memory,
     wall_clock_days,
 )
+from dsplan.planning.memory import BYTES_PER_PARAM, state_memory
 from dsplan.planning.plan import plan
 
 

@@ -91,7 +91,7 @@ def _implied(f: Facts) -> tuple[float, str, str] | None:
 
 def _states_fit(f: Facts, h: HardwareFacts, n_gpus: int) -> Iterator[tuple[str, Hit]]:
     """(rule, hit) for model and optimizer states that do not fit on ``n_gpus``."""
-    from dsplan.planning.cost import state_memory
+    from dsplan.planning.memory import state_memory
 
     if f.counts is None:
         return
