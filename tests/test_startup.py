@@ -13,6 +13,32 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "scipy", "matplotlib", "pandas", "pydantic")
 
 
+def _imported_after(args: list[str], prefixes: tuple[str, ...], codes: tuple[int, ...]) -> str:
+    """Run ``dsplan ARGS`` in a fresh interpreter; the modules it imported that start with one of
+    ``prefixes``, space-separated. Its stdout must not be empty, and its exit code one of ``codes``.
+    """
+    code = (
+        "import sys\n"
+        f"sys.argv = ['dsplan', *{args!r}]\n"
+        "from dsplan.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        f"    assert (exc.code or 0) in {codes!r}, exc.code\n"
+        f"found = sorted(m for m in sys.modules if m.split('.')[0] in {prefixes!r})\n"
+        "print('found:', *found, file=sys.stderr)\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout
+    return done.stderr.splitlines()[-1].removeprefix("found:").strip()
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -35,20 +61,7 @@ HEAVY = ("numpy", "scipy", "matplotlib", "pandas", "pydantic")
 )
 def test_common_commands_import_nothing_heavy(args: list[str]) -> None:
     # typer >= 0.29 would import pydantic to coerce the options (dsplan/cli/_coercion.py).
-    code = (
-        "import sys\n"
-        f"sys.argv = ['dsplan', *{args!r}]\n"
-        "from dsplan.cli import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code in (0, None), exc.code\n"
-        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
-        "print('heavy:', *heavy, file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[-1] == "heavy:", done.stderr
+    assert _imported_after(args, HEAVY, (0,)) == ""
 
 
 @pytest.mark.parametrize(
@@ -98,30 +111,7 @@ CONFIG = "tests/data/configs/valid/deepseek-67b.toml"
 def test_piped_text_paths_import_no_rich(args: list[str]) -> None:
     # rich's console and table modules are a third of these commands' start-up (bench/startup.py);
     # piped, the text is laid out without them (dsplan/output/table.py, checking/reporters.py).
-    code = (
-        "import sys\n"
-        f"sys.argv = ['dsplan', *{args!r}]\n"
-        "from dsplan.cli import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code in (0, 1, None), exc.code\n"
-        "print('rich:', *sorted(m for m in sys.modules if m.startswith('rich')), file=sys.stderr)\n"
-    )
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS")
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout
-    assert done.stderr.splitlines()[-1] == "rich:", done.stderr
+    assert _imported_after(args, ("rich",), (0, 1)) == ""
 
 
 def test_every_option_is_coerced_without_pydantic() -> None:
