@@ -1,7 +1,8 @@
 """Ground truth for `dsplan model --hf-config`: what transformers instantiates from each fixture.
 
-Builds every config.json under tests/data/hf/ with transformers on the meta device (no memory, no
-weights) and sums ``p.numel()`` over ``model.parameters()``, which yields a tied embedding once.
+Builds every config.json under tests/data/hf/ (dense and mixture-of-experts) with transformers on
+the meta device (no memory, no weights) and sums ``p.numel()`` over ``model.parameters()``, which
+yields a tied embedding once and leaves out buffers (DeepSeek-V3's ``e_score_correction_bias``).
 Prints, per file, transformers' total, dsplan's total and whether they agree. Not run in CI: it
 needs torch and transformers, which dsplan does not depend on.
 
@@ -10,7 +11,7 @@ needs torch and transformers, which dsplan does not depend on.
     python bench/hf_counts.py --variants     # each fixture with its switches flipped
 
 Exit status 1 if any count differs (a variant dsplan refuses is not a difference). The totals it
-prints are the ones tests/test_hf_config.py pins.
+prints are the ones tests/test_hf_config.py and tests/test_moe.py pin.
 """
 
 from __future__ import annotations
@@ -32,7 +33,24 @@ VARIANTS: list[dict[str, object]] = [
     {"head_dim": None},
     {"head_dim": 64},
     {"num_key_value_heads": None},
+    {"first_k_dense_replace": 0},
+    {"q_lora_rank": None},
+    {"n_shared_experts": None},
+    {"decoder_sparse_step": 2},
+    {"mlp_only_layers": [0, 5]},
 ]
+
+
+def dsplan_total(path: Path) -> int:
+    """dsplan's total for a dense or mixture-of-experts config.json."""
+    from dsplan.model.flops import counts
+    from dsplan.model.hf_moe import HfMoeConfig, read_any_hf_config
+    from dsplan.model.moe import moe_counts
+
+    read = read_any_hf_config(path)
+    if isinstance(read, HfMoeConfig):
+        return moe_counts(read.shape).params_total
+    return counts(read.shape).params_total
 
 
 def _config(path: Path, changes: dict[str, object] | None = None) -> dict[str, object]:
@@ -50,8 +68,11 @@ def transformers_total(path: Path, changes: dict[str, object] | None = None) -> 
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = _config(path, changes)
-    # auto_map points at remote code; the built-in class for model_type is what is counted.
+    # auto_map points at remote code; the built-in class for model_type is what is counted. A
+    # quantization_config (DeepSeek-V3's fp8, gpt-oss's mxfp4) would ask for kernels on the meta
+    # device; the parameters are the same without it.
     cfg.pop("auto_map", None)
+    cfg.pop("quantization_config", None)
     config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
@@ -62,8 +83,6 @@ def variants() -> int:
     import tempfile
 
     from dsplan.errors import InputError
-    from dsplan.model.flops import counts
-    from dsplan.model.hf_config import read_hf_config
 
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +91,7 @@ def variants() -> int:
                 variant = Path(tmp) / path.name
                 variant.write_text(json.dumps(_config(path, changes)))
                 try:
-                    got: int | str = counts(read_hf_config(variant).shape).params_total
+                    got: int | str = dsplan_total(variant)
                 except InputError as exc:
                     got = f"refused: {str(exc).split(': ', 1)[1][:60]}"
                 try:
@@ -91,9 +110,6 @@ def variants() -> int:
 def main(argv: list[str]) -> int:
     import transformers
 
-    from dsplan.model.flops import counts
-    from dsplan.model.hf_config import read_hf_config
-
     print(f"transformers {transformers.__version__}")
     if argv == ["--variants"]:
         return variants()
@@ -101,7 +117,7 @@ def main(argv: list[str]) -> int:
     bad = 0
     for path in paths:
         expected = transformers_total(path)
-        got = counts(read_hf_config(path).shape).params_total
+        got = dsplan_total(path)
         bad += got != expected
         verdict = "ok" if got == expected else f"DIFFERS by {got - expected:+,}"
         print(f"{path.name:42} {expected:>17,} {got:>17,}  {verdict}")

@@ -86,7 +86,11 @@ def _total(path: Path) -> int:
 
 
 def test_every_fixture_is_pinned() -> None:
-    assert {p.stem for p in HF.glob("*.json")} == set(TRANSFORMERS_TOTALS)
+    from test_moe import MOE_TRANSFORMERS_TOTALS
+
+    assert {p.stem for p in HF.glob("*.json")} == set(TRANSFORMERS_TOTALS) | set(
+        MOE_TRANSFORMERS_TOTALS
+    )
 
 
 @pytest.mark.parametrize(("stem", "total"), TRANSFORMERS_TOTALS.items(), ids=TRANSFORMERS_TOTALS)
@@ -287,8 +291,9 @@ BAD_FILES = [
     (b'{"model_type": "llama\xff"}', "not UTF-8 text (byte 21)"),
     (_llama(model_type=7), "model_type must be a string, got 7"),
     (_llama(model_type="gpt2"), "model_type 'gpt2' is not one dsplan counts exactly"),
-    (_llama(model_type="qwen2_moe"), "model_type 'qwen2_moe' (mixture-of-experts) is not one dsplan counts"),
-    (_llama(model_type="mixtral", num_local_experts=8), "mixture-of-experts models (num_local_experts) are not supported yet"),
+    (_llama(model_type="qwen2_moe"), "missing key 'num_experts_per_tok'"),
+    (_llama(model_type="deepseek_moe"), "model_type 'deepseek_moe' (mixture-of-experts) is not one dsplan counts"),
+    (_llama(num_local_experts=8), "mixture-of-experts models (num_local_experts) are counted only as deepseek_v2,"),
     (_llama(model_type=..., architectures=["GPT2LMHeadModel"]), "no model_type, and architectures[0] \"GPT2LMHeadModel\" is not one dsplan counts"),
     (_llama(model_type=..., architectures=...), "missing key 'model_type' (and no architectures)"),
     (_llama(model_type="mistral", num_key_value_heads=...), "missing key 'num_key_value_heads'; transformers' Mistral config"),

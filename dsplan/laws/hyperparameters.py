@@ -28,9 +28,10 @@ from dsplan.records import record
 if TYPE_CHECKING:
     from dsplan.laws.forms import HyperparameterLaw, Term
     from dsplan.model.flops import Counts
+    from dsplan.model.moe import MoeCounts
 
 
-def params_in(counts: Counts, convention: str) -> int:
+def params_in(counts: Counts | MoeCounts, convention: str) -> int:
     """A shape's parameters in one law's convention (see docs/laws.md)."""
     if convention == "params_total":
         return counts.params_total
@@ -77,7 +78,7 @@ class HyperparameterValues:
 
 
 def evaluate(
-    law: HyperparameterLaw, compute_flops: float, counts: Counts, tokens: float
+    law: HyperparameterLaw, compute_flops: float, counts: Counts | MoeCounts, tokens: float
 ) -> HyperparameterValues:
     """Evaluate a hyperparameter law for a plan.
 
@@ -123,7 +124,7 @@ def own_tables(preset: Preset, what: str) -> tuple[PowerLaw, PowerLaw]:
 def hyperparameters_for(
     preset: Preset,
     compute_flops: float,
-    counts: Counts,
+    counts: Counts | MoeCounts,
     tokens: float,
     law: HyperparameterLaw | None = None,
 ) -> HyperparameterValues:

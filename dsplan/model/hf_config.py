@@ -50,6 +50,25 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_SIZE = 2**31 - 1
 
 _MOE_KEYS = ("num_experts", "n_routed_experts", "num_local_experts", "moe_intermediate_size")
+# The mixture-of-experts model types dsplan.model.hf_moe counts (``dsplan model`` takes them).
+MOE_MODEL_TYPES = (
+    "deepseek_v2",
+    "deepseek_v3",
+    "gpt_oss",
+    "mixtral",
+    "olmoe",
+    "qwen2_moe",
+    "qwen3_moe",
+)
+MOE_ARCHITECTURES = {
+    "DeepseekV2ForCausalLM": "deepseek_v2",
+    "DeepseekV3ForCausalLM": "deepseek_v3",
+    "GptOssForCausalLM": "gpt_oss",
+    "MixtralForCausalLM": "mixtral",
+    "OlmoeForCausalLM": "olmoe",
+    "Qwen2MoeForCausalLM": "qwen2_moe",
+    "Qwen3MoeForCausalLM": "qwen3_moe",
+}
 
 
 @dataclass(frozen=True)
@@ -190,12 +209,36 @@ def read_hf_config(path: Path | str, *, seq_len: int = DEFAULT_SEQ_LEN) -> HfCon
             ones by name), naming the file and the key.
     """
     name = str(path)
-    data = _load(Path(path), name)
+    return hf_config_from_data(_load(Path(path), name), name, seq_len=seq_len)
+
+
+def moe_model_type(data: dict[str, Any]) -> str | None:
+    """The mixture-of-experts model type a loaded ``config.json`` names, if any."""
+    model_type = data.get("model_type")
+    if isinstance(model_type, str):
+        return model_type if model_type in MOE_MODEL_TYPES else None
+    architectures = data.get("architectures")
+    if "model_type" not in data and isinstance(architectures, list) and architectures:
+        first = architectures[0]
+        return MOE_ARCHITECTURES.get(first) if isinstance(first, str) else None
+    return None
+
+
+def hf_config_from_data(
+    data: dict[str, Any], name: str, *, seq_len: int = DEFAULT_SEQ_LEN
+) -> HfConfig:
+    """:func:`read_hf_config` of a loaded file (``name`` is how messages name it)."""
+    moe = moe_model_type(data)
+    if moe is not None:
+        raise InputError(
+            f"{name}: model_type {moe!r} is a mixture-of-experts model: `dsplan model` counts it, "
+            "this command does not take one yet"
+        )
     for key in _MOE_KEYS:
         if key in data and data[key] not in (None, 0, False):
             raise InputError(
-                f"{name}: mixture-of-experts models ({key}) are not supported yet; "
-                "dsplan would miscount them, so it refuses"
+                f"{name}: mixture-of-experts models ({key}) are counted only as "
+                f"{', '.join(MOE_MODEL_TYPES)}; dsplan would miscount this one, so it refuses"
             )
     model_type = _model_type(data, name)
     fam = FAMILIES[model_type]
@@ -292,6 +335,11 @@ class _Unreadable(ValueError):
 
 def _reject_constant(token: str) -> Any:
     raise _Unreadable(f"{token} is not a JSON number")
+
+
+def load_config_json(path: Path, name: str) -> dict[str, Any]:
+    """The JSON object of a ``config.json``, read with the bounds above."""
+    return _load(path, name)
 
 
 def _load(path: Path, name: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from dsplan.units import positive_int
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Counts
+    from dsplan.model.moe import MoeCounts
     from dsplan.planning.plan import Plan, PlanOptions
 
 SECONDS_PER_HOUR = 3600.0
@@ -335,7 +336,7 @@ def _feasibility(hours: float, hw: Hardware) -> Feasibility:
 
 
 def estimate(
-    shape_counts: Counts,
+    shape_counts: Counts | MoeCounts,
     tokens: float,
     hw: Hardware,
     *,
