@@ -10,9 +10,15 @@ are not counted yet.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dsplan.errors import InputError
+from dsplan.model.flops import layer_matmul_params, layer_other_params
 from dsplan.records import record
+from dsplan.units import positive_int
+
+if TYPE_CHECKING:
+    from dsplan.model.flops import Shape
 
 # Mixed-precision Adam, per parameter (Rajbhandari et al. 2020, ZeRO, Section 3.1: 2 + 2 + 12 bytes).
 STATE_BYTES_PER_PARAM = (
@@ -115,3 +121,458 @@ def state_memory(params: int, gpu_memory_gb: float, n_gpus: int | None = None) -
         max(1, math.ceil(sharded / (capacity - replicated))) if replicated < capacity else None
     )
     return Memory(params, capacity, n_gpus, min_zero3, min_zero1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The memory of a training run on a parallel layout (docs/memory.md has the derivation).
+# Everything above this line is the states floor of `budget --gpu`; it keeps its API and outputs.
+
+RECOMPUTATION = ("none", "selective", "full")
+ZERO_STAGES = (0, 1, 2, 3)
+MLP_KINDS = ("swiglu", "gelu")
+# Bytes per parameter of (weights, gradients, optimizer states): bf16, bf16, fp32 master + Adam m, v.
+WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
+# The cross-entropy reads the logits in fp32: 4 bytes per logit (Korthikanti et al. 2022, 4.1).
+LOGIT_BYTES = 4
+# Set aside from every GPU's memory for the CUDA context, communication buffers, the transient
+# workspace of a layer's backward pass and allocator fragmentation. An assumption, not a measurement.
+DEFAULT_ALLOWANCE = 0.05
+
+# How a stored tensor is split across the tensor-parallel group: "seq" (held whole unless sequence
+# parallelism splits it along the sequence), "tp" (split by tensor parallelism), "score" (an
+# attention-score tensor, split by tensor parallelism; its bytes per token grow with the sequence).
+SPLITS = ("seq", "tp", "score")
+
+
+@record
+class ActivationBlock:
+    """What one transformer layer stores for its backward pass: its widths and its kind.
+
+    ``swiglu`` with no dropout is dsplan's block (LLaMA: RMSNorm, grouped-query attention, SwiGLU);
+    ``gelu`` with dropout is the GPT-3 block of Korthikanti et al. 2022, the published check.
+    """
+
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_ff: int
+    mlp: str = "swiglu"
+    dropout: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff"):
+            positive_int(getattr(self, name), name, name.replace("_", " "))
+        if self.mlp not in MLP_KINDS:
+            raise InputError(
+                f"the MLP kind must be one of {', '.join(MLP_KINDS)}, got {self.mlp!r}",
+                quantity="mlp",
+            )
+
+    @classmethod
+    def of_shape(cls, shape: Shape) -> ActivationBlock:
+        """dsplan's block for ``shape``: GQA with its KV heads and head size, SwiGLU, no dropout."""
+        return cls(shape.d_model, shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.d_ff)
+
+    @classmethod
+    def gpt3(cls, d_model: int, n_heads: int) -> ActivationBlock:
+        """The GPT-3 block: multi-head attention, a GeLU MLP of 4 d_model, dropout (LayerNorm)."""
+        if n_heads <= 0 or d_model % n_heads:
+            raise InputError(f"n_heads ({n_heads}) must divide d_model ({d_model})")
+        return cls(d_model, n_heads, n_heads, d_model // n_heads, 4 * d_model, "gelu", True)
+
+    def stored(self, recompute: str = "none", flash_attention: bool = False) -> tuple[Stored, ...]:
+        """The tensors one layer keeps per token for its backward pass, in bytes (16-bit values).
+
+        ``recompute``: ``none`` keeps everything below; ``selective`` recomputes the attention
+        scores (softmax, its dropout and the product with the values) from the stored queries, keys
+        and values; ``full`` keeps only the layer's input and recomputes the layer. With
+        ``flash_attention`` the scores are never stored: the kernel keeps one fp32 log-sum-exp per
+        query row and head instead.
+        """
+        if recompute not in RECOMPUTATION:
+            raise InputError(
+                f"the recomputation must be one of {', '.join(RECOMPUTATION)}, got {recompute!r}",
+                quantity="recompute",
+            )
+        h, ff = self.d_model, self.d_ff
+        q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        if recompute == "full":
+            return (Stored("layer input", 2 * h, "seq"),)
+        out = [
+            Stored("attention norm input", 2 * h, "seq"),
+            Stored("QKV projection input", 2 * h, "seq"),
+            Stored("queries", 2 * q, "tp"),
+            Stored("keys", 2 * kv, "tp"),
+            Stored("values", 2 * kv, "tp"),
+        ]
+        if flash_attention:
+            out.append(Stored("softmax log-sum-exp (fp32)", 4 * self.n_heads, "tp"))
+        elif recompute == "none":
+            out.append(Stored("softmax output", 2 * self.n_heads, "score"))
+            if self.dropout:
+                out.append(Stored("attention dropout mask", self.n_heads, "score"))
+                out.append(Stored("attention dropout output", 2 * self.n_heads, "score"))
+        out.append(Stored("output projection input", 2 * q, "tp"))
+        if self.dropout:
+            out.append(Stored("attention dropout mask (residual)", h, "seq"))
+        out += [Stored("MLP norm input", 2 * h, "seq"), Stored("MLP input", 2 * h, "seq")]
+        if self.mlp == "gelu":
+            out.append(Stored("GeLU input", 2 * ff, "tp"))
+        else:
+            out += [
+                Stored("gate projection output", 2 * ff, "tp"),
+                Stored("up projection output", 2 * ff, "tp"),
+            ]
+        out.append(Stored("down projection input", 2 * ff, "tp"))
+        if self.dropout:
+            out.append(Stored("MLP dropout mask (residual)", h, "seq"))
+        return tuple(out)
+
+
+@record
+class Stored:
+    """One tensor a layer keeps: bytes per token (per token and position for ``score``), its split."""
+
+    name: str
+    bytes_per_token: int
+    split: str
+
+
+@record
+class LayerActivations:
+    """Activation bytes of one layer for one micro-batch: ``kept`` whole on every GPU of the
+    tensor-parallel group, ``split`` divided among its ``tp`` GPUs."""
+
+    kept: int
+    split: int
+    tp: int
+
+    @property
+    def bytes(self) -> float:
+        return self.kept + self.split / self.tp
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bytes": self.bytes,
+            "kept_bytes": self.kept,
+            "split_bytes": self.split,
+            "tp": self.tp,
+        }
+
+
+def layer_activations(
+    block: ActivationBlock,
+    seq_len: int,
+    micro_batch: int,
+    *,
+    tp: int = 1,
+    sequence_parallel: bool = False,
+    recompute: str = "none",
+    flash_attention: bool = False,
+) -> LayerActivations:
+    """Bytes one layer stores for one micro-batch of ``micro_batch`` sequences of ``seq_len``.
+
+    Evaluated on :meth:`ActivationBlock.gpt3` this is Korthikanti et al. 2022 (arXiv 2205.05198):
+    sbh(34 + 5as/h) with no parallelism (Eq. 1), sbh(10 + 24/t + 5as/(ht)) with tensor parallelism
+    (Eq. 2), sbh(34/t + 5as/(ht)) with sequence parallelism too (Eq. 3), sbh 34/t with selective
+    recomputation and 2sbh with full recomputation (Section 5).
+    """
+    positive_int(seq_len, "seq_len", "the sequence length")
+    positive_int(micro_batch, "micro_batch", "the micro-batch")
+    positive_int(tp, "tp", "the tensor-parallel size")
+    for name, heads in (("n_heads", block.n_heads), ("n_kv_heads", block.n_kv_heads)):
+        if heads % tp:
+            raise InputError(
+                f"the tensor-parallel size ({tp}) must divide {name.replace('_', ' ')} ({heads})",
+                quantity="tp",
+            )
+    tokens = seq_len * micro_batch
+    kept = split = 0
+    for t in block.stored(recompute, flash_attention):
+        size = t.bytes_per_token * tokens * (seq_len if t.split == "score" else 1)
+        if t.split == "seq" and not sequence_parallel:
+            kept += size
+        else:
+            split += size
+    return LayerActivations(kept, split, tp)
+
+
+@record
+class Layout:
+    """A parallel layout: tensor (``tp``), pipeline (``pp``, ``virtual_stages`` interleaved chunks
+    per GPU) and data (``dp``) parallel sizes, the ZeRO stage across data parallelism, the
+    micro-batch in sequences, the recomputation, sequence parallelism and flash attention.
+    ``stage_layers`` gives an uneven pipeline split (layers per stage, first to last); empty means
+    :func:`stage_layers`'s split."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    zero: int = 1
+    micro_batch: int = 1
+    recompute: str = "none"
+    sequence_parallel: bool = True
+    flash_attention: bool = True
+    virtual_stages: int = 1
+    stage_layers: tuple[int, ...] = ()
+
+    @property
+    def n_gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tp": self.tp,
+            "pp": self.pp,
+            "dp": self.dp,
+            "gpus": self.n_gpus,
+            "zero": self.zero,
+            "micro_batch": self.micro_batch,
+            "recompute": self.recompute,
+            "sequence_parallel": self.sequence_parallel,
+            "flash_attention": self.flash_attention,
+            "virtual_stages": self.virtual_stages,
+            "stage_layers": list(self.stage_layers),
+        }
+
+
+def stage_layers(n_layers: int, pp: int) -> tuple[int, ...]:
+    """Layers per pipeline stage, first to last.
+
+    Even when ``pp`` divides ``n_layers``. Otherwise, when it divides ``n_layers + 2``, the first
+    and the last stage take one layer fewer to carry the embedding and the output head (Llama 3 405B:
+    126 layers on 16 stages as 7, 8, ..., 8, 7; arXiv 2407.21783, Section 3.3.2). Otherwise the
+    ``n_layers % pp`` extra layers go one each to the stages after the first.
+    """
+    positive_int(pp, "pp", "the pipeline-parallel size")
+    if pp > n_layers:
+        raise InputError(
+            f"the pipeline-parallel size ({pp}) exceeds the layers ({n_layers})", quantity="pp"
+        )
+    if n_layers % pp and pp > 2 and (n_layers + 2) % pp == 0:
+        per = (n_layers + 2) // pp
+        return (per - 1,) + (per,) * (pp - 2) + (per - 1,)
+    base, extra = divmod(n_layers, pp)
+    return tuple(base + (1 if 0 < i <= extra else 0) for i in range(pp))
+
+
+@record
+class StageMemory:
+    """Per-GPU bytes of one pipeline stage, by part."""
+
+    stage: int
+    layers: int
+    params: int
+    weights: float
+    gradients: float
+    optimizer: float
+    in_flight: int
+    activations: float
+    output_head: float
+
+    @property
+    def states(self) -> float:
+        return self.weights + self.gradients + self.optimizer
+
+    @property
+    def total(self) -> float:
+        return self.states + self.activations + self.output_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "layers": self.layers,
+            "params": self.params,
+            "weights_bytes": self.weights,
+            "gradients_bytes": self.gradients,
+            "optimizer_bytes": self.optimizer,
+            "in_flight_micro_batches": self.in_flight,
+            "activations_bytes": self.activations,
+            "output_head_bytes": self.output_head,
+            "total_bytes": self.total,
+        }
+
+
+@record
+class RunMemory:
+    """Per-GPU memory of a training run on a layout: every pipeline stage, the fullest one, the
+    allowance and whether it fits."""
+
+    layout: Layout
+    seq_len: int
+    global_batch: int
+    micro_batches: int
+    per_layer: LayerActivations
+    stages: tuple[StageMemory, ...]
+    gpu_memory_bytes: float
+    allowance: float
+
+    @property
+    def peak(self) -> StageMemory:
+        """The stage that needs the most memory (the first of equals)."""
+        return max(self.stages, key=lambda s: s.total)
+
+    @property
+    def allowance_bytes(self) -> float:
+        return self.allowance * self.gpu_memory_bytes
+
+    @property
+    def required_bytes(self) -> float:
+        return self.peak.total + self.allowance_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.required_bytes <= self.gpu_memory_bytes
+
+    @property
+    def bubble(self) -> float:
+        """Pipeline bubble over compute time, (p - 1) / (v m) (Narayanan et al. 2021, Section 2.2)."""
+        lay = self.layout
+        return (lay.pp - 1) / (lay.virtual_stages * self.micro_batches)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout.to_dict(),
+            "seq_len": self.seq_len,
+            "global_batch_sequences": self.global_batch,
+            "micro_batches": self.micro_batches,
+            "bubble": self.bubble,
+            "layer_activations": self.per_layer.to_dict(),
+            "gpu_memory_bytes": self.gpu_memory_bytes,
+            "allowance": self.allowance,
+            "allowance_bytes": self.allowance_bytes,
+            "peak_stage": self.peak.stage,
+            "required_bytes": self.required_bytes,
+            "fits": self.fits,
+            "stages": [s.to_dict() for s in self.stages],
+        }
+
+
+def _states(params: int, layout: Layout) -> tuple[float, float, float]:
+    d, z = layout.dp, layout.zero
+    weights = WEIGHT_BYTES * params / (d if z >= 3 else 1)
+    gradients = GRADIENT_BYTES * params / (d if z >= 2 else 1)
+    optimizer = OPTIMIZER_BYTES * params / (d if z >= 1 else 1)
+    return float(weights), float(gradients), float(optimizer)
+
+
+def _in_flight(stage: int, pp: int, v: int, micro_batches: int) -> int:
+    """Micro-batches (``v`` = 1) or model chunks (``v`` > 1) whose activations stage ``stage``
+    holds at once under 1F1B: p - stage, capped at m; interleaved, Megatron-LM's warm-up
+    2 (p - stage - 1) + (v - 1) p, plus one, capped at v m."""
+    if v == 1:
+        return min(pp - stage, micro_batches)
+    return min(2 * (pp - stage - 1) + (v - 1) * pp + 1, v * micro_batches)
+
+
+def run_memory(
+    shape: Shape,
+    layout: Layout,
+    *,
+    gpu_memory_gb: float,
+    global_batch: int,
+    allowance: float = DEFAULT_ALLOWANCE,
+    block: ActivationBlock | None = None,
+) -> RunMemory:
+    """Per-GPU memory of training ``shape`` on ``layout`` with ``global_batch`` sequences a step.
+
+    Args:
+        shape: The model; its ``seq_len`` is the training sequence length.
+        layout: The parallel layout.
+        gpu_memory_gb: Memory of one GPU in GB (1e9 bytes).
+        global_batch: Sequences per optimizer step; ``dp * micro_batch`` must divide it.
+        allowance: Fraction of every GPU's memory set aside for context, buffers and fragmentation.
+        block: What a layer stores (default: dsplan's block of ``shape``; ``ActivationBlock.gpt3``
+            for the GPT-3 block, whose MLP has two matrices instead of three).
+
+    Returns:
+        A :class:`RunMemory`: per stage, weights, gradients and optimizer states (16 bytes per
+        parameter, sharded by TP x PP, then by the ZeRO stage across DP), the activations of the
+        micro-batches in flight under 1F1B, and on the last stage the output head's inputs and
+        the fp32 logits of one micro-batch.
+    """
+    positive_int(global_batch, "global_batch", "the global batch")
+    if not 0 <= allowance < 1:
+        raise InputError(
+            f"the allowance must be in [0, 1), got {allowance!r}", quantity="allowance"
+        )
+    if not gpu_memory_gb > 0:
+        raise InputError(
+            f"the GPU memory must be positive, got {gpu_memory_gb!r}", quantity="gpu_memory"
+        )
+    for name in ("tp", "pp", "dp", "micro_batch", "virtual_stages"):
+        positive_int(getattr(layout, name), name, f"the {name.replace('_', ' ')}")
+    if layout.zero not in ZERO_STAGES:
+        raise InputError(
+            f"the ZeRO stage must be 0, 1, 2 or 3, got {layout.zero!r}", quantity="zero"
+        )
+    blk = block if block is not None else ActivationBlock.of_shape(shape)
+    tp, pp, v = layout.tp, layout.pp, layout.virtual_stages
+    layers = layout.stage_layers or stage_layers(shape.n_layers, pp)
+    if len(layers) != pp or sum(layers) != shape.n_layers or min(layers) < 1:
+        raise InputError(
+            f"the stage layers {list(layers)} must be {pp} positive counts summing to the "
+            f"{shape.n_layers} layers",
+            quantity="stage_layers",
+        )
+    if v > 1 and any(n % v for n in layers):
+        raise InputError(
+            f"the virtual stages ({v}) must divide every stage's layers {list(layers)}",
+            quantity="virtual_stages",
+        )
+    per_rank = layout.dp * layout.micro_batch
+    if global_batch % per_rank:
+        raise InputError(
+            f"the data-parallel size x micro-batch ({layout.dp} x {layout.micro_batch}) must "
+            f"divide the global batch ({global_batch} sequences)",
+            quantity="global_batch",
+        )
+    m = global_batch // per_rank
+    if v > 1 and m % pp:
+        raise InputError(
+            f"an interleaved schedule needs the micro-batches per step ({m}) to be a multiple "
+            f"of the pipeline-parallel size ({pp})",
+            quantity="virtual_stages",
+        )
+    s, b, h, vocab = shape.seq_len, layout.micro_batch, shape.d_model, shape.vocab_size
+    per_layer = layer_activations(
+        blk,
+        s,
+        b,
+        tp=tp,
+        sequence_parallel=layout.sequence_parallel,
+        recompute=layout.recompute,
+        flash_attention=layout.flash_attention,
+    )
+    if vocab % tp:
+        raise InputError(
+            f"the tensor-parallel size ({tp}) must divide the vocabulary ({vocab})", quantity="tp"
+        )
+    matmul = layer_matmul_params(h, shape.n_heads, shape.n_kv_heads, shape.d_ff, shape.head_dim)
+    if blk.mlp == "gelu":
+        matmul -= h * shape.d_ff
+    if matmul % tp:
+        raise InputError(f"the tensor-parallel size ({tp}) must divide the layer's weights")
+    layer_params = matmul // tp + layer_other_params(shape)
+    embedding = vocab * h // tp
+    seq_div = tp if layout.sequence_parallel else 1
+    stages = []
+    for i, n in enumerate(layers):
+        params = n * layer_params
+        head = 0.0
+        if i == 0:
+            params += embedding
+        if i == pp - 1:
+            if pp > 1 or not shape.tied_embeddings:
+                params += embedding
+            params += h if shape.block.final_norm else 0
+            head = (2 * 2 * s * b * h) / seq_div + LOGIT_BYTES * s * b * vocab / tp
+        flight = _in_flight(i, pp, v, m)
+        activations = flight * (n // v) * per_layer.bytes
+        stages.append(
+            StageMemory(i, n, params, *_states(params, layout), flight, activations, head)
+        )
+    return RunMemory(
+        layout, s, global_batch, m, per_layer, tuple(stages), gpu_memory_gb * 1e9, allowance
+    )
