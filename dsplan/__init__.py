@@ -28,10 +28,13 @@ if TYPE_CHECKING:
     from dsplan.fitting.run import fit, read_sweep
     from dsplan.model.flops import Counts, Shape, counts
     from dsplan.model.hf_config import HfConfig, read_hf_config
+    from dsplan.model.hf_moe import HfMoeConfig, read_any_hf_config
+    from dsplan.model.moe import Mla, MoeCounts, MoeShape, moe_counts
     from dsplan.model.shape import SearchOptions, best_shape
     from dsplan.planning.compare import Comparison, compare
     from dsplan.planning.cost import Cost, Hardware, estimate, resolve_hardware
     from dsplan.planning.model_report import ModelReport, model_report
+    from dsplan.planning.moe_report import MoeModelReport, moe_model_report
     from dsplan.planning.plan import Plan, PlanOptions, plan
     from dsplan.planning.sweep import Sweep, SweepOptions
     from dsplan.planning.sweep import design as design_sweep
@@ -66,6 +69,14 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "ModelReport": ("dsplan.planning.model_report", "ModelReport"),
     "read_hf_config": ("dsplan.model.hf_config", "read_hf_config"),
     "HfConfig": ("dsplan.model.hf_config", "HfConfig"),
+    "MoeShape": ("dsplan.model.moe", "MoeShape"),
+    "Mla": ("dsplan.model.moe", "Mla"),
+    "MoeCounts": ("dsplan.model.moe", "MoeCounts"),
+    "moe_counts": ("dsplan.model.moe", "moe_counts"),
+    "read_any_hf_config": ("dsplan.model.hf_moe", "read_any_hf_config"),
+    "HfMoeConfig": ("dsplan.model.hf_moe", "HfMoeConfig"),
+    "moe_model_report": ("dsplan.planning.moe_report", "moe_model_report"),
+    "MoeModelReport": ("dsplan.planning.moe_report", "MoeModelReport"),
     # scheduling
     "Schedule": ("dsplan.scheduling.schedules", "Schedule"),
     "multistep": ("dsplan.scheduling.schedules", "multistep"),
@@ -106,8 +117,13 @@ __all__ = [
     "Gpu",
     "Hardware",
     "HfConfig",
+    "HfMoeConfig",
     "InputError",
+    "Mla",
     "ModelReport",
+    "MoeCounts",
+    "MoeModelReport",
+    "MoeShape",
     "Plan",
     "PlanOptions",
     "Preset",
@@ -135,8 +151,11 @@ __all__ = [
     "load_config",
     "load_preset",
     "model_report",
+    "moe_counts",
+    "moe_model_report",
     "multistep",
     "plan",
+    "read_any_hf_config",
     "read_hf_config",
     "read_sweep",
     "resolve_hardware",

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_input_error, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dsplan.errors import InputError
 from dsplan.model.flops import Block
@@ -333,3 +335,144 @@ def test_qwen_dense_layers(tmp_path: Path) -> None:
         _variant(tmp_path, stem, decoder_sparse_step=2, mlp_only_layers=[1])
     ).shape
     assert s.n_dense_layers == 25 and s.d_ff == 6144
+
+
+# Each fixture with one key changed (None: removed), as transformers 5.25.0 counts it
+# (`python bench/hf_counts.py --variants`): the switches that change an MoE count.
+MOE_VARIANTS = [
+    ("deepseek-ai--DeepSeek-V3", {"first_k_dense_replace": 0}, 703_797_812_224),
+    ("deepseek-ai--DeepSeek-V3", {"tie_word_embeddings": True}, 670_099_725_312),
+    ("deepseek-ai--DeepSeek-V2-Lite", {"first_k_dense_replace": 0}, 16_210_324_992),
+    ("mistralai--Mixtral-8x7B-v0.1", {"head_dim": 64}, 46_031_704_064),
+    ("Qwen--Qwen3-30B-A3B", {"head_dim": None}, 30_079_131_648),  # derived, not dense Qwen3's 128
+    ("Qwen--Qwen3-30B-A3B", {"attention_bias": True}, 30_532_466_688),
+    ("Qwen--Qwen3-30B-A3B", {"decoder_sparse_step": 2}, 16_936_286_208),
+    ("Qwen--Qwen3-30B-A3B", {"mlp_only_layers": [0, 5]}, 29_399_136_256),
+    ("Qwen--Qwen1.5-MoE-A2.7B", {"head_dim": 64}, 14_114_383_872),
+    ("Qwen--Qwen1.5-MoE-A2.7B", {"decoder_sparse_step": 2}, 8_085_743_616),
+    ("allenai--OLMoE-1B-7B-0924", {"attention_bias": True}, 6_919_292_928),
+    ("allenai--OLMoE-1B-7B-0924", {"tie_word_embeddings": True}, 6_816_139_264),
+    ("openai--gpt-oss-20b", {"head_dim": None}, 20_914_757_184),  # 64 by default
+    ("openai--gpt-oss-20b", {"tie_word_embeddings": True}, 20_335_623_744),
+]
+
+
+@pytest.mark.parametrize(
+    ("stem", "changes", "total"), MOE_VARIANTS, ids=[f"{v[0]}-{v[1]}" for v in MOE_VARIANTS]
+)
+def test_variants_count_as_transformers_does(
+    tmp_path: Path, stem: str, changes: dict[str, object], total: int
+) -> None:
+    cfg = json.loads((HF / f"{stem}.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key)
+        else:
+            cfg[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert moe_counts(read_hf_moe_config(path).shape).params_total == total
+
+
+# Variants transformers counts in a way dsplan does not follow: refused by name, not miscounted.
+MOE_REFUSED = [
+    (
+        "deepseek-ai--DeepSeek-V3",
+        {"q_lora_rank": None},
+        "missing key 'q_lora_rank'",
+    ),  # default 1536
+    ("deepseek-ai--DeepSeek-V2", {"n_shared_experts": None}, "missing key 'n_shared_experts'"),  # 2
+    ("deepseek-ai--DeepSeek-V2", {"mlp_bias": True}, "mlp_bias true"),
+    ("allenai--OLMoE-1B-7B-0924", {"head_dim": 64}, "head_dim 64 (not hidden_size"),
+    (
+        "mistralai--Mixtral-8x7B-v0.1",
+        {"num_key_value_heads": None},
+        "missing key 'num_key_value_heads'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stem", "changes", "fragment"), MOE_REFUSED, ids=[r[2][:30] for r in MOE_REFUSED]
+)
+def test_variants_refused_by_name(
+    tmp_path: Path, stem: str, changes: dict[str, object], fragment: str
+) -> None:
+    cfg = json.loads((HF / f"{stem}.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key)
+        else:
+            cfg[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert_input_error(run_cli("model", "--hf-config", str(path)), f"{path}: {fragment}")
+
+
+MOE_READ_KEYS = [
+    "hidden_size",
+    "num_attention_heads",
+    "num_hidden_layers",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "tie_word_embeddings",
+    "attention_bias",
+    "mlp_bias",
+    "num_experts_per_tok",
+    "num_experts",
+    "num_local_experts",
+    "n_routed_experts",
+    "n_shared_experts",
+    "moe_intermediate_size",
+    "intermediate_size",
+    "shared_expert_intermediate_size",
+    "first_k_dense_replace",
+    "moe_layer_freq",
+    "q_lora_rank",
+    "kv_lora_rank",
+    "qk_nope_head_dim",
+    "qk_rope_head_dim",
+    "v_head_dim",
+    "num_nextn_predict_layers",
+    "decoder_sparse_step",
+    "mlp_only_layers",
+    "max_position_embeddings",
+]
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stem=st.sampled_from(sorted(MOE_TRANSFORMERS_TOTALS)),
+    key=st.sampled_from(MOE_READ_KEYS),
+    value=JSON_VALUES | st.just(...),
+)
+def test_any_json_value_for_any_key_counts_or_is_an_input_error(
+    tmp_path: Path, stem: str, key: str, value: object
+) -> None:
+    config = json.loads((HF / f"{stem}.json").read_text())
+    if value is ...:
+        config.pop(key, None)
+    else:
+        config[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    try:
+        c = moe_counts(read_hf_moe_config(path).shape)
+    except InputError as exc:
+        assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
+        return
+    assert 0 < c.params_activated <= c.params_total and c.flops_per_token > 0

@@ -99,6 +99,21 @@ def _plan() -> None:
     assert p.optimal.flops_per_token == pytest.approx(0.1715 * 1e24**0.5243)
 
 
+def _moe(tmp_path: Path) -> None:
+    hf = dsplan.read_any_hf_config(
+        ROOT / "tests" / "data" / "hf" / "mistralai--Mixtral-8x7B-v0.1.json"
+    )
+    assert isinstance(hf, dsplan.HfMoeConfig) and isinstance(hf.shape, dsplan.MoeShape)
+    c = dsplan.moe_counts(hf.shape)
+    assert isinstance(c, dsplan.MoeCounts)
+    assert c.params_total == 46_702_792_704  # transformers' total (tests/test_moe.py)
+    report = dsplan.moe_model_report(hf.shape, hf_config=hf)
+    assert isinstance(report, dsplan.MoeModelReport)
+    assert report.to_dict()["params_activated"] == c.params_activated
+    mla = dsplan.Mla(kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128)
+    assert mla.qk_head_dim == 192
+
+
 def _plan_options() -> None:
     p = dsplan.plan(1e24, dsplan.PlanOptions(preset="early"))
     assert p.preset.id == "early"
@@ -224,6 +239,14 @@ CALLS: dict[str, Callable[..., None]] = {
     "ModelReport": _model_report,
     "read_hf_config": _model_report,
     "HfConfig": _model_report,
+    "MoeShape": _moe,
+    "Mla": _moe,
+    "MoeCounts": _moe,
+    "moe_counts": _moe,
+    "moe_model_report": _moe,
+    "MoeModelReport": _moe,
+    "read_any_hf_config": _moe,
+    "HfMoeConfig": _moe,
     "SearchOptions": _best_shape,
     "compare": _compare,
     "Comparison": _compare,

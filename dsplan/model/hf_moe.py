@@ -16,17 +16,22 @@ mixtral       GQA (no biases); ``num_local_experts`` experts of ``intermediate_s
 qwen2_moe     GQA with q/k/v biases; experts of ``moe_intermediate_size``, one shared expert of
               ``shared_expert_intermediate_size`` with a one-unit gate; dense layers of
               ``intermediate_size`` where ``mlp_only_layers`` / ``decoder_sparse_step`` say so
-qwen3_moe     GQA with q/k norms over one head (head_dim 128 by default), ``attention_bias``;
+qwen3_moe     GQA with q/k norms over one head (head_dim derived by default, unlike dense Qwen3's
+              128), ``attention_bias``;
               experts of ``moe_intermediate_size``, no shared expert; dense layers as qwen2_moe
 olmoe         GQA with q/k norms over the whole projections, ``attention_bias``; experts of
-              ``intermediate_size``
+              ``intermediate_size``; a head_dim other than the derived one is refused (transformers
+              sizes the q/k norms from the derived one)
 gpt_oss       GQA with biases (``attention_bias``, on by default) and a sink per head (head_dim 64
               by default); router and experts with biases; experts of ``intermediate_size``
 ============  ==========================================================================================
 
-Every model here unties its embeddings unless ``tie_word_embeddings`` says otherwise. A key that
-changes the count in a way not listed (DeepSeek's ``attention_bias``, ``moe_layer_freq`` other than 1)
-is refused by name rather than miscounted.
+Every model here unties its embeddings unless ``tie_word_embeddings`` says otherwise. DeepSeek's
+``q_lora_rank`` (null: no query compression), ``n_shared_experts`` and ``first_k_dense_replace`` are
+required (the config classes would fill in one checkpoint's value), as is ``num_key_value_heads``
+except in OLMoE (absent: multi-head). A key that changes the count in a way not listed (DeepSeek's
+``attention_bias``, V2's ``mlp_bias``, ``moe_layer_freq`` other than 1) is refused by name rather
+than miscounted.
 """
 
 from __future__ import annotations
@@ -139,6 +144,19 @@ def _moe_from_data(data: dict[str, Any], name: str, model_type: str, seq_len: in
         value = data.get(key)
         return 0 if value is None or value == 0 else _size(value, key, name)
 
+    def required(key: str, *, null_is_none: bool = False) -> int:
+        """A size that must be given (the config class would fill in one checkpoint's value);
+        0 is allowed, and null means 0 where ``null_is_none``."""
+        if key not in data:
+            raise InputError(
+                f"{name}: missing key {key!r}; transformers' {FAMILY_NAMES[model_type]} config "
+                "would take one checkpoint's default, so give it"
+            )
+        value = data[key]
+        if (value is None and null_is_none) or (value == 0 and not isinstance(value, bool)):
+            return 0
+        return _size(value, key, name)
+
     def switch(key: str, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
@@ -161,6 +179,11 @@ def _moe_from_data(data: dict[str, Any], name: str, model_type: str, seq_len: in
         "top_k": top_k,
     }
     if model_type in ("deepseek_v2", "deepseek_v3"):
+        if model_type == "deepseek_v2" and switch("mlp_bias", False):
+            raise InputError(
+                f"{name}: mlp_bias true in a DeepSeek-V2 config is not counted by dsplan; it "
+                "refuses rather than miscounting"
+            )
         if switch("attention_bias", False):
             raise InputError(
                 f"{name}: attention_bias true in a DeepSeek MLA config is not counted by dsplan; "
@@ -175,15 +198,15 @@ def _moe_from_data(data: dict[str, Any], name: str, model_type: str, seq_len: in
         shape_args: dict[str, Any] = {
             "n_experts": size("n_routed_experts"),
             "d_ff_expert": size("moe_intermediate_size"),
-            "n_shared_experts": optional("n_shared_experts"),
-            "n_dense_layers": min(optional("first_k_dense_replace"), n_layers),
+            "n_shared_experts": required("n_shared_experts"),
+            "n_dense_layers": min(required("first_k_dense_replace"), n_layers),
             "d_ff": size("intermediate_size"),
             "mla": Mla(
                 kv_lora_rank=size("kv_lora_rank"),
                 qk_nope_head_dim=size("qk_nope_head_dim"),
                 qk_rope_head_dim=size("qk_rope_head_dim"),
                 v_head_dim=size("v_head_dim"),
-                q_lora_rank=optional("q_lora_rank"),
+                q_lora_rank=required("q_lora_rank", null_is_none=True),
             ),
             "mtp_layers": optional("num_nextn_predict_layers")
             if model_type == "deepseek_v3"
@@ -205,10 +228,9 @@ def _moe_from_data(data: dict[str, Any], name: str, model_type: str, seq_len: in
             raise InputError(
                 f"{name}: {kv_key} ({n_kv_heads}) must divide num_attention_heads ({n_heads})"
             )
-        default_head = {"qwen3_moe": 128, "gpt_oss": 64}.get(model_type, 0)
-        if data.get("head_dim") is None and (
-            "head_dim" not in data or model_type in ("mixtral", "qwen2_moe", "olmoe")
-        ):
+        # Unlike dense Qwen3 (128), Qwen3-MoE derives its head size when head_dim is absent.
+        default_head = {"gpt_oss": 64}.get(model_type, 0)
+        if data.get("head_dim") is None and ("head_dim" not in data or model_type != "gpt_oss"):
             head_dim = default_head
         else:
             head_dim = size("head_dim")
@@ -223,6 +245,13 @@ def _moe_from_data(data: dict[str, Any], name: str, model_type: str, seq_len: in
                 n_experts=size("num_local_experts"), d_ff_expert=size("intermediate_size")
             )
         elif model_type == "olmoe":
+            if head_dim and head_dim * n_heads != d_model:
+                # transformers' OLMoE sizes its q/k norms from hidden_size / num_attention_heads
+                # whatever head_dim says; dsplan counts only the derived head size.
+                raise InputError(
+                    f"{name}: head_dim {head_dim} (not hidden_size / num_attention_heads) in an "
+                    "OLMoE config is not counted by dsplan; it refuses rather than miscounting"
+                )
             bias = switch("attention_bias", False)
             shape_args.update(
                 n_experts=size("num_experts"),
@@ -286,5 +315,7 @@ def _qwen_dense_layers(data: dict[str, Any], name: str, n_layers: int) -> int:
         raise InputError(
             f"{name}: mlp_only_layers must be a list of layer numbers, got {_show(only)}"
         )
-    dense = set(only)
-    return sum(1 for i in range(n_layers) if i in dense or (i + 1) % step)
+    # In closed form (a layer count may be 2**31 - 1): the layers off the step, plus the listed
+    # layers that the step would have made sparse.
+    listed_on_step = {i for i in only if 0 <= i < n_layers and (i + 1) % step == 0}
+    return n_layers - n_layers // step + len(listed_on_step)
