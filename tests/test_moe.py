@@ -476,3 +476,13 @@ def test_any_json_value_for_any_key_counts_or_is_an_input_error(
         assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
         return
     assert 0 < c.params_activated <= c.params_total and c.flops_per_token > 0
+
+
+def test_cli_text_with_gpu_names_the_conventions() -> None:
+    path = str(HF / "openai--gpt-oss-20b.json")
+    r = run_cli("model", "--hf-config", path, "--tokens", "1e12", "--gpu", "h100", "--gpus", "64")
+    assert r.exit_code == 0, r.stderr
+    assert "memory of all parameters" in r.stdout and "GPU-hours" in r.stdout
+    assert "at the activated C (an assumption for MoE)" in r.stdout
+    assert "with output head only" in r.stdout and "3,608" in r.stdout  # gpt-oss's 3.61B
+    assert "q/k" not in r.stdout.splitlines()[0]  # GQA, not MLA
