@@ -286,6 +286,7 @@ BAD = [
     (["--n-layers", "2", "--d-model", "256", "--n-experts", "8", "--top-k", "2", "--d-ff-expert", "64", "--v-head-dim", "64"], "--v-head-dim need --kv-lora-rank"),
     (["--n-layers", "2", "--d-model", "256", "--n-experts", "0", "--top-k", "2", "--d-ff-expert", "64"], "--n-experts must be a positive integer"),
     (["--hf-config", str(HF / "deepseek-ai--DeepSeek-V3.json"), "--n-experts", "8"], "give --hf-config or --n-experts, not both"),
+    (["--n-layers", "2", "--d-model", "256", "--n-experts", "8", "--top-k", "2", "--d-ff-expert", "64", "--first-dense-layers", "3", "--d-ff", "128"], "n_dense_layers (3) must be at most n_layers (2) (--first-dense-layers)"),
 ]  # fmt: skip
 
 

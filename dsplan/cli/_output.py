@@ -46,6 +46,7 @@ _FLAG_OF = {
     "n_gpus": "--gpus",
     "extended_tokens": "--extend-to",
     "every": "--every",
+    "n_dense_layers": "--first-dense-layers",
 }
 
 
