@@ -253,6 +253,21 @@ def bases(corpus: Corpus) -> dict[str, list[list[str]]]:
         "compare": [["1e22"]],
         "fit": [[str(corpus.results)], [str(corpus.grid), "--kind", "hyperparameters"]],
         "gpus": [[], ["h800"]],
+        "layout": [
+            ["--budget", "1e22", "--gpu", "h800", "--gpus", "64"],
+            [
+                "--n-layers",
+                "30",
+                "--d-model",
+                "4096",
+                "--batch-size-tokens",
+                "4194304",
+                "--gpu",
+                "h800",
+                "--gpus",
+                "64",
+            ],
+        ],
         "model": [
             ["--n-layers", "30", "--d-model", "4096"],
             ["--n-layers", "30", "--d-model", "4096", "--tokens", "2e12", "--gpu", "h800"],

@@ -96,6 +96,7 @@ COMMANDS: dict[str, str] = {
     "compare": "compare",
     "fit": "fit",
     "gpus": "gpus",
+    "layout": "layout",
     "model": "model",
     "presets": "presets",
     "schedule": "schedule",

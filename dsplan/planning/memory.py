@@ -433,7 +433,7 @@ class RunMemory:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "layout": self.layout.to_dict(),
+            "layout": {**self.layout.to_dict(), "stage_layers": [s.layers for s in self.stages]},
             "seq_len": self.seq_len,
             "global_batch_sequences": self.global_batch,
             "micro_batches": self.micro_batches,
@@ -545,10 +545,8 @@ def run_memory(
         recompute=layout.recompute,
         flash_attention=layout.flash_attention,
     )
-    if vocab % tp:
-        raise InputError(
-            f"the tensor-parallel size ({tp}) must divide the vocabulary ({vocab})", quantity="tp"
-        )
+    # A vocabulary that t does not divide is padded to a multiple of t (as Megatron-LM pads it).
+    vocab = -(-vocab // tp) * tp
     matmul = layer_matmul_params(h, shape.n_heads, shape.n_kv_heads, shape.d_ff, shape.head_dim)
     if blk.mlp == "gelu":
         matmul -= h * shape.d_ff
