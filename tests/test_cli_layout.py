@@ -120,3 +120,19 @@ def test_max_zero_3_searches_more() -> None:
 )  # fmt: skip
 def test_input_errors(args: list[str], fragment: str) -> None:
     assert_input_error(run_cli("layout", *args), fragment)
+
+
+def test_a_16384_gpu_search_is_fast() -> None:
+    # The brief's bound: under 1 s for a full search on 16,384 GPUs (about 0.04 s measured).
+    import time
+
+    from dsplan.model.flops import Shape
+    from dsplan.planning.cost import resolve_hardware
+    from dsplan.planning.layout import search_layouts
+
+    shape = Shape(126, 16384, 128, 8, 53248, vocab_size=128256, seq_len=8192)
+    hardware = resolve_hardware("h100", mfu=0.43)
+    start = time.perf_counter()
+    found = search_layouts(shape, hardware, n_gpus=16384, global_batch=2048, max_zero=3)
+    assert time.perf_counter() - start < 1.0
+    assert found.examined > 100 and found.candidates

@@ -244,3 +244,34 @@ def test_states_floor_is_a_lower_bound(
     assert mem.peak.total >= floor.zero3_bytes_per_gpu(lay.n_gpus) * (1 - 1e-12)
     assert mem.required_bytes >= mem.peak.total
     assert mem.peak.states >= BYTES_PER_PARAM * mem.peak.params / dp * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("pp", [1, 3])
+def test_weights_cover_every_parameter(tied: bool, pp: int) -> None:
+    # One GPU per stage (TP 1): the stages hold every parameter once, and a tied embedding twice
+    # when the first and last stage differ (the last stage keeps its own copy of the matrix).
+    shape = Shape(6, 512, 4, 2, 1536, vocab_size=1000, seq_len=128, tied_embeddings=tied)
+    mem = run_memory(shape, Layout(tp=1, pp=pp, dp=1, zero=0), gpu_memory_gb=80, global_batch=4)
+    total = counts(shape).params_total
+    copies = 1000 * 512 if tied and pp > 1 else 0
+    assert sum(s.params for s in mem.stages) == total + copies
+
+
+@pytest.mark.parametrize(
+    ("zero", "weights", "gradients", "optimizer"),
+    [(0, 2, 2, 12), (1, 2, 2, 12 / 4), (2, 2, 2 / 4, 12 / 4), (3, 2 / 4, 2 / 4, 12 / 4)],
+)
+def test_zero_stages_shard_by_hand(
+    zero: int, weights: float, gradients: float, optimizer: float
+) -> None:
+    # Rajbhandari et al. 2020, Section 5: P_os (stage 1), P_os+g (2), P_os+g+p (3), DP 4 here.
+    shape = Shape(2, 256, 2, 2, 768, vocab_size=1024, seq_len=64)
+    mem = run_memory(shape, Layout(tp=2, pp=1, dp=4, zero=zero), gpu_memory_gb=80, global_batch=4)
+    (stage,) = mem.stages
+    assert stage.weights == weights * stage.params
+    assert stage.gradients == gradients * stage.params
+    assert stage.optimizer == optimizer * stage.params
+    # TP 2 splits the matrices, the embedding and the head; the norm weights stay whole.
+    norms = 2 * 2 * 256 + 256
+    assert stage.params == (counts(shape).params_total - norms) // 2 + norms
