@@ -94,6 +94,28 @@ def budget(
     price_per_gpu_hour: PriceOption = None,
     days: DaysOption = None,
     max_cost_usd: MaxCostOption = None,
+    moe: Annotated[
+        bool,
+        typer.Option(
+            "--moe",
+            help="Plan a mixture-of-experts model: Eq. 4 applied to the activated compute (an "
+            "assumption of dsplan's). Needs --n-experts and --top-k.",
+        ),
+    ] = False,
+    n_experts: Annotated[
+        int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option(help="--moe: routed experts per token.", show_default=False)
+    ] = None,
+    n_shared_experts: Annotated[int, typer.Option(help="--moe: shared experts per MoE layer.")] = 0,
+    first_dense_layers: Annotated[
+        int, typer.Option(help="--moe: leading layers with a dense feed-forward layer.")
+    ] = 0,
+    mla: Annotated[
+        bool,
+        typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
+    ] = False,
 ) -> None:
     """The compute-optimal plan for a budget: M, D, shape, learning rate, batch and schedule.
 
@@ -116,8 +138,52 @@ def budget(
         dsplan budget 1e24 --unique-tokens 3e11
 
         dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
+
+        dsplan budget 4e24 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --first-dense-layers 3 --mla
     """
     with exit_on_error():
+        moe_flags = {
+            "--n-experts": n_experts is not None,
+            "--top-k": top_k is not None,
+            "--n-shared-experts": n_shared_experts != 0,
+            "--first-dense-layers": first_dense_layers != 0,
+            "--mla": mla,
+        }
+        if moe:
+            # Imported here: only --moe plans need the MoE model (start-up).
+            from dsplan.cli._moe_budget import moe_budget
+
+            moe_budget(
+                compute,
+                {
+                    "--hyperparameters": hyperparameters is not None,
+                    "--unique-tokens": unique_tokens is not None,
+                    "--head-dim": head_dim is not None,
+                    "--n-kv-heads": n_kv_heads is not None,
+                    "--layers-multiple": layers_multiple != 1,
+                    "--heads-multiple": heads_multiple is not None,
+                    "--field": field is not None,
+                    "--export": export,
+                },
+                preset=preset,
+                seq_len=seq_len,
+                vocab_size=vocab_size,
+                aspect_ratio=aspect_ratio,
+                warmup_steps=warmup_steps,
+                format=format,
+                hardware=HardwareOptions(
+                    gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd
+                ).resolve(),
+                n_experts=n_experts,
+                top_k=top_k,
+                n_shared_experts=n_shared_experts,
+                first_dense_layers=first_dense_layers,
+                mla=mla,
+            )
+            return
+        stray = [flag for flag, given in moe_flags.items() if given]
+        if stray:
+            raise InputError(f"{', '.join(stray)} plan a mixture-of-experts model: add --moe")
         budgets = [parse_positive(text, "compute budget") for text in compute or []]
         hardware = HardwareOptions(
             gpu, gpus, mfu, dtype, price_per_gpu_hour, days, max_cost_usd

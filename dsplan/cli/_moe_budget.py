@@ -1,0 +1,102 @@
+"""``dsplan budget C --moe``: the plan of a mixture-of-experts model (imported only with --moe)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dsplan.cli._hardware import finish_costs
+from dsplan.cli._output import Format, dumps, out, require_finite, warn_line
+from dsplan.errors import InputError
+from dsplan.model.moe_shape import MoeSearchOptions
+from dsplan.planning.moe_plan import MoePlanOptions, moe_plan
+from dsplan.units import parse_positive, positive_int
+
+if TYPE_CHECKING:
+    from dsplan.planning.cost import Cost, Hardware
+
+
+def moe_budget(
+    compute: list[str] | None,
+    dense_only: dict[str, bool],
+    *,
+    preset: str,
+    seq_len: int,
+    vocab_size: int,
+    aspect_ratio: float,
+    warmup_steps: int,
+    format: Format,
+    hardware: Hardware | None,
+    n_experts: int | None,
+    top_k: int | None,
+    n_shared_experts: int,
+    first_dense_layers: int,
+    mla: bool,
+) -> None:
+    """Plan, price and print one MoE budget per C (text, json or toml)."""
+    stray = [flag for flag, given in dense_only.items() if given]
+    if stray:
+        raise InputError(f"{', '.join(stray)} cannot be used with --moe")
+    for flag, value in (("--n-experts", n_experts), ("--top-k", top_k)):
+        if value is None:
+            raise InputError(f"--moe needs {flag}")
+    if not compute:
+        raise InputError("--moe needs a compute budget C (e.g. 4e24)")
+    budgets = [parse_positive(text, "compute budget") for text in compute]
+    assert n_experts is not None and top_k is not None
+    for flag, value, least in (
+        ("--n-experts", n_experts, 1),
+        ("--top-k", top_k, 1),
+        ("--n-shared-experts", n_shared_experts, 0),
+        ("--first-dense-layers", first_dense_layers, 0),
+    ):
+        if value < least:
+            what = "a positive integer" if least else "0 or a positive integer"
+            raise InputError(f"{flag} must be {what}, got {value}")
+    if top_k > n_experts:
+        raise InputError(f"--top-k ({top_k}) must be at most --n-experts ({n_experts})")
+    options = MoePlanOptions(
+        search=MoeSearchOptions(
+            n_experts=n_experts,
+            top_k=top_k,
+            n_shared_experts=n_shared_experts,
+            n_dense_layers=first_dense_layers,
+            mla=mla,
+            aspect_ratio=aspect_ratio,
+            vocab_size=positive_int(vocab_size, "--vocab-size"),
+            seq_len=positive_int(seq_len, "--seq-len"),
+        ),
+        preset=preset,
+        warmup_steps=warmup_steps,
+    )
+    plans = [moe_plan(c, options) for c in budgets]
+    costs: list[Cost] = []
+    if hardware is not None:
+        from dsplan.planning.cost import estimate
+
+        costs = [estimate(p.candidate.counts, p.tokens, hardware) for p in plans]
+    documents = []
+    for i, p in enumerate(plans):
+        doc = p.to_dict()
+        if costs:
+            doc["cost"] = costs[i].to_dict()
+            doc["warnings"] = [*doc["warnings"], *costs[i].warnings]
+        documents.append(doc)
+    require_finite(documents)
+    if format is Format.json:
+        out(dumps(documents[0] if len(documents) == 1 else documents))
+    elif format is Format.toml:
+        # dsplan check reads no MoE model table yet, and what dsplan writes it must accept.
+        raise InputError("--moe plans are not written as run configs yet: use text or json")
+    elif format is Format.text:
+        from dsplan.output.moe_text import moe_plan_text
+
+        out("\n\n".join(moe_plan_text(doc) for doc in documents))
+        seen: set[str] = set()
+        for doc in documents:
+            for w in doc["warnings"]:
+                if w not in seen and not w.startswith("mixture-of-experts plan:"):
+                    seen.add(w)
+                    warn_line(w)
+    else:
+        raise InputError(f"--moe plans are written as text, json or toml, not {format.value}")
+    finish_costs(costs)
