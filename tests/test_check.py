@@ -25,8 +25,10 @@ from dsplan.checking.rules import (
 )
 
 DATA = Path(__file__).parent / "data" / "configs"
-VALID = sorted((DATA / "valid").glob("*.toml"))
-INVALID = sorted((DATA / "invalid").glob("*.toml"))
+# dsplan's TOML, torchtitan job files (*.toml too) and Megatron-LM scripts and argument files.
+CONFIG_GLOBS = ("*.toml", "*.sh", "*.args")
+VALID = sorted(p for g in CONFIG_GLOBS for p in (DATA / "valid").glob(g))
+INVALID = sorted(p for g in CONFIG_GLOBS for p in (DATA / "invalid").glob(g))
 DOCS = Path(__file__).parent.parent / "docs" / "check.md"
 
 DEEPSEEK_7B = (DATA / "valid" / "deepseek-7b.toml").read_text()
@@ -385,10 +387,17 @@ def test_rules_share_no_state_so_their_order_does_not_matter(
 def test_each_rule_is_declared_in_its_family_module() -> None:
     from dsplan.checking.rules import CHECKS
 
-    family = {"1": "shape", "2": "hyperparameters", "3": "tokens", "4": "schedule", "5": "hardware"}
+    family = {
+        "1": "shape",
+        "2": "hyperparameters",
+        "3": "tokens",
+        "4": "schedule",
+        "5": "hardware",
+        "6": "layout",
+    }
     assert [c.rule.id for c in CHECKS] == sorted(RULES)
     for c in CHECKS:
-        assert re.fullmatch(r"DSP[1-5]\d\d", c.rule.id), c.rule.id
+        assert re.fullmatch(r"DSP[1-6]\d\d", c.rule.id), c.rule.id
         assert c.check.__module__ == f"dsplan.checking.rules.{family[c.rule.id[3]]}", c.rule.id
         assert c.rule.title and c.rule.threshold, c.rule.id
         assert c.rule.severity in (ERROR, WARNING, INFO, "error/warning"), c.rule.id

@@ -269,7 +269,7 @@ def test_an_ignored_warning_no_longer_fails_strict() -> None:
 
 
 @pytest.mark.parametrize("flag", ["--select", "--ignore"])
-@pytest.mark.parametrize("code", ["DSP999", "DSP6", "E501", "DSP1O1"])
+@pytest.mark.parametrize("code", ["DSP999", "DSP7", "E501", "DSP1O1"])
 def test_unknown_rule_codes_exit_2_naming_the_flag(flag: str, code: str) -> None:
     assert_input_error(run_cli("check", SEVEN_B, flag, f"DSP302,{code}"), f"{flag}: unknown rule")
 

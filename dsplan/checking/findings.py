@@ -59,6 +59,16 @@ class Derived:
     batch_size_tokens_law: float | None = None
     tokens_law: float | None = None
     implied_mfu: float | None = None
+    # Where the config came from and how the run is laid out (a trainer dialect; see dialects).
+    dialect: str = "dsplan"
+    tokens: float | None = None
+    global_batch_sequences: int | None = None
+    world_size: int | None = None
+    tensor_parallel: int | None = None
+    pipeline_parallel: int | None = None
+    context_parallel: int | None = None
+    expert_parallel: int | None = None
+    data_parallel: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

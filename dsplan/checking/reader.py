@@ -447,3 +447,40 @@ def load_config(name: str, *, preset: str | None = None) -> RunConfig:
     """Read and parse one run config (``-`` for standard input); see :func:`parse_config`."""
     text, display, base = read_config_text(name)
     return parse_config(text, display, base_dir=base, preset=preset)
+
+
+def parse_any(
+    text: str,
+    file: str,
+    *,
+    base_dir: Path | None = None,
+    preset: str | None = None,
+    dialect: str | None = None,
+    hf_config: str | None = None,
+    world_size: int | None = None,
+) -> RunConfig:
+    """A config in any dialect dsplan reads: dsplan's TOML, or a trainer's file translated.
+
+    The dialect is ``dialect`` when given, else detected from the text
+    (:func:`dsplan.checking.dialects.detect`).
+
+    Raises:
+        ConfigProblems: every problem of the file.
+    """
+    # Imported here for start-up: the dialects package only when a config is parsed.
+    from dsplan.checking.dialects import detect, translate
+
+    chosen = dialect or detect(text)
+    if chosen == "dsplan":
+        return parse_config(text, file, base_dir=base_dir, preset=preset)
+    if preset is not None:
+        load_preset(preset)
+    return translate(
+        chosen,
+        text,
+        file,
+        base_dir=base_dir if base_dir is not None else Path(),
+        preset=preset,
+        hf_config=hf_config,
+        world_size=world_size,
+    )

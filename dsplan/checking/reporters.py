@@ -80,7 +80,10 @@ def text_report(report: Report, *, styled: bool = True) -> str:
             else mark("bold", file_report.file)
         )
         if d.compute_flops is not None:
-            head += " " + mark("dim", f"(C = {d.compute_flops:.3g} FLOPs, preset {d.preset})")
+            dialect = f", read as {d.dialect}" if d.dialect != "dsplan" else ""
+            head += " " + mark(
+                "dim", f"(C = {d.compute_flops:.3g} FLOPs, preset {d.preset}{dialect})"
+            )
         lines.append(head)
         for f in file_report.findings:
             lines.append(

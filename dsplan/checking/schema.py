@@ -371,6 +371,39 @@ class HardwareConfig:
 
 
 @record
+class Layout:
+    """How a trainer file lays the run out on its GPUs (a trainer dialect only; see ``dialects``).
+
+    Degrees are the trainer's own: ``data`` is DP (torchtitan: replicate x shard), ``world_size``
+    is None where the file does not say how many GPUs run it. ``split`` names whose rule divides
+    the layers over pipeline stages: ``"megatron"`` (even, unless the first/last stage layers are
+    given) or ``"torchtitan"`` (its own uneven split).
+    """
+
+    tensor: int = 1
+    pipeline: int = 1
+    context: int = 1
+    expert: int = 1
+    data: int | None = None
+    world_size: int | None = None
+    micro_batch: int | None = None
+    global_batch: int | None = None
+    first_stage_layers: int | None = None
+    last_stage_layers: int | None = None
+    split: str = "megatron"
+    gpus_per_node: int = 8
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tensor_parallel": self.tensor,
+            "pipeline_parallel": self.pipeline,
+            "context_parallel": self.context,
+            "expert_parallel": self.expert,
+            "data_parallel": self.data,
+        }
+
+
+@record
 class RunConfig:
     """A loaded run config: typed values, where each key was written, and what was given."""
 
@@ -383,6 +416,9 @@ class RunConfig:
     hyperparameters: str | None = None
     given: frozenset[str] = frozenset()
     lines: dict[str, int] = field(default_factory=dict, compare=False)
+    # Where the config came from: "dsplan" (this schema) or a trainer's dialect, with its layout.
+    dialect: str = "dsplan"
+    layout: Layout | None = None
 
     def line_of(self, key: str) -> int | None:
         """The line where ``key`` (``training.learning_rate``) or its table is written, if known."""

@@ -44,6 +44,30 @@ IgnoreOption = Annotated[
         show_default=False,
     ),
 ]
+DialectOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Read every file as this dialect: dsplan, torchtitan or megatron "
+        "(default: detected from each file's content).",
+        show_default=False,
+    ),
+]
+HfConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--hf-config",
+        help="A model config.json for trainer files that name no shape dsplan knows "
+        "(a torchtitan flavor).",
+        show_default=False,
+    ),
+]
+WorldSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        help="GPUs of the run, for trainer files that do not say (torchtitan's shard degree -1).",
+        show_default=False,
+    ),
+]
 QuietOption = Annotated[
     bool,
     typer.Option(
@@ -64,6 +88,9 @@ def check(
     select: SelectOption = None,
     ignore: IgnoreOption = None,
     quiet: QuietOption = False,
+    dialect: DialectOption = None,
+    hf_config: HfConfigOption = None,
+    world_size: WorldSizeOption = None,
 ) -> None:
     """Check training run configs against the DeepSeek laws: shape, learning rate, batch, tokens, schedule.
 
@@ -80,6 +107,8 @@ def check(
         dsplan check runs/ --ignore DSP302,DSP304 -q
 
         dsplan budget 1e22 --format toml | dsplan check -
+
+        dsplan check train_llama3_8b.toml pretrain_gpt.sh --world-size 64
     """
     with exit_on_error():
         selection = parse_selection(select or (), ignore or (), names=("--select", "--ignore"))
@@ -90,6 +119,9 @@ def check(
                 strict=strict,
                 select=selection.select,
                 ignore=selection.ignore,
+                dialect=dialect,
+                hf_config=hf_config,
+                world_size=world_size,
             )
         except ConfigProblems as exc:
             for problem in exc.problems:

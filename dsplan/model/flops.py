@@ -28,6 +28,9 @@ from dsplan.units import positive_int
 
 SWIGLU_MULTIPLE = 256
 QK_NORMS = ("none", "head", "projection")
+# The feed-forward layers a block may have, and how many d_model x d_ff matrices each holds.
+MLP_MATRICES = {"swiglu": 3, "gelu": 2}
+MLPS = tuple(MLP_MATRICES)
 
 
 def swiglu_d_ff(d_model: int, multiple: int = SWIGLU_MULTIPLE) -> int:
@@ -62,6 +65,12 @@ class Block:
         qk_norm: ``"none"``; ``"head"``: one ``head_dim`` weight vector each for queries and keys,
             shared across heads (Qwen3); ``"projection"``: norms over the whole query projection and
             the whole key projection (OLMo 2).
+        mlp: ``"swiglu"`` (three ``d_model x d_ff`` matrices: gate, up, down) or ``"gelu"`` (two:
+            up and down; GPT-2, GPT-3 and Megatron-LM without ``--swiglu``).
+        norm_bias: Every norm (the block's and the final one) also has a bias vector (LayerNorm
+            with its bias, Megatron-LM's default).
+        position_rows: Rows of a learned absolute position table of ``d_model`` (GPT-2, Megatron-LM's
+            default ``--max-position-embeddings``); 0 for rotary positions. Embedding parameters.
     """
 
     qkv_bias: bool = False
@@ -70,8 +79,15 @@ class Block:
     norms_per_layer: int = 2
     final_norm: bool = True
     qk_norm: str = "none"
+    mlp: str = "swiglu"
+    norm_bias: bool = False
+    position_rows: int = 0
 
     def __post_init__(self) -> None:
+        if self.mlp not in MLPS:
+            raise InputError(f"mlp must be one of {', '.join(MLPS)}, got {self.mlp!r}")
+        if isinstance(self.position_rows, bool) or self.position_rows < 0:
+            raise InputError(f"position_rows must be 0 or more, got {self.position_rows!r}")
         if self.qk_norm not in QK_NORMS:
             raise InputError(f"qk_norm must be one of {', '.join(QK_NORMS)}, got {self.qk_norm!r}")
         if isinstance(self.norms_per_layer, bool) or self.norms_per_layer < 0:
@@ -85,7 +101,15 @@ class Block:
             "norms_per_layer": self.norms_per_layer,
             "final_norm": self.final_norm,
             "qk_norm": self.qk_norm,
+            "mlp": self.mlp,
+            "norm_bias": self.norm_bias,
+            "position_rows": self.position_rows,
         }
+
+    @property
+    def mlp_matrices(self) -> int:
+        """The ``d_model x d_ff`` matrices of the feed-forward layer: 3 for SwiGLU, 2 for GeLU."""
+        return MLP_MATRICES[self.mlp]
 
 
 LLAMA_BLOCK = Block()
@@ -191,17 +215,22 @@ class Shape:
 
 
 def layer_matmul_params(
-    d_model: int, n_heads: int, n_kv_heads: int, d_ff: int, head_dim: int | None = None
+    d_model: int,
+    n_heads: int,
+    n_kv_heads: int,
+    d_ff: int,
+    head_dim: int | None = None,
+    mlp_matrices: int = 3,
 ) -> int:
     """Matmul weights of one block: Q and O (d x heads x head_dim), K and V (d x kv x head_dim),
-    SwiGLU (3 d d_ff). ``head_dim`` defaults to ``d_model / n_heads``.
+    SwiGLU (3 d d_ff; ``mlp_matrices`` 2 for a GeLU MLP). ``head_dim`` defaults to ``d_model / n_heads``.
 
     Fused projections (Phi-3's qkv_proj and gate_up_proj) hold the same weights in fewer matrices.
     """
     if head_dim is None:
         head_dim = d_model // n_heads
     q = n_heads * head_dim
-    return 2 * d_model * q + 2 * d_model * n_kv_heads * head_dim + 3 * d_model * d_ff
+    return 2 * d_model * q + 2 * d_model * n_kv_heads * head_dim + mlp_matrices * d_model * d_ff
 
 
 def layer_flops_per_token(
@@ -211,6 +240,7 @@ def layer_flops_per_token(
     d_ff: int,
     seq_len: int,
     head_dim: int | None = None,
+    mlp_matrices: int = 3,
 ) -> int:
     """M of one block: 6 x its matmul weights + 12 n_heads head_dim seq_len (full, unmasked attention).
 
@@ -219,7 +249,7 @@ def layer_flops_per_token(
     """
     if head_dim is None:
         head_dim = d_model // n_heads
-    matmul = layer_matmul_params(d_model, n_heads, n_kv_heads, d_ff, head_dim)
+    matmul = layer_matmul_params(d_model, n_heads, n_kv_heads, d_ff, head_dim, mlp_matrices)
     return 6 * matmul + 12 * n_heads * head_dim * seq_len
 
 
@@ -227,13 +257,13 @@ def layer_other_params(shape: Shape) -> int:
     """Parameters of one block that are not matmul weights: biases and norm weights."""
     b, d, hd = shape.block, shape.d_model, shape.head_dim
     q, kv = shape.n_heads * hd, shape.n_kv_heads * hd
-    params = b.norms_per_layer * d
+    params = b.norms_per_layer * d * (2 if b.norm_bias else 1)
     if b.qkv_bias:
         params += q + 2 * kv
     if b.o_bias:
         params += d
-    if b.mlp_bias:
-        params += 2 * shape.d_ff + d
+    if b.mlp_bias:  # one bias of d_ff per matrix into the hidden layer, one of d out of it
+        params += (b.mlp_matrices - 1) * shape.d_ff + d
     if b.qk_norm == "head":
         params += 2 * hd
     elif b.qk_norm == "projection":
@@ -275,11 +305,14 @@ def counts(shape: Shape) -> Counts:
     """
     n, d, v, seq = shape.n_layers, shape.d_model, shape.vocab_size, shape.seq_len
     hd = shape.head_dim
-    matmul = n * layer_matmul_params(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, hd)
-    other = n * layer_other_params(shape) + (d if shape.block.final_norm else 0)
+    b = shape.block
+    mm = b.mlp_matrices
+    matmul = n * layer_matmul_params(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, hd, mm)
+    final = (2 if b.norm_bias else 1) * d if b.final_norm else 0
+    other = n * layer_other_params(shape) + final
     non_embedding = matmul + other
-    embedding = v * d if shape.tied_embeddings else 2 * v * d
-    m = n * layer_flops_per_token(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, seq, hd)
+    embedding = (v * d if shape.tied_embeddings else 2 * v * d) + b.position_rows * d
+    m = n * layer_flops_per_token(d, shape.n_heads, shape.n_kv_heads, shape.d_ff, seq, hd, mm)
     m_eq2 = 72 * n * d * d + 12 * n * d * seq
     n1_eq2 = 12 * n * d * d
     n2_eq2 = n1_eq2 + v * d

@@ -1,7 +1,7 @@
 """The rules of ``dsplan check``: a run config against the paper's laws.
 
 Every rule has a stable id (DSP1xx shape, DSP2xx hyperparameters, DSP3xx tokens and fit range,
-DSP4xx schedule, DSP5xx hardware), declared with its severity and title beside its code in one
+DSP4xx schedule, DSP5xx hardware, DSP6xx the parallel layout of a trainer's file), declared with its severity and title beside its code in one
 module per family; :data:`RULES` is built from them. Every finding names the file, the key, the
 numbers and the value the laws suggest. All rules run on every file; nothing here prints or exits.
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dsplan.catalog.presets import load_preset
 from dsplan.checking.facts import (
@@ -48,9 +49,9 @@ from dsplan.checking.findings import (
     Report,
     iter_findings,
 )
-from dsplan.checking.reader import config_paths, parse_config, read_config_text
+from dsplan.checking.reader import config_paths, parse_any, read_config_text
 from dsplan.checking.registry import Rule, RuleCheck
-from dsplan.checking.rules import hardware, hyperparameters, schedule, shape, tokens
+from dsplan.checking.rules import hardware, hyperparameters, layout, schedule, shape, tokens
 from dsplan.checking.rules.hyperparameters import LR_ERROR_FACTOR, LR_WARNING_FACTOR
 from dsplan.checking.rules.shape import (
     D_FF_RATIO_ERROR_BELOW,
@@ -101,6 +102,7 @@ CHECKS: tuple[RuleCheck, ...] = tuple(
             *tokens.FAMILY,
             *schedule.FAMILY,
             *hardware.FAMILY,
+            *layout.FAMILY,
         ),
         key=lambda c: c.rule.id,
     )
@@ -181,8 +183,27 @@ def check_config(cfg: RunConfig, selection: Selection = ALL) -> FileReport:
         batch_size_tokens_law=laws.batch_size_tokens if laws else None,
         tokens_law=laws.tokens if laws else None,
         implied_mfu=facts.hardware.implied_mfu if facts.hardware else None,
+        **_layout_fields(cfg),
     )
     return FileReport(cfg.file, tuple(found), derived)
+
+
+def _layout_fields(cfg: RunConfig) -> dict[str, Any]:
+    """The derived keys of where a config came from and its parallel layout."""
+    t, lay = cfg.training, cfg.layout
+    sequences = t.batch_size_sequences
+    if sequences is None and t.batch_size_tokens is not None and cfg.model.seq_len > 0:
+        whole = t.batch_size_tokens / cfg.model.seq_len
+        sequences = int(whole) if whole == int(whole) else None
+    fields: dict[str, Any] = {
+        "dialect": cfg.dialect,
+        "tokens": t.tokens,
+        "global_batch_sequences": sequences,
+        "world_size": lay.world_size if lay else cfg.hardware.num_gpus,
+    }
+    if lay is not None:
+        fields.update(lay.to_dict())
+    return fields
 
 
 def check_texts(
@@ -191,6 +212,9 @@ def check_texts(
     preset: str | None = None,
     strict: bool = False,
     selection: Selection = ALL,
+    dialect: str | None = None,
+    hf_config: str | None = None,
+    world_size: int | None = None,
 ) -> Report:
     """Check several configs given as ``(text, display_name, base_dir)``.
 
@@ -203,7 +227,17 @@ def check_texts(
     problems: list[Problem] = []
     for text, name, base in sources:
         try:
-            configs.append(parse_config(text, name, base_dir=base, preset=preset))
+            configs.append(
+                parse_any(
+                    text,
+                    name,
+                    base_dir=base,
+                    preset=preset,
+                    dialect=dialect,
+                    hf_config=hf_config,
+                    world_size=world_size,
+                )
+            )
         except ConfigProblems as exc:
             problems.extend(exc.problems)
     if problems:
@@ -226,6 +260,9 @@ def check_files(
     strict: bool = False,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    dialect: str | None = None,
+    hf_config: str | None = None,
+    world_size: int | None = None,
 ) -> Report:
     """Read and check config files (``-`` is standard input, read once; a folder is every
     ``*.toml`` under it, see :func:`~dsplan.checking.reader.config_paths`).
@@ -237,6 +274,10 @@ def check_files(
         select: Rule codes to run (ids or prefixes such as ``DSP3``; comma-separated values
             allowed); all rules if empty.
         ignore: Rule codes not to run; see :mod:`dsplan.checking.selection` for how the two combine.
+        dialect: Read every file as this dialect (``dsplan``, ``torchtitan``, ``megatron``)
+            instead of detecting each one's from its content.
+        hf_config: A model ``config.json`` for trainer files that do not give the shape.
+        world_size: GPUs of the run, for trainer files that do not say.
 
     Raises:
         ConfigProblems: any file that cannot be read or loaded; every such problem is listed.
@@ -247,6 +288,12 @@ def check_files(
     selection = parse_selection(select, ignore)
     if names.count("-") > 1:
         raise InputError("standard input (-) can be given only once")
+    if dialect is not None:
+        from dsplan.checking.dialects import check_dialect
+
+        check_dialect(dialect)
+    if world_size is not None and world_size <= 0:
+        raise InputError(f"the world size must be a positive number of GPUs, got {world_size}")
     paths, problems = config_paths(names)
     sources = []
     for name in paths:
@@ -257,7 +304,15 @@ def check_files(
             continue
         sources.append((text, display, base))
     try:
-        report = check_texts(sources, preset=preset, strict=strict, selection=selection)
+        report = check_texts(
+            sources,
+            preset=preset,
+            strict=strict,
+            selection=selection,
+            dialect=dialect,
+            hf_config=hf_config,
+            world_size=world_size,
+        )
     except ConfigProblems as exc:
         raise ConfigProblems([*problems, *exc.problems]) from None
     if problems:
