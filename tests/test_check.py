@@ -394,10 +394,11 @@ def test_each_rule_is_declared_in_its_family_module() -> None:
         "4": "schedule",
         "5": "hardware",
         "6": "layout",
+        "7": "moe",
     }
     assert [c.rule.id for c in CHECKS] == sorted(RULES)
     for c in CHECKS:
-        assert re.fullmatch(r"DSP[1-6]\d\d", c.rule.id), c.rule.id
+        assert re.fullmatch(r"DSP[1-7]\d\d", c.rule.id), c.rule.id
         assert c.check.__module__ == f"dsplan.checking.rules.{family[c.rule.id[3]]}", c.rule.id
         assert c.rule.title and c.rule.threshold, c.rule.id
         assert c.rule.severity in (ERROR, WARNING, INFO, "error/warning"), c.rule.id

@@ -269,7 +269,7 @@ def test_an_ignored_warning_no_longer_fails_strict() -> None:
 
 
 @pytest.mark.parametrize("flag", ["--select", "--ignore"])
-@pytest.mark.parametrize("code", ["DSP999", "DSP7", "E501", "DSP1O1"])
+@pytest.mark.parametrize("code", ["DSP999", "DSP8", "E501", "DSP1O1"])
 def test_unknown_rule_codes_exit_2_naming_the_flag(flag: str, code: str) -> None:
     assert_input_error(run_cli("check", SEVEN_B, flag, f"DSP302,{code}"), f"{flag}: unknown rule")
 
@@ -280,7 +280,7 @@ def test_file_ignore_takes_prefixes_too(tmp_path: Path) -> None:
     assert _rules(str(tmp_path / "a.toml")) == set()
     # A file's ignore wins over --select, as ruff's per-file ignores do.
     assert _rules(str(tmp_path / "a.toml"), "--select", "DSP302") == set()
-    (tmp_path / "b.toml").write_text(text + '\n[check]\nignore = ["DSP7"]\n')
+    (tmp_path / "b.toml").write_text(text + '\n[check]\nignore = ["DSP8"]\n')
     assert_input_error(run_cli("check", str(tmp_path / "b.toml")), "check.ignore: unknown rule")
 
 

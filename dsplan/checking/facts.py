@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dsplan.catalog.presets import FitRange, Preset
     from dsplan.checking.schema import HardwareConfig, RunConfig
     from dsplan.model.flops import Counts
+    from dsplan.model.moe import MoeCounts
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -87,7 +88,7 @@ class Facts:
     cfg: RunConfig
     preset: Preset
     sizes_positive: bool
-    counts: Counts | None
+    counts: Counts | MoeCounts | None
     compute: float | None
     laws: Laws | None
     batch_tokens: float | None
@@ -104,8 +105,10 @@ def derive(cfg: RunConfig, preset: Preset) -> Facts:
     m = cfg.model
     positive = all(getattr(m, name) > 0 for name in SIZE_KEYS)
     divisible = positive and m.d_model % m.n_heads == 0 and m.n_heads % m.n_kv_heads == 0
-    shape_counts = None
-    if divisible:
+    shape_counts: Counts | MoeCounts | None = None
+    if m.moe is not None:
+        shape_counts = _moe_counts(cfg) if positive else None
+    elif divisible:
         from dsplan.model.flops import counts
 
         shape_counts = counts(m.shape())
@@ -133,7 +136,18 @@ def derive(cfg: RunConfig, preset: Preset) -> Facts:
     )
 
 
-def _compute(cfg: RunConfig, shape_counts: Counts | None) -> float | None:
+def _moe_counts(cfg: RunConfig) -> MoeCounts | None:
+    """The counts of an MoE config (M of the activated path), or None where its sizes are
+    inconsistent: the DSP6xx rules say why."""
+    from dsplan.model.moe import moe_counts
+
+    try:
+        return moe_counts(cfg.model.moe_shape())
+    except InputError:
+        return None
+
+
+def _compute(cfg: RunConfig, shape_counts: Counts | MoeCounts | None) -> float | None:
     """C = M x D, or None without valid counts, with tokens <= 0, or where C overflows a float."""
     tokens = cfg.training.tokens
     if tokens <= 0 or shape_counts is None:
@@ -142,7 +156,9 @@ def _compute(cfg: RunConfig, shape_counts: Counts | None) -> float | None:
     return c if math.isfinite(c) else None
 
 
-def _laws(cfg: RunConfig, p: Preset, c: float | None, shape_counts: Counts) -> Laws | None:
+def _laws(
+    cfg: RunConfig, p: Preset, c: float | None, shape_counts: Counts | MoeCounts
+) -> Laws | None:
     """Evaluate the preset's allocation law and its hyperparameter law at the config's C.
 
     The allocation law is evaluated in its own units (``dsplan.laws.allocation.predict``) and the
@@ -257,7 +273,7 @@ def hardware_values_bad(hw: HardwareConfig) -> bool:
     return hw.mfu is not None and not 0 < hw.mfu <= 1
 
 
-def _hardware(cfg: RunConfig, shape_counts: Counts | None) -> HardwareFacts | None:
+def _hardware(cfg: RunConfig, shape_counts: Counts | MoeCounts | None) -> HardwareFacts | None:
     """The GPU table's view of the run, or None where the hardware rules have nothing to compare."""
     hw = cfg.hardware
     tokens = cfg.training.tokens

@@ -30,10 +30,13 @@ from dsplan.checking.schema import (
     SCHEMA,
     SHAPE_KEYS,
     STDIN_NAME,
+    SUBTABLES,
     TABLES,
     ConfigProblems,
     HardwareConfig,
+    MlaTable,
     ModelConfig,
+    MoeTable,
     Problem,
     RunConfig,
     TrainingConfig,
@@ -94,7 +97,14 @@ class _Reader:
                     continue
                 for key in value:
                     path = f"{name}.{key}"
-                    if path not in BY_PATH:
+                    if path in SUBTABLES:
+                        if not isinstance(value[key], dict):
+                            self.problem(path, f"must be a table [{path}], got a value")
+                            continue
+                        for inner in value[key]:
+                            if f"{path}.{inner}" not in BY_PATH:
+                                self._unknown(f"{path}.{inner}")
+                    elif path not in BY_PATH:
                         self._unknown(path)
             elif name not in BY_PATH:
                 if isinstance(value, dict):
@@ -122,7 +132,9 @@ class _Reader:
 
     def raw(self, path: str) -> Any:
         table, _, name = path.rpartition(".")
-        node = self.data.get(table, {}) if table else self.data
+        node: Any = self.data
+        for part in table.split(".") if table else ():
+            node = node.get(part, {}) if isinstance(node, dict) else {}
         if not isinstance(node, dict) or name not in node:
             return None
         self.given.add(path)
@@ -180,6 +192,49 @@ class _Reader:
 
 
 def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
+    model = _dense_model(r, base_dir)
+    table = r.data["model"]
+    if not any(isinstance(table.get(sub), dict) for sub in ("moe", "mla")):
+        return model
+    if "hf_config" in table:
+        r.problem("model.moe", "give either model.hf_config or [model.moe], not both")
+        return None
+    moe = _moe_table(r) if isinstance(table.get("moe"), dict) else None
+    mla = _mla_table(r) if isinstance(table.get("mla"), dict) else None
+    if "moe" not in table:
+        r.problem("model.mla", "[model.mla] needs [model.moe]: dsplan counts MLA in MoE models")
+        return None
+    if model is None or moe is None or ("mla" in table and mla is None):
+        return None
+    if mla is not None and "model.n_kv_heads" not in r.given:
+        model = replace(model, n_kv_heads=model.n_heads)  # MLA: a key/value head per query head
+    return replace(model, moe=moe, mla=mla)
+
+
+def _table_values(r: _Reader, table: str) -> dict[str, Any] | None:
+    """The keys of a sub-table, type-checked, with the required ones present; else None."""
+    values = {k.name: r.get(k.path) for k in SCHEMA if k.table == table}
+    for k in SCHEMA:
+        if k.table == table and k.required:
+            r.required(k.path, values[k.name])
+    if any(f"{table}.{name}" in r.given and v is None for name, v in values.items()):
+        return None
+    if any(values[k.name] is None for k in SCHEMA if k.table == table and k.required):
+        return None
+    return {name: v for name, v in values.items() if v is not None}
+
+
+def _moe_table(r: _Reader) -> MoeTable | None:
+    values = _table_values(r, "model.moe")
+    return None if values is None else MoeTable(**values)
+
+
+def _mla_table(r: _Reader) -> MlaTable | None:
+    values = _table_values(r, "model.mla")
+    return None if values is None else MlaTable(**values)
+
+
+def _dense_model(r: _Reader, base_dir: Path) -> ModelConfig | None:
     hf = r.get("model.hf_config")
     seq_len = r.get("model.seq_len")
     if hf is not None:

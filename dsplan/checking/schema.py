@@ -25,6 +25,7 @@ from dsplan.scheduling.schedules import (
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Block, Shape
+    from dsplan.model.moe import MoeShape
 
 CONFIG_SCHEMA_VERSION = 1
 SCHEDULES = ("multistep", "cosine", "wsd", "constant")
@@ -179,9 +180,64 @@ SCHEMA: tuple[Key, ...] = (
     ),
     # [check]
     Key("check", "ignore", "strings", "rule ids", [], "Rules to skip for this file."),
+    # [model.moe]: a mixture-of-experts model (docs/moe.md); the [model] keys are then its
+    # attention and its dense layers' (d_ff).
+    Key(
+        "model.moe",
+        "n_experts",
+        "int",
+        "experts",
+        _NO_DEFAULT,
+        "Routed experts per MoE layer.",
+        required=True,
+    ),
+    Key(
+        "model.moe",
+        "top_k",
+        "int",
+        "experts",
+        _NO_DEFAULT,
+        "Routed experts each token runs.",
+        required=True,
+    ),
+    Key(
+        "model.moe",
+        "d_ff_expert",
+        "int",
+        "",
+        _NO_DEFAULT,
+        "A routed expert's SwiGLU width.",
+        required=True,
+    ),
+    Key("model.moe", "n_shared_experts", "int", "experts", 0, "Shared experts per MoE layer."),
+    Key("model.moe", "d_ff_shared", "int", "", "d_ff_expert", "A shared expert's SwiGLU width."),
+    Key(
+        "model.moe",
+        "n_dense_layers",
+        "int",
+        "layers",
+        0,
+        "Leading layers with a dense SwiGLU of model.d_ff (DeepSeek's first_k_dense_replace).",
+    ),
+    # [model.mla]: Multi-head Latent Attention (with [model.moe]; n_kv_heads = n_heads).
+    Key(
+        "model.mla",
+        "kv_lora_rank",
+        "int",
+        "",
+        _NO_DEFAULT,
+        "MLA: key/value latent rank.",
+        required=True,
+    ),
+    Key("model.mla", "q_lora_rank", "int", "", 0, "MLA: query latent rank; 0 for none."),
+    Key("model.mla", "qk_nope_head_dim", "int", "", 128, "MLA: query/key head width, no RoPE."),
+    Key("model.mla", "qk_rope_head_dim", "int", "", 64, "MLA: query/key head width with RoPE."),
+    Key("model.mla", "v_head_dim", "int", "", 128, "MLA: value head width."),
 )
 
 TABLES = ("model", "training", "data", "hardware", "check")
+# Tables inside [model]: an MoE model's experts and its MLA attention.
+SUBTABLES = ("model.moe", "model.mla")
 BY_PATH = {k.path: k for k in SCHEMA}
 SHAPE_KEYS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size")
 
@@ -275,6 +331,29 @@ def closest_key(path: str) -> str | None:
 
 
 @record
+class MoeTable:
+    """The ``[model.moe]`` table, with defaults filled in (``d_ff_shared`` 0: as ``d_ff_expert``)."""
+
+    n_experts: int
+    top_k: int
+    d_ff_expert: int
+    n_shared_experts: int = 0
+    d_ff_shared: int = 0
+    n_dense_layers: int = 0
+
+
+@record
+class MlaTable:
+    """The ``[model.mla]`` table, with defaults filled in."""
+
+    kv_lora_rank: int
+    q_lora_rank: int = 0
+    qk_nope_head_dim: int = 128
+    qk_rope_head_dim: int = 64
+    v_head_dim: int = 128
+
+
+@record
 class ModelConfig:
     """The ``[model]`` table, with defaults filled in. Sizes are not validated here (see check).
 
@@ -293,6 +372,8 @@ class ModelConfig:
     tied_embeddings: bool
     head_dim: int = 0
     block: Block | None = None
+    moe: MoeTable | None = None
+    mla: MlaTable | None = None
 
     @classmethod
     def from_shape(cls, shape: Shape, seq_len: int | None = None) -> ModelConfig:
@@ -333,6 +414,47 @@ class ModelConfig:
             tied_embeddings=self.tied_embeddings,
             head_dim=self.head_dim,
             block=self.block or LLAMA_BLOCK,
+        )
+
+    def moe_shape(self) -> MoeShape:
+        """The :class:`~dsplan.model.moe.MoeShape` of a ``[model.moe]`` config; raises InputError
+        if the sizes are inconsistent (or there is no ``[model.moe]``)."""
+        from dsplan.errors import InputError
+        from dsplan.model.flops import LLAMA_BLOCK
+        from dsplan.model.moe import Mla, MoeShape
+
+        if self.moe is None:
+            raise InputError("not a mixture-of-experts config: no [model.moe]")
+        moe, a = self.moe, self.mla
+        mla = (
+            None
+            if a is None
+            else Mla(
+                kv_lora_rank=a.kv_lora_rank,
+                qk_nope_head_dim=a.qk_nope_head_dim,
+                qk_rope_head_dim=a.qk_rope_head_dim,
+                v_head_dim=a.v_head_dim,
+                q_lora_rank=a.q_lora_rank,
+            )
+        )
+        return MoeShape(
+            n_layers=self.n_layers,
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            n_kv_heads=self.n_kv_heads,
+            head_dim=self.head_dim if mla is None else 0,
+            n_experts=moe.n_experts,
+            top_k=moe.top_k,
+            d_ff_expert=moe.d_ff_expert,
+            n_shared_experts=moe.n_shared_experts,
+            d_ff_shared=moe.d_ff_shared,
+            n_dense_layers=moe.n_dense_layers,
+            d_ff=self.d_ff if moe.n_dense_layers else 0,
+            vocab_size=self.vocab_size,
+            seq_len=self.seq_len,
+            tied_embeddings=self.tied_embeddings,
+            block=self.block or LLAMA_BLOCK,
+            mla=mla,
         )
 
 

@@ -67,7 +67,7 @@ class Selection:
                 why = unknown_code(code, rule_ids)
                 if why is not None:
                     raise InputError(
-                        f"{name}: {why} (rule ids are DSP101 to DSP509; a prefix such as DSP3 "
+                        f"{name}: {why} (rule ids are DSP101 to DSP706; a prefix such as DSP3 "
                         "takes a whole family)"
                     )
         return cls(chosen, dropped)

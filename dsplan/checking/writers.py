@@ -18,7 +18,9 @@ from dsplan.io import toml_string
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Shape
+    from dsplan.model.moe import MoeShape
     from dsplan.planning.cost import Cost
+    from dsplan.planning.moe_plan import MoePlan
     from dsplan.planning.plan import Plan
     from dsplan.planning.sweep import SweepRun
 
@@ -73,6 +75,95 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
     if check:
         lines += ["", *check]
     return "\n".join(lines) + "\n"
+
+
+def moe_config_toml(plan: MoePlan, cost: Cost | None = None) -> str:
+    """The run config of an MoE plan (``dsplan budget --moe --format toml``): the [model] table
+    holds the attention and the dense layers' width, [model.moe] the experts and, with MLA,
+    [model.mla] its sizes; ``dsplan check`` reads it back and checks it at its activated C."""
+    from dsplan.model.shape import ASPECT_RANGE
+
+    h, sched, preset = plan.hyperparameters, plan.schedule, plan.preset
+    shape = plan.candidate.shape
+    m = plan.candidate.counts.flops_per_token
+    stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
+    stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
+    lines = [
+        f"# dsplan budget {plan.compute_flops:.4g} --moe: Eq. 4 on the activated compute (dsplan's "
+        f"assumption) under preset {preset.id!r}.",
+        f"# C = M * D = {m} FLOPs/token (activated) x {plan.tokens:.6g} tokens. Check it with: "
+        "dsplan check FILE",
+        f"schema_version = {CONFIG_SCHEMA_VERSION}",
+        "",
+        *moe_model_tables(shape),
+        "",
+        "[training]",
+        f"tokens = {_toml_number('tokens', plan.tokens)}",
+        f"batch_size_sequences = {h.batch_size_sequences}  # {h.tokens_per_step} tokens per step",
+        f"learning_rate = {_toml_number('learning_rate', h.learning_rate)}",
+        f"warmup_steps = {sched.warmup_steps}",
+        'schedule = "multistep"',
+        f"stage_fractions = [{stage_fractions}]",
+        f"stage_factors = [{stage_factors}]",
+        "",
+        "[data]",
+        f"preset = {toml_string(preset_reference(preset))}",
+    ]
+    if cost is not None:
+        lines += ["", *hardware_table(cost)]
+    ignores = fit_range_ignores(preset, plan.compute_flops, None)
+    aspect = shape.d_model / shape.n_layers
+    if not ASPECT_RANGE[0] <= aspect <= ASPECT_RANGE[1]:
+        ignores.append(
+            (
+                ("DSP106",),
+                f"d_model / n_layers = {aspect:.3g}: no MoE shape inside {ASPECT_RANGE[0]:g} to "
+                f"{ASPECT_RANGE[1]:g} reaches M = {m:.3g} within the search's tolerance",
+            )
+        )
+    check = check_table(ignores)
+    if check:
+        lines += ["", *check]
+    return "\n".join(lines) + "\n"
+
+
+def moe_model_tables(shape: MoeShape) -> list[str]:
+    """The ``[model]``, ``[model.moe]`` and (with MLA) ``[model.mla]`` tables of an MoE shape."""
+    lines = [
+        "[model]",
+        f"n_layers = {shape.n_layers}",
+        f"d_model = {shape.d_model}",
+        f"n_heads = {shape.n_heads}",
+        f"n_kv_heads = {shape.n_kv_heads}",
+    ]
+    if shape.n_dense_layers:
+        lines.append(f"d_ff = {shape.d_ff}  # the dense layers'")
+    lines += [
+        f"vocab_size = {shape.vocab_size}",
+        f"seq_len = {shape.seq_len}",
+        f"tied_embeddings = {'true' if shape.tied_embeddings else 'false'}",
+        "",
+        "[model.moe]",
+        f"n_experts = {shape.n_experts}",
+        f"top_k = {shape.top_k}",
+        f"d_ff_expert = {shape.d_ff_expert}",
+        f"n_shared_experts = {shape.n_shared_experts}",
+    ]
+    if shape.n_shared_experts:
+        lines.append(f"d_ff_shared = {shape.d_ff_shared}")
+    lines.append(f"n_dense_layers = {shape.n_dense_layers}")
+    if shape.mla is not None:
+        a = shape.mla
+        lines += [
+            "",
+            "[model.mla]",
+            f"kv_lora_rank = {a.kv_lora_rank}",
+            f"q_lora_rank = {a.q_lora_rank}",
+            f"qk_nope_head_dim = {a.qk_nope_head_dim}",
+            f"qk_rope_head_dim = {a.qk_rope_head_dim}",
+            f"v_head_dim = {a.v_head_dim}",
+        ]
+    return lines
 
 
 def hardware_table(cost: Cost) -> list[str]:

@@ -85,8 +85,11 @@ def moe_budget(
     if format is Format.json:
         out(dumps(documents[0] if len(documents) == 1 else documents))
     elif format is Format.toml:
-        # dsplan check reads no MoE model table yet, and what dsplan writes it must accept.
-        raise InputError("--moe plans are not written as run configs yet: use text or json")
+        if len(plans) != 1:
+            raise InputError("--format toml takes one budget: it writes one run config")
+        from dsplan.checking.writers import moe_config_toml
+
+        out(moe_config_toml(plans[0], costs[0] if costs else None))
     elif format is Format.text:
         from dsplan.output.moe_text import moe_plan_text
 

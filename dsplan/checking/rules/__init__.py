@@ -1,9 +1,10 @@
 """The rules of ``dsplan check``: a run config against the paper's laws.
 
 Every rule has a stable id (DSP1xx shape, DSP2xx hyperparameters, DSP3xx tokens and fit range,
-DSP4xx schedule, DSP5xx hardware, DSP6xx the parallel layout of a trainer's file), declared with its severity and title beside its code in one
-module per family; :data:`RULES` is built from them. Every finding names the file, the key, the
-numbers and the value the laws suggest. All rules run on every file; nothing here prints or exits.
+DSP4xx schedule, DSP5xx hardware, DSP6xx the parallel layout of a trainer's file, DSP7xx
+mixture-of-experts and MLA), declared with its severity and title beside its code in one module per
+family; :data:`RULES` is built from them. Every finding names the file, the key, the numbers and the
+value the laws suggest. All rules run on every file; nothing here prints or exits.
 
 A check is two steps: :func:`dsplan.checking.facts.derive` computes, once, everything the rules
 compare against (the counts, C, the laws at C, the batch, the steps, the GPU's numbers); then each
@@ -51,7 +52,7 @@ from dsplan.checking.findings import (
 )
 from dsplan.checking.reader import config_paths, parse_any, read_config_text
 from dsplan.checking.registry import Rule, RuleCheck
-from dsplan.checking.rules import hardware, hyperparameters, layout, schedule, shape, tokens
+from dsplan.checking.rules import hardware, hyperparameters, layout, moe, schedule, shape, tokens
 from dsplan.checking.rules.hyperparameters import LR_ERROR_FACTOR, LR_WARNING_FACTOR
 from dsplan.checking.rules.shape import (
     D_FF_RATIO_ERROR_BELOW,
@@ -103,6 +104,7 @@ CHECKS: tuple[RuleCheck, ...] = tuple(
             *schedule.FAMILY,
             *hardware.FAMILY,
             *layout.FAMILY,
+            *moe.FAMILY,
         ),
         key=lambda c: c.rule.id,
     )

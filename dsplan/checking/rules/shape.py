@@ -66,7 +66,7 @@ def sizes_positive(f: Facts) -> Iterator[Hit]:
 @rule("DSP102", ERROR, "n_heads does not divide d_model", "heads split the width evenly")
 def heads_divide_width(f: Facts) -> Iterator[Hit]:
     m = f.cfg.model
-    if not f.sizes_positive or m.head_dim or m.d_model % m.n_heads == 0:
+    if not f.sizes_positive or m.head_dim or m.mla or m.d_model % m.n_heads == 0:
         return
     best = _nearest(m.n_heads, _divisors(m.d_model))
     yield Hit(
@@ -105,8 +105,8 @@ def kv_heads_divide_heads(f: Facts) -> Iterator[Hit]:
 )
 def feed_forward_width(f: Facts) -> Iterator[Hit]:
     m = f.cfg.model
-    if not f.sizes_positive:
-        return
+    if not f.sizes_positive or (m.moe is not None and not m.moe.n_dense_layers):
+        return  # an MoE model without dense layers has no d_ff
     ratio = m.d_ff / m.d_model
     hint = f"d_ff = {swiglu_d_ff(m.d_model)} (SwiGLU, 8/3 d_model rounded up to 256)"
     if ratio < D_FF_RATIO_ERROR_BELOW:
@@ -135,7 +135,7 @@ def feed_forward_width(f: Facts) -> Iterator[Hit]:
 )
 def head_size(f: Facts) -> Iterator[Hit]:
     m = f.cfg.model
-    if f.counts is None:  # sizes or head counts already reported
+    if f.counts is None or m.mla is not None:  # reported elsewhere; MLA: DSP706
         return
     head_dim = m.real_head_dim
     if HEAD_DIM_RANGE[0] <= head_dim <= HEAD_DIM_RANGE[1]:
