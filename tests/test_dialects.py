@@ -254,3 +254,44 @@ def test_hostile_scripts_are_input_errors(tmp_path: Path, text: str) -> None:
     assert result.exit_code == 2, result.stdout
     assert "Traceback" not in result.stderr
     assert all(line.startswith("error: ") for line in result.stderr.splitlines())
+
+
+def test_detection_ignores_flags_in_comments_and_elastic_nodes_stay_unknown(tmp_path: Path) -> None:
+    dsplan_toml = (
+        "# converted from --num-layers 30 --hidden-size 4096\n"
+        + (DATA / "valid" / "deepseek-7b.toml").read_text()
+    )
+    assert detect(dsplan_toml) == "dsplan"
+    assert detect('ARGS="--num-layers 2"') == "megatron"
+    elastic = MEGATRON_1B.read_text().replace("--nnodes $NNODES", "--nnodes 1:$NNODES")
+    cfg = parse_any(elastic, "e.sh", base_dir=tmp_path)
+    assert cfg.layout is not None and cfg.layout.world_size is None
+
+
+def test_a_decay_end_at_the_run_end_is_no_stale_key(tmp_path: Path) -> None:
+    text = MEGATRON_1B.read_text().replace(
+        "--lr-warmup-iters 2000", "--lr-warmup-iters 2000 --lr-decay-iters 30000"
+    )
+    path = tmp_path / "run.sh"
+    path.write_text(text)
+    report = check_files([str(path)], strict=True)
+    assert report.exit_code == 0, [f.rule for f in report.files[0].findings]
+
+
+@pytest.mark.parametrize(
+    ("flavor", "multiplier", "multiple_of"),
+    [("debugmodel", None, 256), ("8B", 1.3, 1024), ("70B", 1.3, 4096), ("405B", 1.2, 4096)],
+)
+def test_llama3_flavor_d_ff_is_torchtitans_formula(
+    flavor: str, multiplier: float | None, multiple_of: int
+) -> None:
+    # torchtitan v0.2.2 models/llama3/model/model.py FeedForward: hidden = int(2 * 4 * dim / 3),
+    # times ffn_dim_multiplier (truncated) when set, rounded up to a multiple of multiple_of.
+    from dsplan.checking.dialects.torchtitan import _flavor_shape
+
+    table = _flavor_shape("llama3", flavor)
+    assert table is not None
+    hidden = int(2 * 4 * table["d_model"] / 3)
+    if multiplier is not None:
+        hidden = int(multiplier * hidden)
+    assert table["d_ff"] == multiple_of * -(-hidden // multiple_of)

@@ -32,9 +32,11 @@ _TORCHTITAN_TABLES = re.compile(
     re.MULTILINE,
 )
 # A Megatron-LM argument: the model-shape flags of its parser (megatron/training/arguments.py).
+# It must stand outside a comment (a dsplan TOML may say where it came from in one).
 _MEGATRON_FLAGS = re.compile(
-    r"--(num-layers|hidden-size|num-attention-heads|seq-length|global-batch-size|"
-    r"micro-batch-size|train-iters|train-samples|tensor-model-parallel-size)\b"
+    r"^[^#\n]*?(?:^|[\s\"'(=])--(num-layers|hidden-size|num-attention-heads|seq-length|"
+    r"global-batch-size|micro-batch-size|train-iters|train-samples|tensor-model-parallel-size)\b",
+    re.MULTILINE,
 )
 
 

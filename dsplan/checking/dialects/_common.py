@@ -86,13 +86,18 @@ def build(
         batch_size_sequences=global_batch,
         **schedule,
     )
+    # A trainer key that the chosen schedule does not use in dsplan's terms (Megatron's decay end of
+    # a cosine that ends with the run) is not a stale key of the config: DSP411 must not see it.
+    unused = {"training.decay_fraction"} if training.schedule != "wsd" else set()
+    if training.schedule == "constant":
+        unused.add("training.final_lr_fraction")
     return RunConfig(
         file=c.file,
         model=model,
         training=training,
         preset=preset or "current",
         hardware=HardwareConfig(),
-        given=frozenset(c.given),
+        given=frozenset(c.given - unused),
         lines=dict(c.lines),
         dialect=dialect,
         layout=layout,

@@ -21,6 +21,9 @@ MAX_WORDS = 200_000
 MAX_ARITHMETIC_CHARS = 256
 MAX_INT = 2**63 - 1
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Runs of characters with no meaning to the shell, taken at once (outside and inside double quotes).
+_PLAIN = re.compile(r"[^\s;&|()'\"`$\\]+")
+_QUOTED_PLAIN = re.compile(r"[^\"`$\\]+")
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\+?)=")
 
 
@@ -246,7 +249,8 @@ class _Lexer:
             elif ch == "(" and parts:
                 break
             else:
-                parts.append(self.advance())
+                run = _PLAIN.match(self.s, self.i)
+                parts.append(self.advance(run.end() - self.i if run else 1))
         if self.i == start:
             return [], False
         if splices:
@@ -288,7 +292,8 @@ class _Lexer:
                 parts.append(Unknown("a backtick command"))
                 self.advance(end - self.i + 1)
             else:
-                parts.append(self.advance())
+                run = _QUOTED_PLAIN.match(self.s, self.i)
+                parts.append(self.advance(run.end() - self.i if run else 1))
 
     def array(self, line: int) -> list[Word]:
         """The elements of ``( ... )`` after an array assignment's ``=``."""

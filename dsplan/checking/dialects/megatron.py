@@ -202,7 +202,9 @@ def translate(
         )
     # The world: torchrun's --nproc_per_node x --nnodes, else --gpus, else --world-size.
     nproc = a.int("nproc_per_node") if a.has("nproc_per_node") else a.int("nproc-per-node")
-    nnodes = a.int("nnodes", 1) if a.has("nnodes") and ":" not in (a.raw("nnodes") or "") else 1
+    # An elastic range (--nnodes 2:4) is settled only when the job runs: the world stays unknown.
+    elastic = a.has("nnodes") and ":" in str(a.values["nnodes"][:1])
+    nnodes = None if elastic else a.int("nnodes", 1)
     world = world_size
     if nproc is not None and nnodes is not None:
         world = nproc * nnodes

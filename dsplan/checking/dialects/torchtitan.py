@@ -9,6 +9,7 @@ defaults is in docs/check.md.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,17 @@ class _Job:
         return float(value) if kind == "number" else value
 
 
-def _flavor_shape(name: str, flavor: str) -> dict[str, Any] | None:
+@functools.cache
+def _flavor_table() -> dict[str, Any]:
+    """The flavor table shipped in presets/ (read once a process: many job files, one table)."""
     from dsplan.catalog.presets import presets_dir
     from dsplan.io import read_input
 
-    data = loads_toml(read_input(presets_dir() / FLAVORS_FILE), str(FLAVORS_FILE))
-    model = data.get(name)
+    return loads_toml(read_input(presets_dir() / FLAVORS_FILE), str(FLAVORS_FILE))
+
+
+def _flavor_shape(name: str, flavor: str) -> dict[str, Any] | None:
+    model = _flavor_table().get(name)
     if not isinstance(model, dict):
         return None
     found = model.get(flavor)
@@ -99,10 +105,7 @@ def _flavor_shape(name: str, flavor: str) -> dict[str, Any] | None:
 
 
 def known_flavors() -> list[str]:
-    from dsplan.catalog.presets import presets_dir
-    from dsplan.io import read_input
-
-    data = loads_toml(read_input(presets_dir() / FLAVORS_FILE), str(FLAVORS_FILE))
+    data = _flavor_table()
     return [f"{m}/{f}" for m, table in data.items() if isinstance(table, dict) for f in table]
 
 
