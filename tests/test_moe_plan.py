@@ -172,3 +172,33 @@ def test_cli_moe_text_names_the_assumption() -> None:
 )
 def test_cli_moe_bad_input(args: tuple[str, ...], fragment: str) -> None:
     assert_input_error(run_cli(*args), fragment)
+
+
+def test_cli_shapes_moe_lists_the_search_candidates() -> None:
+    args = ("shapes", "2.76e11", *V3_FLAGS, "--first-dense-layers", "3", "--mla")
+    r = run_cli(*args, "--format", "json", "--limit", "3")
+    assert r.exit_code == 0, r.stderr
+    doc = r.json()
+    assert doc["kind"] == "moe"
+    options = MoeSearchOptions(256, 8, 1, 3, mla=True)
+    expected = [c.to_dict() for c in search_moe(2.76e11, options, limit=3)]
+    assert [row["n_layers"] for row in doc["candidates"]] == [c["n_layers"] for c in expected]
+    assert [row["d_model"] for row in doc["candidates"]] == [c["d_model"] for c in expected]
+    for row in doc["candidates"]:
+        assert abs(row["relative_error"]) <= 0.03
+        assert row["attention"] == "mla" and row["params_total"] > row["params_activated"]
+    text = run_cli(*args)
+    assert text.exit_code == 0 and "activated" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("shapes", "1e11", "--top-k", "2"), "add --moe"),
+        (("shapes", "1e11", "--moe", "--top-k", "2"), "--n-experts"),
+        (("shapes", "1e11", *V3_FLAGS, "--n-kv-heads", "8"), "--n-kv-heads"),
+        (("shapes", "1e11", "--moe", "--n-experts", "4", "--top-k", "8"), "--top-k (8)"),
+    ],
+)
+def test_cli_shapes_moe_bad_input(args: tuple[str, ...], fragment: str) -> None:
+    assert_input_error(run_cli(*args), fragment)

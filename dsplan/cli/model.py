@@ -499,6 +499,28 @@ def shapes(
     seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
     limit: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
     format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
+    moe: Annotated[
+        bool,
+        typer.Option(
+            "--moe",
+            help="Mixture-of-experts shapes whose activated M is the target (docs/moe.md). Needs "
+            "--n-experts and --top-k.",
+        ),
+    ] = False,
+    n_experts: Annotated[
+        int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option(help="--moe: routed experts per token.", show_default=False)
+    ] = None,
+    n_shared_experts: Annotated[int, typer.Option(help="--moe: shared experts per MoE layer.")] = 0,
+    first_dense_layers: Annotated[
+        int, typer.Option(help="--moe: leading layers with a dense feed-forward layer.")
+    ] = 0,
+    mla: Annotated[
+        bool,
+        typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
+    ] = False,
 ) -> None:
     """The best few shapes for a target M, with their M error and aspect ratio.
 
@@ -507,10 +529,46 @@ def shapes(
         dsplan shapes 4.25e10
 
         dsplan shapes 4.327e11 --aspect-ratio 86 --n-kv-heads 8 --format json
+
+        dsplan shapes 2.76e11 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --mla
     """
     with exit_on_error():
         target = parse_positive(flops_per_token, "target M")
         positive_int(limit, "--limit")
+        moe_given = {
+            "--n-experts": n_experts is not None,
+            "--top-k": top_k is not None,
+            "--n-shared-experts": n_shared_experts != 0,
+            "--first-dense-layers": first_dense_layers != 0,
+            "--mla": mla,
+        }
+        if moe:
+            dense_only = {
+                "--head-dim": head_dim is not None,
+                "--n-kv-heads": n_kv_heads is not None,
+                "--layers-multiple": layers_multiple != 1,
+                "--heads-multiple": heads_multiple is not None,
+            }
+            stray = [flag for flag, given in dense_only.items() if given]
+            if stray:
+                raise InputError(f"{', '.join(stray)} cannot be used with --moe")
+            _moe_shapes(
+                target,
+                limit,
+                format,
+                n_experts=n_experts,
+                top_k=top_k,
+                n_shared_experts=n_shared_experts,
+                first_dense_layers=first_dense_layers,
+                mla=mla,
+                aspect_ratio=aspect_ratio,
+                vocab_size=vocab_size,
+                seq_len=seq_len,
+            )
+            return
+        stray = [flag for flag, given in moe_given.items() if given]
+        if stray:
+            raise InputError(f"{', '.join(stray)} search mixture-of-experts shapes: add --moe")
         options = SearchOptions(
             aspect_ratio=aspect_ratio,
             head_dim=head_dim,
@@ -539,6 +597,70 @@ def shapes(
                 f"{r['aspect_ratio']:>6.1f} {r['relative_error']:>+9.2%} {count(r['params_total']):>8}"
             )
         out("\n".join(lines))
+
+
+def _moe_shapes(
+    target: float,
+    limit: int,
+    format: Format,
+    *,
+    n_experts: int | None,
+    top_k: int | None,
+    n_shared_experts: int,
+    first_dense_layers: int,
+    mla: bool,
+    aspect_ratio: float,
+    vocab_size: int,
+    seq_len: int,
+) -> None:
+    """``dsplan shapes M --moe``: the MoE shape search's best candidates."""
+    # Imported here: only --moe needs the MoE model (start-up).
+    from dsplan.model.moe_shape import MoeSearchOptions, search_moe
+
+    for flag, value in (("--n-experts", n_experts), ("--top-k", top_k)):
+        if value is None:
+            raise InputError(f"--moe needs {flag}")
+    assert n_experts is not None and top_k is not None
+    positive_int(n_experts, "--n-experts")
+    positive_int(top_k, "--top-k")
+    for flag, value in (
+        ("--n-shared-experts", n_shared_experts),
+        ("--first-dense-layers", first_dense_layers),
+    ):
+        if value < 0:
+            raise InputError(f"{flag} must be 0 or a positive integer, got {value}")
+    if top_k > n_experts:
+        raise InputError(f"--top-k ({top_k}) must be at most --n-experts ({n_experts})")
+    options = MoeSearchOptions(
+        n_experts=n_experts,
+        top_k=top_k,
+        n_shared_experts=n_shared_experts,
+        n_dense_layers=first_dense_layers,
+        mla=mla,
+        aspect_ratio=aspect_ratio,
+        vocab_size=positive_int(vocab_size, "--vocab-size"),
+        seq_len=positive_int(seq_len, "--seq-len"),
+    )
+    rows = [c.to_dict() for c in search_moe(target, options, limit=limit)]
+    if format is Format.json:
+        doc = {"schema_version": 1, "kind": "moe", "target_flops_per_token": target}
+        out(dumps({**doc, "candidates": rows}))
+        return
+    attention = "MLA" if mla else "GQA/MHA"
+    lines = [
+        f"target activated M = {sci(target)} FLOPs/token; top {top_k} of {n_experts} routed "
+        f"experts, {n_shared_experts} shared, {first_dense_layers} dense layers, {attention}",
+        "",
+        f"{'layers':>7} {'d_model':>8} {'heads':>6} {'expert':>7} {'d/L':>6} {'M error':>9} "
+        f"{'total':>8} {'activated':>10}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['n_layers']:>7} {r['d_model']:>8} {r['n_heads']:>6} {r['d_ff_expert']:>7} "
+            f"{r['aspect_ratio']:>6.1f} {r['relative_error']:>+9.2%} "
+            f"{count(r['params_total']):>8} {count(r['params_activated']):>10}"
+        )
+    out("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

@@ -122,6 +122,16 @@ class MoeCandidate:
     def aspect_ratio(self) -> float:
         return self.shape.d_model / self.shape.n_layers
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.shape.to_dict(),
+            "flops_per_token": self.counts.flops_per_token,
+            "relative_error": self.relative_error,
+            "aspect_ratio": self.aspect_ratio,
+            "params_total": self.counts.params_total,
+            "params_activated": self.counts.params_activated,
+        }
+
 
 def expert_width(d_model: int, top_k: int, n_shared_experts: int) -> int:
     """A fine-grained expert's width: the activated experts together as wide as 8/3 d_model."""
