@@ -202,3 +202,31 @@ def test_cli_shapes_moe_lists_the_search_candidates() -> None:
 )
 def test_cli_shapes_moe_bad_input(args: tuple[str, ...], fragment: str) -> None:
     assert_input_error(run_cli(*args), fragment)
+
+
+def test_cli_moe_inverse_mode_uses_the_cluster_time() -> None:
+    # As the dense inverse mode: the plan's hardware FLOPs (activated M + output head, times D)
+    # fill 2,048 H800s at the default MFU for the days given.
+    r = run_cli(
+        "budget",
+        *V3_FLAGS,
+        "--mla",
+        "--gpu",
+        "h800",
+        "--gpus",
+        "2048",
+        "--days",
+        "60",
+        "--format",
+        "json",
+    )
+    assert r.exit_code == 0, r.stderr
+    doc = r.json()
+    cost = doc["cost"]
+    assert cost["wall_clock_days"] == pytest.approx(60, rel=1e-6)
+    available = 2048 * 989e12 * cost["mfu"] * 60 * 86400
+    hardware = cost["flops_per_token_hardware"] * doc["training"]["tokens"]
+    assert hardware == pytest.approx(available, rel=1e-6)
+    assert doc["compute_flops"] == pytest.approx(
+        doc["architecture"]["flops_per_token"] * doc["training"]["tokens"], rel=1e-9
+    )

@@ -39,9 +39,11 @@ def moe_budget(
     for flag, value in (("--n-experts", n_experts), ("--top-k", top_k)):
         if value is None:
             raise InputError(f"--moe needs {flag}")
-    if not compute:
-        raise InputError("--moe needs a compute budget C (e.g. 4e24)")
-    budgets = [parse_positive(text, "compute budget") for text in compute]
+    if not compute and (hardware is None or hardware.n_gpus is None or hardware.days is None):
+        raise InputError(
+            "give a compute budget C (e.g. 4e24), or --gpu, --gpus and --days to derive one"
+        )
+    budgets = [parse_positive(text, "compute budget") for text in compute or []]
     assert n_experts is not None and top_k is not None
     for flag, value, least in (
         ("--n-experts", n_experts, 1),
@@ -68,9 +70,16 @@ def moe_budget(
         preset=preset,
         warmup_steps=warmup_steps,
     )
-    plans = [moe_plan(c, options) for c in budgets]
     costs: list[Cost] = []
-    if hardware is not None:
+    if not budgets:
+        assert hardware is not None
+        from dsplan.planning.moe_plan import moe_plan_for_cluster
+
+        one, cost = moe_plan_for_cluster(hardware, options)
+        plans, costs = [one], [cost]
+    else:
+        plans = [moe_plan(c, options) for c in budgets]
+    if hardware is not None and not costs:
         from dsplan.planning.cost import estimate
 
         costs = [estimate(p.candidate.counts, p.tokens, hardware) for p in plans]

@@ -15,7 +15,8 @@ Conventions (documented in docs/hardware.md):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dsplan.catalog.gpus import TRAINING_DTYPES, Gpu, get_gpu
 from dsplan.errors import InputError
@@ -34,6 +35,7 @@ HOURS_PER_DAY = 24.0
 # Comparisons of a plan against a limit allow for float rounding (the inverse mode meets its limit
 # exactly, up to rounding).
 RELATIVE_TOLERANCE = 1e-9
+P = TypeVar("P")
 
 HARDWARE_FLOPS_NOTE = (
     "hardware FLOPs per token = the shape's exact M (Eq. 2 convention, full attention) plus the "
@@ -408,36 +410,53 @@ def plan_for_cluster(hw: Hardware, options: PlanOptions | None = None) -> tuple[
     # Start-up laziness, not a cycle: costing a given shape (`dsplan model --gpu`) needs no planner.
     from dsplan.planning.plan import plan
 
+    return size_to_cluster(
+        hw,
+        lambda c: plan(c, options),
+        lambda p: (p.architecture.counts, p.training.tokens),
+    )
+
+
+def size_to_cluster(
+    hw: Hardware,
+    make: Callable[[float], P],
+    used: Callable[[P], tuple[Counts | MoeCounts, float]],
+) -> tuple[P, Cost]:
+    """The plan ``make(C)`` whose hardware FLOPs use the cluster's time, and its cost.
+
+    ``used`` gives a plan's counts and tokens. The fixed point of :func:`plan_for_cluster`, for
+    any planner (dense or mixture-of-experts).
+
+    Raises:
+        InputError: ``hw`` lacks a GPU count or a deadline.
+    """
     if hw.n_gpus is None or hw.days is None:
         raise InputError(
             "without a compute budget C, give the GPU, the GPU count and the days to derive one"
         )
     available = cluster_flops(hw.n_gpus, hw.peak_flops_per_gpu, hw.mfu, hw.days)
     compute = available
-    result = plan(compute, options)
+    result = make(compute)
     tried = [result]
     for _ in range(8):
-        c = result.architecture.counts
+        c = used(result)[0]
         target = available * c.flops_per_token / c.flops_per_token_hardware
         if abs(target - compute) <= RELATIVE_TOLERANCE * available:
             break
         compute = target
-        result = plan(compute, options)
+        result = make(compute)
         tried.append(result)
     else:
         # No fixed point: on small clusters the head is a large share of the work and the shape
         # search can cycle between shapes whose head differs (e.g. 8 H800s for 0.01 days). Take
         # the plan that uses most of the cluster without overrunning it, so that the tool never
         # sizes a plan that misses the deadline it was given.
-        def hardware_flops(p: Plan) -> float:
-            return p.architecture.counts.flops_per_token_hardware * p.training.tokens
+        def hardware_flops(p: P) -> float:
+            c, tokens = used(p)
+            return c.flops_per_token_hardware * tokens
 
         fitting = [p for p in tried if hardware_flops(p) <= available * (1 + RELATIVE_TOLERANCE)]
         result = max(fitting, key=hardware_flops) if fitting else min(tried, key=hardware_flops)
-    cost = estimate(
-        result.architecture.counts,
-        result.training.tokens,
-        hw,
-        compute_flops_available=available,
-    )
+    counts, tokens = used(result)
+    cost = estimate(counts, tokens, hw, compute_flops_available=available)
     return result, cost

@@ -31,6 +31,7 @@ from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, Schedule, multist
 
 if TYPE_CHECKING:
     from dsplan.laws.types import Preset
+    from dsplan.planning.cost import Cost, Hardware
 
 MOE_ASSUMPTION = (
     "dsplan's assumption, not a published law: DeepSeek's Eq. 4 applied to the activated compute "
@@ -176,4 +177,23 @@ def moe_plan(compute_flops: float, options: MoePlanOptions) -> MoePlan:
         allocation_orders_beyond=alloc_orders,
         hyperparameter_orders_beyond=values.orders_beyond,
         warnings=tuple(warnings),
+    )
+
+
+def moe_plan_for_cluster(hw: Hardware, options: MoePlanOptions) -> tuple[MoePlan, Cost]:
+    """The inverse mode of an MoE plan: the budget a cluster delivers in the given days.
+
+    As :func:`dsplan.planning.cost.plan_for_cluster`: the plan is sized so that its hardware FLOPs
+    (the activated M plus the output head, times D) use the cluster's time.
+
+    Raises:
+        InputError: ``hw`` lacks a GPU count or a deadline.
+    """
+    # Start-up laziness, not a cycle: only the inverse mode needs the cluster arithmetic.
+    from dsplan.planning.cost import size_to_cluster
+
+    return size_to_cluster(
+        hw,
+        lambda c: moe_plan(c, options),
+        lambda p: (p.candidate.counts, p.tokens),
     )
