@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     from dsplan.model.hf_config import HfConfig, read_hf_config
     from dsplan.model.hf_moe import HfMoeConfig, read_any_hf_config
     from dsplan.model.moe import Mla, MoeCounts, MoeShape, moe_counts
+    from dsplan.model.moe_shape import MoeSearchOptions, search_moe
     from dsplan.model.shape import SearchOptions, best_shape
     from dsplan.planning.compare import Comparison, compare
     from dsplan.planning.cost import Cost, Hardware, estimate, resolve_hardware
     from dsplan.planning.model_report import ModelReport, model_report
+    from dsplan.planning.moe_plan import MoePlan, MoePlanOptions, moe_plan
     from dsplan.planning.moe_report import MoeModelReport, moe_model_report
     from dsplan.planning.plan import Plan, PlanOptions, plan
     from dsplan.planning.sweep import Sweep, SweepOptions
@@ -77,6 +79,11 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "HfMoeConfig": ("dsplan.model.hf_moe", "HfMoeConfig"),
     "moe_model_report": ("dsplan.planning.moe_report", "moe_model_report"),
     "MoeModelReport": ("dsplan.planning.moe_report", "MoeModelReport"),
+    "search_moe": ("dsplan.model.moe_shape", "search_moe"),
+    "MoeSearchOptions": ("dsplan.model.moe_shape", "MoeSearchOptions"),
+    "moe_plan": ("dsplan.planning.moe_plan", "moe_plan"),
+    "MoePlan": ("dsplan.planning.moe_plan", "MoePlan"),
+    "MoePlanOptions": ("dsplan.planning.moe_plan", "MoePlanOptions"),
     # scheduling
     "Schedule": ("dsplan.scheduling.schedules", "Schedule"),
     "multistep": ("dsplan.scheduling.schedules", "multistep"),
@@ -123,6 +130,9 @@ __all__ = [
     "ModelReport",
     "MoeCounts",
     "MoeModelReport",
+    "MoePlan",
+    "MoePlanOptions",
+    "MoeSearchOptions",
     "MoeShape",
     "Plan",
     "PlanOptions",
@@ -153,12 +163,14 @@ __all__ = [
     "model_report",
     "moe_counts",
     "moe_model_report",
+    "moe_plan",
     "multistep",
     "plan",
     "read_any_hf_config",
     "read_hf_config",
     "read_sweep",
     "resolve_hardware",
+    "search_moe",
     "wsd",
 ]
 

@@ -114,6 +114,18 @@ def _moe(tmp_path: Path) -> None:
     assert mla.qk_head_dim == 192
 
 
+def _moe_plan() -> None:
+    options = dsplan.MoePlanOptions(
+        dsplan.MoeSearchOptions(n_experts=64, top_k=6, n_shared_experts=2)
+    )
+    p = dsplan.moe_plan(1e22, options)
+    assert isinstance(p, dsplan.MoePlan)
+    # Eq. 4 on the activated compute (docs/moe.md): the dense plan's M_opt at the same C.
+    assert p.optimal.flops_per_token == dsplan.plan(1e22).optimal.flops_per_token
+    found = dsplan.search_moe(p.optimal.flops_per_token, options.search, limit=2)
+    assert found[0].shape == p.candidate.shape
+
+
 def _plan_options() -> None:
     p = dsplan.plan(1e24, dsplan.PlanOptions(preset="early"))
     assert p.preset.id == "early"
@@ -245,6 +257,11 @@ CALLS: dict[str, Callable[..., None]] = {
     "moe_counts": _moe,
     "moe_model_report": _moe,
     "MoeModelReport": _moe,
+    "moe_plan": _moe_plan,
+    "MoePlan": _moe_plan,
+    "MoePlanOptions": _moe_plan,
+    "MoeSearchOptions": _moe_plan,
+    "search_moe": _moe_plan,
     "read_any_hf_config": _moe,
     "HfMoeConfig": _moe,
     "SearchOptions": _best_shape,
