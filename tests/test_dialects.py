@@ -192,7 +192,7 @@ def test_torchtitan_shape_from_hf_assets_path_then_flavor(tmp_path: Path) -> Non
     unknown = TORCHTITAN_8B.read_text().replace('flavor = "8B"', 'flavor = "9B"')
     with pytest.raises(ConfigProblems, match="pass --hf-config"):
         parse_any(unknown, "job.toml", base_dir=tmp_path)
-    moe = TORCHTITAN_8B.read_text().replace('name = "llama3"', 'name = "deepseek_v3"')
+    moe = TORCHTITAN_8B.read_text().replace('name = "llama3"', 'name = "llama4"')
     with pytest.raises(ConfigProblems, match="mixture-of-experts"):
         parse_any(moe, "job.toml", base_dir=tmp_path)
     cfg = parse_any(unknown, "job.toml", base_dir=tmp_path, hf_config=str(assets / "config.json"))
@@ -295,3 +295,36 @@ def test_llama3_flavor_d_ff_is_torchtitans_formula(
     if multiplier is not None:
         hidden = int(multiplier * hidden)
     assert table["d_ff"] == multiple_of * -(-hidden // multiple_of)
+
+
+@pytest.mark.parametrize(
+    ("name", "flavor", "hf"),
+    [
+        ("llama3", "8B", "meta-llama--Llama-3.1-8B"),
+        ("llama3", "405B", "meta-llama--Llama-3.1-405B"),
+        ("qwen3", "8B", "Qwen--Qwen3-8B"),
+        ("qwen3", "30B-A3B", "Qwen--Qwen3-30B-A3B"),
+        ("qwen3", "235B-A22B", "Qwen--Qwen3-235B-A22B"),
+        ("deepseek_v3", "16B", "deepseek-ai--DeepSeek-V2-Lite"),
+        ("deepseek_v3", "236B", "deepseek-ai--DeepSeek-V2"),
+        ("deepseek_v3", "671B", "deepseek-ai--DeepSeek-V3"),
+    ],
+)
+def test_torchtitan_flavors_count_as_the_published_configs(
+    tmp_path: Path, name: str, flavor: str, hf: str
+) -> None:
+    # The flavor table was transcribed from torchtitan's source; each flavor is the shape of a
+    # published model whose config.json (tests/data/hf/) dsplan counts to transformers' total.
+    from dsplan.catalog.presets import load_preset
+    from dsplan.checking.facts import derive
+    from dsplan.model.flops import counts
+    from dsplan.model.hf_moe import read_any_hf_config
+    from dsplan.model.moe import MoeShape, moe_counts
+
+    job = TORCHTITAN_8B.read_text().replace('name = "llama3"', f'name = "{name}"')
+    job = job.replace('flavor = "8B"', f'flavor = "{flavor}"')
+    facts = derive(parse_any(job, "job.toml", base_dir=tmp_path), load_preset("current"))
+    shape = read_any_hf_config(Path(__file__).parent / "data" / "hf" / f"{hf}.json").shape
+    published = moe_counts(shape) if isinstance(shape, MoeShape) else counts(shape)
+    assert facts.counts is not None
+    assert facts.counts.params_total == published.params_total

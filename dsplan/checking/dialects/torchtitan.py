@@ -52,9 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "activation_checkpoint.mode": "selective",
 }
 DECAY_TYPES = ("linear", "sqrt", "cosine")
-# Flavors of mixture-of-experts models: dsplan check counts dense models only.
+# Mixture-of-experts models of torchtitan whose flavors are not in the table.
 MOE_MODELS = ("deepseek_v3", "llama4", "qwen3_moe", "gpt_oss")
-MOE_FLAVORS = {"qwen3": ("30B-A3B", "235B-A22B")}
 
 
 class _Job:
@@ -138,15 +137,16 @@ def _model(job: _Job, base_dir: Path, hf_config: str | None, seq_len: int) -> Mo
             c.problem(job.line(key) if key.startswith("model.") else None, key, str(exc))
             return None
         return ModelConfig.from_shape(shape, seq_len)
-    if name in MOE_MODELS or flavor in MOE_FLAVORS.get(name, ()):
+    table = _flavor_shape(name, flavor)
+    if table is None and name in MOE_MODELS:
         c.problem(
             where,
             "model.flavor",
-            f"{name}/{flavor} is a mixture-of-experts model; dsplan check counts dense models "
-            "only (pass --hf-config with a dense model's config.json to check the rest)",
+            f"{name}/{flavor} is a mixture-of-experts model dsplan has no flavor table for "
+            f"(it knows {', '.join(known_flavors())} from {RELEASE}); write it as a dsplan config "
+            "with [model.moe]",
         )
         return None
-    table = _flavor_shape(name, flavor)
     if table is None:
         c.problem(
             where,
@@ -156,9 +156,12 @@ def _model(job: _Job, base_dir: Path, hf_config: str | None, seq_len: int) -> Mo
             "model.hf_assets_path",
         )
         return None
+    from dsplan.checking.schema import MlaTable, MoeTable
     from dsplan.model.flops import Block
 
     block = None if table.get("qk_norm", "none") == "none" else Block(qk_norm=table["qk_norm"])
+    moe = MoeTable(**table["moe"]) if "moe" in table else None
+    mla = MlaTable(**table["mla"]) if "mla" in table else None
     return ModelConfig(
         n_layers=table["n_layers"],
         d_model=table["d_model"],
@@ -170,6 +173,8 @@ def _model(job: _Job, base_dir: Path, hf_config: str | None, seq_len: int) -> Mo
         tied_embeddings=bool(table.get("tied_embeddings", False)),
         head_dim=table.get("head_dim", 0),
         block=block,
+        moe=moe,
+        mla=mla,
     )
 
 
