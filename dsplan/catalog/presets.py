@@ -23,7 +23,8 @@ key is optional and defaults to what the DeepSeek files mean:
   ``params_non_embedding_with_head`` (Porian et al.'s N) or ``tokens``;
 * ``form``: ``power_law`` (default; ``[model_scaling]`` predicts the quantity, ``[data_scaling]``
   the tokens, either one may be absent unless the law predicts M), ``parametric_loss`` (a
-  ``[loss]`` table: ``e``, ``a``, ``b``, ``alpha``, ``beta``) or ``fixed_ratio``
+  ``[loss]`` table: ``e``, ``a``, ``b``, ``alpha``, ``beta``; L(N, D) with C = 6ND for a parameter
+  count, L(M, D) with C = MD for ``predicts = "flops_per_token"``) or ``fixed_ratio``
   (``tokens_per_param``);
 * ``compute_unit`` (``flops`` or ``pf_days``) and ``compute_fraction`` (the share of C the law's
   compute variable stands for: Kaplan's C_min = C / 2 at the critical batch);
@@ -270,7 +271,8 @@ def _check_form(preset: Preset, where: Path) -> None:
         if preset.predicts == "flops_per_token" and preset.data_scaling is None:
             raise PresetError(f"{where}: missing table [data_scaling]")
         return
-    if not preset.predicts.startswith("params_"):
+    m_loss = preset.form == "parametric_loss" and preset.predicts == "flops_per_token"
+    if not preset.predicts.startswith("params_") and not m_loss:
         raise PresetError(f"{where}: form {preset.form} needs predicts = a parameter count")
     if preset.form == "parametric_loss" and preset.loss is None:
         raise PresetError(f"{where}: form parametric_loss needs a [loss] table")

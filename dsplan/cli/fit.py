@@ -78,6 +78,25 @@ def fit(
     format: Annotated[
         Format, format_option(FORMATS, "Output: text, json or toml (the preset).")
     ] = Format.text,
+    parametric: Annotated[
+        bool,
+        typer.Option(
+            "--parametric",
+            help="Fit L = E + A/X^alpha + B/D^beta to all runs (Chinchilla Approach 3, as "
+            "Besiroglu et al. 2024): columns loss, params or flops_per_token, tokens or "
+            "compute_flops.",
+        ),
+    ] = False,
+    drop_highest_loss: Annotated[
+        int,
+        typer.Option(help="With --parametric: leave out this many runs with the highest loss."),
+    ] = 0,
+    starts: Annotated[
+        int,
+        typer.Option(
+            help="With --parametric: grid starts optimised after the cheap pass (0: all 4500)."
+        ),
+    ] = 100,
 ) -> None:
     """Fit M_opt, D_opt, the loss and (from a grid) LR and batch-size laws to your sweep.
 
@@ -95,7 +114,27 @@ def fit(
 
         dsplan fit results.csv --column loss=val_bpb --predict 1e23 --plot fit.png
     """
+    if parametric:
+        _fit_parametric(
+            results,
+            kind=kind,
+            hyperparameters=hyperparameters,
+            column=column,
+            bootstrap=bootstrap,
+            seed=seed,
+            predict=predict,
+            output=output,
+            preset_id=preset_id,
+            plot=plot,
+            format=format,
+            drop_highest_loss=drop_highest_loss,
+            starts=starts,
+        )
+        return
     with exit_on_error():
+        if drop_highest_loss or starts != 100:
+            flag = "--drop-highest-loss" if drop_highest_loss else "--starts"
+            raise InputError(f"{flag} goes with --parametric")
         from dsplan import fitting as core
         from dsplan.catalog.presets import load_preset
         from dsplan.io import write_text
@@ -154,6 +193,70 @@ def fit(
             from dsplan.output.table import to_text
 
             out(to_text(*fit_text(result)))
+        for w in result.warnings:
+            warn_line(w)
+
+
+def _fit_parametric(
+    results: str,
+    *,
+    kind: str,
+    hyperparameters: str | None,
+    column: list[str] | None,
+    bootstrap: int,
+    seed: int,
+    predict: list[str] | None,
+    output: Path | None,
+    preset_id: str | None,
+    plot: Path | None,
+    format: Format,
+    drop_highest_loss: int,
+    starts: int,
+) -> None:
+    """``dsplan fit --parametric``: the loss surface L(X, D) (dsplan.fitting.parametric)."""
+    with exit_on_error():
+        from dsplan import fitting as core
+        from dsplan.io import write_text
+        from dsplan.units import parse_positive
+
+        for given, flag in (
+            (kind != "isoflop", "--kind"),
+            (hyperparameters is not None, "--hyperparameters"),
+            (plot is not None, "--plot"),
+        ):
+            if given:
+                raise InputError(f"{flag} does not go with --parametric")
+        if drop_highest_loss < 0:
+            raise InputError(f"--drop-highest-loss must be >= 0, got {drop_highest_loss}")
+        if starts < 0:
+            raise InputError(f"--starts must be >= 0 (0: the whole grid), got {starts}")
+        column_map = core.parse_column_map(column or [])
+        predict_at = [parse_positive(c, "--predict") for c in predict or []]
+        data = core.read_parametric(
+            results, column_map=column_map, drop_highest_loss=drop_highest_loss
+        )
+        # Every refit is an optimisation (milliseconds): show progress from a few dozen on.
+        with _progress(PROGRESS_CELLS if bootstrap >= 50 else 0, "parametric bootstrap") as tick:
+            result = core.fit_parametric(
+                data,
+                starts=starts,
+                bootstrap=bootstrap,
+                seed=seed,
+                predict_at=predict_at,
+                progress=tick,
+            )
+        name = preset_id or (output.stem if output is not None else "fitted")
+        if output is not None:
+            write_text(output, core.parametric_preset_toml(result, name))
+        if format is Format.json:
+            out(dumps(result.to_dict()))
+        elif format is Format.toml:
+            out(core.parametric_preset_toml(result, name))
+        else:
+            from dsplan.output.reports import parametric_fit_text
+            from dsplan.output.table import to_text
+
+            out(to_text(*parametric_fit_text(result)))
         for w in result.warnings:
             warn_line(w)
 

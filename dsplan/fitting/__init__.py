@@ -42,8 +42,14 @@ from dsplan.fitting.hyperparameters import (
 )
 from dsplan.fitting.isoflop import BudgetFit, IsoFlopFit, fit_isoflop
 from dsplan.fitting.numerics import CONFIDENCE, Bootstrap, LawFit, Progress
+from dsplan.fitting.parametric import (
+    ParametricData,
+    ParametricFit,
+    fit_parametric,
+    parametric_preset_toml,
+)
 from dsplan.fitting.report import FitReport, Prediction, predict, preset_toml, report
-from dsplan.fitting.run import fit, read_sweep
+from dsplan.fitting.run import fit, fit_parametric_file, read_parametric, read_sweep
 
 __all__ = [
     "ALL_COLUMNS",
@@ -59,6 +65,8 @@ __all__ = [
     "HyperparameterFit",
     "IsoFlopFit",
     "LawFit",
+    "ParametricData",
+    "ParametricFit",
     "Prediction",
     "Progress",
     "SweepData",
@@ -66,9 +74,13 @@ __all__ = [
     "fit",
     "fit_hyperparameters",
     "fit_isoflop",
+    "fit_parametric",
+    "fit_parametric_file",
+    "parametric_preset_toml",
     "parse_column_map",
     "predict",
     "preset_toml",
+    "read_parametric",
     "read_sweep",
     "report",
     "sweep_data",

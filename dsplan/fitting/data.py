@@ -15,7 +15,9 @@ KINDS = ("isoflop", "hyperparameters")
 FLUSH_ROWS = 65_536
 ISOFLOP_COLUMNS = ("compute_flops", "flops_per_token", "tokens", "loss")
 HYPERPARAMETER_COLUMNS = ("compute_flops", "loss", "learning_rate", "batch_size_tokens")
-ALL_COLUMNS = (*ISOFLOP_COLUMNS, "learning_rate", "batch_size_tokens")
+# The parametric fit (fitting/parametric.py) reads the model size as ``params`` or
+# ``flops_per_token`` and the tokens as ``tokens`` or ``compute_flops`` (C = 6ND or C = MD).
+ALL_COLUMNS = (*ISOFLOP_COLUMNS, "learning_rate", "batch_size_tokens", "params")
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,12 @@ def sweep_data(
     *,
     kind: str = "isoflop",
     column_map: Mapping[str, str] | None = None,
+    keep: Sequence[str] | None = None,
 ) -> SweepData:
     """Check the cells of a results table and keep the columns a fit of ``kind`` needs.
+
+    ``keep`` names the columns to keep instead of those of ``kind``; such a table (the parametric
+    fit's) has no budgets, so it is not required to hold two of them.
 
     A loss of ``nan`` (a diverged or unfinished run) drops that run, with a warning; any other cell
     that is not a positive finite number (an empty cell included) is refused.
@@ -86,7 +92,10 @@ def sweep_data(
             f"the results kind must be one of {', '.join(KINDS)}, got {kind!r}", quantity="kind"
         )
     column_map = dict(column_map or {})
-    needed = ISOFLOP_COLUMNS if kind == "isoflop" else HYPERPARAMETER_COLUMNS
+    if keep is not None:
+        needed: Sequence[str] = tuple(keep)
+    else:
+        needed = ISOFLOP_COLUMNS if kind == "isoflop" else HYPERPARAMETER_COLUMNS
     present = set(header)
     for ours in needed:
         theirs = column_map.get(ours, ours)
@@ -183,6 +192,13 @@ def sweep_data(
             f"{source}: dropped {len(dropped)} run(s) whose loss is NaN: rows "
             + ", ".join(dropped[:10])
             + (" ..." if len(dropped) > 10 else "")
+        )
+    if keep is not None:
+        return SweepData(
+            source=source,
+            lines=tuple(lines),
+            columns={k: tuple(v) for k, v in values.items()},
+            warnings=tuple(warnings),
         )
     theirs = column_map.get("compute_flops", "compute_flops")
     budgets = sorted({budget_key(c) for c in set(values["compute_flops"])})

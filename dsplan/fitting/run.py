@@ -6,10 +6,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dsplan.catalog.presets import DEFAULT_PRESET, Preset, load_preset
-from dsplan.errors import InputError
+from dsplan.errors import InputError, SweepDataError
 from dsplan.fitting.data import SweepData, sweep_data
 from dsplan.fitting.hyperparameters import DEFAULT_THRESHOLD, fit_hyperparameters
 from dsplan.fitting.isoflop import fit_isoflop
+from dsplan.fitting.parametric import (
+    DEFAULT_STARTS,
+    ParametricData,
+    ParametricFit,
+    fit_parametric,
+    parametric_data,
+)
 from dsplan.fitting.report import FitReport, report
 from dsplan.io import csv_rows
 from dsplan.laws.forms import m_form
@@ -22,6 +29,57 @@ def read_sweep(
     source = "stdin" if str(path) == "-" else str(path)
     with csv_rows(path) as (header, rows):  # streamed: a million rows cost one row's memory
         return sweep_data(header, rows, source, kind=kind, column_map=column_map)
+
+
+def read_parametric(
+    path: Path | str,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    drop_highest_loss: int = 0,
+) -> ParametricData:
+    """Read the runs of a parametric fit: ``loss``, the model size as ``params`` (N) or else
+    ``flops_per_token`` (M), and ``tokens`` or else ``compute_flops`` (D = C / (6N) or C / M).
+
+    Raises:
+        SweepDataError: a file with neither model-size column, or neither tokens nor compute.
+    """
+    source = "stdin" if str(path) == "-" else str(path)
+    names = dict(column_map or {})
+    with csv_rows(path) as (header, rows):
+        present = set(header)
+
+        def first(*ours: str) -> str:
+            for name in ours:
+                if names.get(name, name) in present:
+                    return name
+            wanted = " or ".join(repr(names.get(n, n)) for n in ours)
+            raise SweepDataError(
+                f"{source}: missing column {wanted}; the header has {', '.join(header) or 'nothing'} "
+                f"(map another name to it: {ours[0]}=NAME)",
+                quantity="column",
+            )
+
+        x_kind = first("params", "flops_per_token")
+        tokens = first("tokens", "compute_flops")
+        sweep = sweep_data(header, rows, source, column_map=names, keep=(x_kind, tokens, "loss"))
+    return parametric_data(sweep, x_kind, drop_highest_loss)
+
+
+def fit_parametric_file(
+    results: Path | str,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    drop_highest_loss: int = 0,
+    starts: int = DEFAULT_STARTS,
+    bootstrap: int = 0,
+    seed: int = 0,
+    predict_at: Sequence[float] = (),
+) -> ParametricFit:
+    """``dsplan fit --parametric`` in one call: read the runs and fit L(X, D) (fitting.parametric)."""
+    data = read_parametric(results, column_map=column_map, drop_highest_loss=drop_highest_loss)
+    return fit_parametric(
+        data, starts=starts, bootstrap=bootstrap, seed=seed, predict_at=predict_at
+    )
 
 
 def fit(

@@ -29,11 +29,16 @@ def law_compute(law: Preset | HyperparameterLaw, compute_flops: float) -> float:
     return compute_flops * law.compute_fraction / scale
 
 
-def chinchilla_optimum(loss: ParametricLoss, compute_flops: float) -> tuple[float, float]:
+def chinchilla_optimum(
+    loss: ParametricLoss, compute_flops: float, flops_per_unit: float = 6.0
+) -> tuple[float, float]:
     """The argmin of ``L(N, D)`` on ``C = 6 N D``, in closed form.
 
+    With ``flops_per_unit = 1`` the law is in M (FLOPs per token) and the constraint is C = M D
+    (a law fitted by ``dsplan fit --parametric`` on M).
+
     Returns:
-        ``(N_opt, D_opt)``: N in the law's parameter convention, D in tokens.
+        ``(N_opt, D_opt)``: N in the law's parameter convention (or M), D in tokens.
 
     References:
         Hoffmann et al. 2022 (arXiv 2203.15556), Appendix D.2, Eq. 4: N_opt = G (C/6)^a,
@@ -42,8 +47,8 @@ def chinchilla_optimum(loss: ParametricLoss, compute_flops: float) -> tuple[floa
     """
     s = loss.alpha + loss.beta
     g = (loss.alpha * loss.a / (loss.beta * loss.b)) ** (1 / s)
-    n = g * (compute_flops / 6) ** (loss.beta / s)
-    return n, compute_flops / (6 * n)
+    n = g * (compute_flops / flops_per_unit) ** (loss.beta / s)
+    return n, compute_flops / (flops_per_unit * n)
 
 
 def parametric_loss(loss: ParametricLoss, params: float, tokens: float) -> float:
@@ -85,6 +90,9 @@ def predict(preset: Preset, compute_flops: float) -> LawPrediction:
     c_law = law_compute(preset, compute_flops)
     unit = preset.predicts
     if preset.form == "parametric_loss" and preset.loss is not None:
+        if unit == "flops_per_token":
+            m, d = chinchilla_optimum(preset.loss, c_law, 1.0)
+            return LawPrediction(m, unit, d, "closed-form argmin of L(M, D) on C = MD")
         n, d = chinchilla_optimum(preset.loss, c_law)
         return LawPrediction(n, unit, d, "closed-form argmin of L(N, D) on C = 6ND")
     if preset.form == "fixed_ratio" and preset.tokens_per_param is not None:

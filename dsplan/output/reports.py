@@ -14,7 +14,7 @@ from dsplan.units import count, sci
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from dsplan.fitting import FitReport
+    from dsplan.fitting import FitReport, ParametricFit
     from dsplan.planning.sweep import Sweep
 
 _AGREEMENT_STYLES = {"agrees": "green", "differs": "yellow", "diverges": "bold red"}
@@ -283,4 +283,63 @@ def fit_text(result: FitReport) -> list[RenderableType]:
         if p.learning_rate is not None and p.batch_size_tokens is not None:
             words.append(f"LR {p.learning_rate:.3e}, batch {p.batch_size_tokens:.4g} tokens")
         parts.append(" ".join(words))
+    return parts
+
+
+def _interval(interval: tuple[float, float] | None, fmt: str) -> str:
+    return "-" if interval is None else f"[{interval[0]:{fmt}}, {interval[1]:{fmt}}]"
+
+
+def parametric_fit_text(result: ParametricFit) -> list[RenderableType]:
+    """The parametric fit: the five parameters and a, each with its interval; the allocation."""
+    unit = "N" if result.x_kind == "params" else "M"
+    head = (
+        f"Parametric fit of {result.source}: L({unit}, D) = E + A/{unit}^alpha + B/D^beta on "
+        f"{result.n_runs} runs ({result.tokens_basis})"
+    )
+    if result.dropped:
+        head += f", {len(result.dropped)} highest-loss run(s) left out"
+    starts = (
+        f"Huber (delta 1e-3) on log-loss, L-BFGS-B from {result.starts_run} of "
+        f"{result.starts_total} grid starts, {result.starts_converged} converged; "
+        f"objective {result.objective:.6g}"
+    )
+    interval_head = (
+        f"95% interval ({result.resamples} resamples, seed {result.seed})"
+        if result.resamples
+        else "95% interval (--bootstrap N)"
+    )
+    table = FitTable(
+        [Column("parameter", "label"), Column("fitted"), Column(interval_head, "text")],
+        box="plain",
+    )
+    for name, label, fmt in (
+        ("e", "E", ".4f"),
+        ("a", "A", ".5g"),
+        ("b", "B", ".5g"),
+        ("alpha", "alpha", ".4f"),
+        ("beta", "beta", ".4f"),
+    ):
+        est = result.params[name]
+        table.add_row(label, format(est.value, fmt), _interval(est.interval, fmt))
+    a, g = result.allocation_exponent, result.allocation_coefficient
+    table.add_row("a = beta/(alpha+beta)", f"{a.value:.4f}", _interval(a.interval, ".4f"))
+    table.add_row("G", f"{g.value:.5g}", _interval(g.interval, ".4g"))
+    per = "C / 6" if result.x_kind == "params" else "C"
+    parts: list[RenderableType] = [
+        head,
+        starts,
+        "",
+        table,
+        f"{unit}_opt = G ({per})^a, D_opt = C / ({'6 ' if result.x_kind == 'params' else ''}"
+        f"{unit}_opt) (closed form, Hoffmann et al. 2022, Appendix D.2)",
+    ]
+    for p in result.predictions:
+        parts.append(
+            f"at C = {p.compute_flops:.3g} FLOPs: {unit}_opt {p.size_opt.value:.4g} "
+            f"{_interval(p.size_opt.interval, '.3g')}, D_opt {p.tokens_opt.value:.4g} "
+            f"{_interval(p.tokens_opt.interval, '.3g')}, D/{unit} "
+            f"{p.tokens_opt.value / p.size_opt.value:.1f}, loss {p.loss_opt.value:.4f} "
+            f"{_interval(p.loss_opt.interval, '.4f')}"
+        )
     return parts

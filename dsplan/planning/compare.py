@@ -198,7 +198,11 @@ def compare(
                     preset=preset,
                     allocation=alloc,
                     hyperparameters=_own_hyperparameters(preset, c, alloc, hyperparameters),
-                    predicted_loss=predicted_loss(preset, pred.law_params, pred.law_tokens),
+                    predicted_loss=predicted_loss(
+                        preset,
+                        pred.model_size if alloc.is_m_law else pred.law_params,
+                        pred.law_tokens,
+                    ),
                     orders_beyond_fit=preset.fit_range.orders_beyond(
                         c, pred.law_params, pred.law_tokens
                     ),
