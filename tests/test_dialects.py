@@ -231,10 +231,47 @@ def test_megatron_defaults_gelu_mha_tied_learned_positions(tmp_path: Path) -> No
     assert c.flops_per_token == 6 * 2 * (4 * 256**2 + 2 * 256 * 1024) + 12 * 2 * 256 * 128
 
 
-def test_megatron_refuses_moe_by_name(tmp_path: Path) -> None:
-    text = MEGATRON_1B.read_text().replace("--swiglu", "--swiglu --num-experts 8")
-    with pytest.raises(ConfigProblems, match="mixture-of-experts"):
-        parse_any(text, "moe.sh", base_dir=tmp_path)
+# DeepSeek-V3 (arXiv 2412.19437, Section 4.2) in Megatron-LM's MoE and MLA arguments.
+V3_ARGS = """
+--num-layers 61 --hidden-size 7168 --num-attention-heads 128 --ffn-hidden-size 18432
+--swiglu --disable-bias-linear --normalization RMSNorm --position-embedding-type rope
+--untie-embeddings-and-output-weights --vocab-size 129280 --make-vocab-size-divisible-by 1
+--multi-latent-attention --q-lora-rank 1536 --kv-lora-rank 512
+--qk-head-dim 128 --qk-pos-emb-head-dim 64 --v-head-dim 128
+--num-experts 256 --moe-router-topk 8 --moe-ffn-hidden-size 2048
+--moe-shared-expert-intermediate-size 2048 --moe-layer-freq '([0]*3+[1]*58)'
+--seq-length 4096 --micro-batch-size 1 --global-batch-size 15360 --train-samples 3613281250
+--lr 2.2e-4 --min-lr 2.2e-5 --lr-decay-style cosine --lr-warmup-iters 2000
+"""
+
+
+def test_megatron_moe_and_mla_count_as_dsplans_own_config(tmp_path: Path) -> None:
+    from dsplan.catalog.presets import load_preset
+    from dsplan.checking.facts import derive
+    from dsplan.checking.reader import load_config
+
+    cfg = parse_any(V3_ARGS, "v3.args", base_dir=tmp_path)
+    assert cfg.model.moe is not None and cfg.model.moe.n_dense_layers == 3
+    ours = load_config(str(DATA / "valid" / "deepseek-v3-moe.toml"))
+    got, want = (derive(c, load_preset("current")) for c in (cfg, ours))
+    assert got.counts is not None and want.counts is not None
+    assert got.counts.params_total == want.counts.params_total == 671_026_404_352
+    assert got.compute == pytest.approx(want.compute, rel=1e-3)  # 3613281250 x 4096 = 14.8T
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("--swiglu ", ""), "--swiglu"),
+        (("'([0]*3+[1]*58)'", "2"), "leading dense layers"),
+        (("--num-experts 256 ", ""), "dsplan counts MLA in mixture-of-experts models only"),
+    ],
+)
+def test_megatron_moe_it_cannot_count_is_refused_by_name(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigProblems, match=message):
+        parse_any(V3_ARGS.replace(*change), "v3.args", base_dir=tmp_path)
 
 
 @pytest.mark.parametrize(

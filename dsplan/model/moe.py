@@ -180,6 +180,12 @@ class MoeShape:
             raise InputError("dense layers need their d_ff", quantity="d_ff")
         if self.block.mlp_bias:
             raise InputError("an MoE shape's expert biases are expert_bias, not block.mlp_bias")
+        b = self.block
+        if b.mlp != "swiglu" or b.norm_bias or b.position_rows:
+            raise InputError(
+                "an MoE shape is counted with SwiGLU experts, norms without biases and no learned "
+                "position table"
+            )
         if self.n_shared_experts and not self.d_ff_shared:
             object.__setattr__(self, "d_ff_shared", self.d_ff_expert)
         if self.shared_expert_gate and not self.n_shared_experts:
