@@ -167,3 +167,45 @@ def test_the_hints_use_the_sizes_the_search_uses() -> None:
 
     a = mla_for(4096)
     assert {name: getattr(a, name) for name in DEEPSEEK_MLA} == DEEPSEEK_MLA
+
+
+FIXTURES = sorted(
+    p.stem
+    for p in HF.glob("*.json")
+    if p.stem
+    in {
+        "deepseek-ai--DeepSeek-V3",
+        "deepseek-ai--DeepSeek-V2-Lite",
+        "mistralai--Mixtral-8x7B-v0.1",
+        "Qwen--Qwen3-30B-A3B",
+        "Qwen--Qwen1.5-MoE-A2.7B",
+        "openai--gpt-oss-20b",
+    }
+)
+
+
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_an_moe_hf_config_is_counted_as_dsplan_model_counts_it(stem: str) -> None:
+    # The same counts as `dsplan model --hf-config` (tests/test_moe.py pins them against
+    # transformers): biases, sinks, q/k norms and shared-expert gates included.
+    text = (
+        f'[model]\nhf_config = "{HF / (stem + ".json")}"\n\n'
+        "[training]\ntokens = 1e12\nbatch_size_sequences = 1024\nlearning_rate = 3e-4\n"
+    )
+    cfg = parse_config(text, "hf.toml")
+    assert cfg.model.moe is not None
+    published = moe_counts(read_hf_moe_config(HF / f"{stem}.json").shape)
+    report = check_config(cfg)
+    assert report.derived.params_total == published.params_total
+    assert report.derived.flops_per_token == published.flops_per_token
+    assert report.derived.compute_flops == published.flops_per_token * 1e12
+    assert not [f for f in report.findings if f.rule.startswith("DSP1")], report.findings
+
+
+def test_hf_config_and_an_moe_table_clash() -> None:
+    text = (
+        f'[model]\nhf_config = "{HF / "deepseek-ai--DeepSeek-V3.json"}"\n\n'
+        + V3[V3.index("[model.moe]") :]
+    )
+    with pytest.raises(ConfigProblems, match=r"either model\.hf_config or"):
+        parse_config(text, "v3.toml")

@@ -244,17 +244,19 @@ def _dense_model(r: _Reader, base_dir: Path) -> ModelConfig | None:
             r.problem(key, "give either model.hf_config or the shape keys, not both")
         if clash:
             return None
-        from dsplan.model.hf_config import shape_from_hf_config
+        from dsplan.model.hf_moe import HfMoeConfig, read_any_hf_config
 
         hf_path = Path(hf)
         if not hf_path.is_absolute():
             hf_path = base_dir / hf_path
         try:
-            shape = shape_from_hf_config(hf_path)
+            read = read_any_hf_config(hf_path)
         except InputError as exc:
             r.problem("model.hf_config", str(exc))
             return None
-        return ModelConfig.from_shape(shape, seq_len)
+        if isinstance(read, HfMoeConfig):
+            return ModelConfig.from_moe_shape(read.shape, seq_len)
+        return ModelConfig.from_shape(read.shape, seq_len)
     values = {k: r.get(f"model.{k}") for k in SHAPE_KEYS}
     tied = r.get("model.tied_embeddings")
     for key in ("n_layers", "d_model", "n_heads"):

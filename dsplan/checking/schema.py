@@ -340,6 +340,13 @@ class MoeTable:
     n_shared_experts: int = 0
     d_ff_shared: int = 0
     n_dense_layers: int = 0
+    # Not keys of the table: they come only from a model.hf_config that has them (gpt-oss's
+    # biases and sinks, Qwen2-MoE's shared-expert gate), so that it is counted as transformers
+    # builds it.
+    router_bias: bool = False
+    expert_bias: bool = False
+    shared_expert_gate: bool = False
+    attention_sinks: bool = False
 
 
 @record
@@ -392,6 +399,49 @@ class ModelConfig:
             tied_embeddings=shape.tied_embeddings,
             head_dim=shape.head_dim if own_head else 0,
             block=None if shape.block == LLAMA_BLOCK else shape.block,
+        )
+
+    @classmethod
+    def from_moe_shape(cls, shape: MoeShape, seq_len: int | None = None) -> ModelConfig:
+        """The tables of a :class:`~dsplan.model.moe.MoeShape` (a ``model.hf_config`` of an MoE
+        model); ``seq_len`` overrides its own. Without dense layers ``d_ff`` is the default width,
+        as when a written config leaves it out."""
+        from dsplan.model.flops import LLAMA_BLOCK, swiglu_d_ff
+
+        mla = shape.mla
+        own_head = mla is None and shape.n_heads * shape.head_dim != shape.d_model
+        return cls(
+            n_layers=shape.n_layers,
+            d_model=shape.d_model,
+            n_heads=shape.n_heads,
+            n_kv_heads=shape.n_kv_heads,
+            d_ff=shape.d_ff or swiglu_d_ff(shape.d_model),
+            vocab_size=shape.vocab_size,
+            seq_len=shape.seq_len if seq_len is None else seq_len,
+            tied_embeddings=shape.tied_embeddings,
+            head_dim=shape.head_dim if own_head else 0,
+            block=None if shape.block == LLAMA_BLOCK else shape.block,
+            moe=MoeTable(
+                n_experts=shape.n_experts,
+                top_k=shape.top_k,
+                d_ff_expert=shape.d_ff_expert,
+                n_shared_experts=shape.n_shared_experts,
+                d_ff_shared=shape.d_ff_shared,
+                n_dense_layers=shape.n_dense_layers,
+                router_bias=shape.router_bias,
+                expert_bias=shape.expert_bias,
+                shared_expert_gate=shape.shared_expert_gate,
+                attention_sinks=shape.attention_sinks,
+            ),
+            mla=None
+            if mla is None
+            else MlaTable(
+                kv_lora_rank=mla.kv_lora_rank,
+                q_lora_rank=mla.q_lora_rank,
+                qk_nope_head_dim=mla.qk_nope_head_dim,
+                qk_rope_head_dim=mla.qk_rope_head_dim,
+                v_head_dim=mla.v_head_dim,
+            ),
         )
 
     @property
@@ -455,6 +505,10 @@ class ModelConfig:
             tied_embeddings=self.tied_embeddings,
             block=self.block or LLAMA_BLOCK,
             mla=mla,
+            router_bias=moe.router_bias,
+            expert_bias=moe.expert_bias,
+            shared_expert_gate=moe.shared_expert_gate,
+            attention_sinks=moe.attention_sinks,
         )
 
 
