@@ -365,3 +365,13 @@ def test_torchtitan_flavors_count_as_the_published_configs(
     published = moe_counts(shape) if isinstance(shape, MoeShape) else counts(shape)
     assert facts.counts is not None
     assert facts.counts.params_total == published.params_total
+
+
+def test_github_annotations_name_the_script_line_and_the_trainers_argument() -> None:
+    path = DATA / "invalid" / "DSP604-megatron-uneven-stages.sh"
+    out = run_cli("check", str(path), "--format", "github").stdout
+    assert f"::error file={path},line=39,title=DSP604 --pipeline-model-parallel-size" in out
+    document = json.loads(run_cli("check", str(path), "--format", "json").stdout)
+    (finding,) = [f for f in document["files"][0]["findings"] if f["rule"] == "DSP604"]
+    assert finding["trainer_key"] == "--pipeline-model-parallel-size"
+    assert finding["key"] == "layout.pipeline"

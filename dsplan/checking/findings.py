@@ -39,9 +39,20 @@ class Finding:
     line: int | None
     message: str
     hint: str
+    # In a trainer's file: the trainer's key or argument at ``line`` (``optimizer.lr``, ``--lr``).
+    trainer_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The finding's keys; ``trainer_key`` only for a finding in a trainer's file."""
+        out = dict(self.__dict__)
+        if self.trainer_key is None:
+            del out["trainer_key"]
+        return out
+
+    @property
+    def shown_key(self) -> str:
+        """The key as a reader of the file knows it: the trainer's, with dsplan's beside it."""
+        return f"{self.trainer_key} ({self.key})" if self.trainer_key else self.key
 
 
 @record

@@ -56,7 +56,7 @@ def github_report(report: Report) -> str:
         props = [f"file={_escape_property(f.file)}"]
         if f.line is not None:
             props.append(f"line={f.line}")
-        props.append(f"title={_escape_property(f'{f.rule} {f.key}')}")
+        props.append(f"title={_escape_property(f'{f.rule} {f.shown_key}')}")
         body = f.message + (f" (suggested: {f.hint})" if f.hint else "")
         lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::{_escape_data(body)}")
     lines.append(summary(report))
@@ -88,7 +88,7 @@ def text_report(report: Report, *, styled: bool = True) -> str:
         for f in file_report.findings:
             lines.append(
                 f"  {mark('', _location(f))}: {mark(_STYLE[f.severity], f'{f.severity} {f.rule}')} "
-                f"{mark('bold', f.key)}: {mark('', f.message)}"
+                f"{mark('bold', f.shown_key)}: {mark('', f.message)}"
             )
             if f.hint:
                 lines.append(f"      {mark('dim', 'suggested:')} {mark('', f.hint)}")

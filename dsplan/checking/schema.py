@@ -595,6 +595,8 @@ class RunConfig:
     # Where the config came from: "dsplan" (this schema) or a trainer's dialect, with its layout.
     dialect: str = "dsplan"
     layout: Layout | None = None
+    # A trainer dialect: the trainer's key or argument each dsplan key was read from.
+    trainer_keys: dict[str, str] = field(default_factory=dict, compare=False)
 
     def line_of(self, key: str) -> int | None:
         """The line where ``key`` (``training.learning_rate``) or its table is written, if known."""

@@ -26,16 +26,22 @@ class Collector:
         self.problems: list[Problem] = []
         self.lines: dict[str, int] = {}
         self.given: set[str] = set()
+        self.names: dict[str, str] = {}  # dsplan key -> the trainer's key or argument
 
     def problem(self, line: int | None, key: str, message: str) -> None:
         found = Problem(self.file, line, key, message)
         if found not in self.problems:  # a value read twice is one problem
             self.problems.append(found)
 
-    def place(self, key: str, line: int | None, *, given: bool = True) -> None:
-        """Point dsplan's ``key`` at ``line`` of the trainer file (and mark it given)."""
+    def place(
+        self, key: str, line: int | None, *, given: bool = True, name: str | None = None
+    ) -> None:
+        """Point dsplan's ``key`` at ``line`` of the trainer file, written as the trainer's
+        ``name`` (and mark it given). The first placement of a key wins."""
         if line is not None:
             self.lines.setdefault(key, line)
+            if name is not None:
+                self.names.setdefault(key, name)
         if given:
             self.given.add(key)
 
@@ -99,6 +105,7 @@ def build(
         hardware=HardwareConfig(),
         given=frozenset(c.given - unused),
         lines=dict(c.lines),
+        trainer_keys=dict(c.names),
         dialect=dialect,
         layout=layout,
     )

@@ -300,7 +300,8 @@ def translate(
         ("layout.micro_batch", "micro-batch-size"),
         ("layout.global_batch", "global-batch-size"),
     ):
-        c.place(key, a.line(flag), given=a.has(flag) and not key.startswith("layout."))
+        shown = f"--{flag}" if a.has(flag) else None
+        c.place(key, a.line(flag), given=a.has(flag) and not key.startswith("layout."), name=shown)
     for key, flag in (
         ("training.warmup_steps", "lr-warmup-samples"),
         ("training.warmup_steps", "lr-warmup-fraction"),
@@ -311,8 +312,10 @@ def translate(
         ("model.n_kv_heads", "group-query-attention"),
         ("layout.global_batch", "micro-batch-size"),
     ):
-        c.place(key, a.line(flag), given=a.has(flag) and not key.startswith("layout."))
-    c.place("training.tokens", duration_line)
+        shown = f"--{flag}" if a.has(flag) else None
+        c.place(key, a.line(flag), given=a.has(flag) and not key.startswith("layout."), name=shown)
+    duration = "train-samples" if samples is not None else "train-iters"
+    c.place("training.tokens", duration_line, name=f"--{duration}")
     c.place("model", a.line("num-layers"), given=False)
     c.place("training", duration_line, given=False)
     world_line = a.line("nproc_per_node") or a.line("nproc-per-node") or a.line("gpus")

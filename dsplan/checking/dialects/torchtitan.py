@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.checking.dialects._common import Collector, build, number, schedule_fields
-from dsplan.checking.schema import ConfigProblems, Layout, ModelConfig, Problem, RunConfig
+from dsplan.checking.schema import (
+    SHAPE_KEYS,
+    ConfigProblems,
+    Layout,
+    ModelConfig,
+    Problem,
+    RunConfig,
+)
 from dsplan.checking.toml_lines import key_lines
 from dsplan.errors import InputError
 from dsplan.io import UnreadableFile, loads_toml
@@ -281,41 +288,35 @@ def translate(
         gbs = 0
     c.raise_if_any()
     assert model is not None  # every way to None records a problem
-    # Where each dsplan quantity is written in the job file.
-    model_line = job.line("model.flavor") or job.line("model.name") or job.line("model")
-    for key in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size"):
-        c.place(f"model.{key}", model_line)
-    c.place("model.seq_len", job.line("training.seq_len"), given=job.has("training.seq_len"))
-    c.place("model", model_line)
-    steps_line = job.line("training.steps")
-    c.place("training.tokens", steps_line, given=True)
-    batch_line = job.line(
+    # Where each dsplan quantity is written in the job file, and under which torchtitan key.
+    model_key = "model.flavor" if job.has("model.flavor") else "model.name"
+    batch_source = (
         "training.global_batch_size" if job.has("training.global_batch_size") else batch_key
     )
-    c.place("training.batch_size_sequences", batch_line)
-    c.place("training.learning_rate", job.line("optimizer.lr"), given=job.has("optimizer.lr"))
-    c.place(
-        "training.warmup_steps",
-        job.line("lr_scheduler.warmup_steps"),
-        given=job.has("lr_scheduler.warmup_steps"),
-    )
-    for key, trainer in (
-        ("training.schedule", "lr_scheduler.decay_type"),
-        ("training.decay_fraction", "lr_scheduler.decay_ratio"),
-        ("training.final_lr_fraction", "lr_scheduler.min_lr_factor"),
-    ):
-        c.place(key, job.line(trainer), given=job.has(trainer))
+    placed = [
+        *((f"model.{k}", model_key, True) for k in SHAPE_KEYS),
+        ("model.seq_len", "training.seq_len", True),
+        ("training.tokens", "training.steps", True),
+        ("training.batch_size_sequences", batch_source, True),
+        ("training.learning_rate", "optimizer.lr", True),
+        ("training.warmup_steps", "lr_scheduler.warmup_steps", True),
+        ("training.schedule", "lr_scheduler.decay_type", True),
+        ("training.decay_fraction", "lr_scheduler.decay_ratio", True),
+        ("training.final_lr_fraction", "lr_scheduler.min_lr_factor", True),
+        ("layout.tensor", "parallelism.tensor_parallel_degree", False),
+        ("layout.pipeline", "parallelism.pipeline_parallel_degree", False),
+        ("layout.context", "parallelism.context_parallel_degree", False),
+        ("layout.expert", "parallelism.expert_parallel_degree", False),
+        ("layout.data", "parallelism.data_parallel_shard_degree", False),
+        ("layout.micro_batch", batch_key, False),
+        ("layout.global_batch", batch_source, False),
+    ]
+    for key, trainer, counts in placed:
+        present = job.has(trainer)
+        line = job.line(trainer) if present else job.line(trainer.split(".", 1)[0])
+        c.place(key, line, given=counts and present, name=trainer if present else None)
+    c.place("model", job.line(model_key) or job.line("model"), given=False)
     c.place("training", job.line("training"), given=False)
-    for key, trainer in (
-        ("layout.tensor", "tensor_parallel"),
-        ("layout.pipeline", "pipeline_parallel"),
-        ("layout.context", "context_parallel"),
-        ("layout.expert", "expert_parallel"),
-        ("layout.data", "data_parallel_shard"),
-    ):
-        c.place(key, job.line(f"parallelism.{trainer}_degree"), given=False)
-    c.place("layout.micro_batch", job.line(batch_key), given=False)
-    c.place("layout.global_batch", batch_line, given=False)
     c.place("layout", job.line("parallelism"), given=False)
     decay = round(steps * decay_ratio) if decay_ratio is not None else steps - warmup
     style = "cosine" if decay_type == "cosine" and decay_ratio is None else "wsd"

@@ -166,6 +166,7 @@ def check_config(cfg: RunConfig, selection: Selection = ALL) -> FileReport:
             line=cfg.line_of(hit.key),
             message=hit.message,
             hint=hit.hint,
+            trainer_key=cfg.trainer_keys.get(hit.key),
         )
         for c in CHECKS
         if selection.enabled(c.rule.id) and not any(c.rule.id.startswith(i) for i in ignored)
