@@ -246,3 +246,32 @@ def test_column_map() -> None:
         parse_column_map(["loss"])
     with pytest.raises(InputError, match="unknown column 'los'"):
         parse_column_map(["los=x"])
+
+
+def test_loss_law_with_an_irreducible_term() -> None:
+    # Issue 16, part 0: on the issue's synthetic sweep (L = 1.7 + 400/M^0.34 + 410/D^0.28, 0.2%
+    # noise, 8 budgets 1e17..3e20) the pure power law L_opt = k C^g predicts 1.37 at 1e24, below the
+    # floor of 1.7 (true optimum 1.867). With the floor, L_opt(C) = E + k C^g is exact for this law
+    # (both terms scale as C^(-alpha beta / (alpha + beta)) at the optimum).
+    from dsplan.fitting import fit_isoflop, predict, sweep_data
+
+    law = Law()
+    text = isoflop_csv(law, noise=0.002, seed=0)
+    header, *lines = text.splitlines()
+    rows = [
+        (i + 2, dict(zip(header.split(","), ln.split(","), strict=True)))
+        for i, ln in enumerate(lines)
+    ]
+    fit = fit_isoflop(sweep_data(header.split(","), rows, "synthetic"), bootstrap=100, seed=0)
+    floor = fit.loss_floor_scaling
+    assert floor is not None
+    lo, hi = floor.irreducible_interval or (0.0, 0.0)
+    assert lo <= law.e <= hi
+    exact = law.alpha * law.beta / (law.alpha + law.beta)
+    glo, ghi = floor.exponent_interval or (0.0, 0.0)
+    assert glo <= -exact <= ghi
+    m = law.m_opt(1e24)
+    true_opt = law.loss(m, 1e24 / m)  # 1.8666
+    p, _ = predict(fit, None, 1e24)
+    assert p.loss == pytest.approx(true_opt, rel=0.01)
+    assert p.loss_power_law is not None and p.loss_power_law < law.e  # the old law's failure

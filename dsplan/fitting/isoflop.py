@@ -12,9 +12,12 @@ from dsplan.fitting.data import SweepData
 from dsplan.fitting.numerics import (
     MAX_BOOTSTRAP,
     Bootstrap,
+    FloorLawFit,
     LawFit,
     Progress,
     budget_groups,
+    floor_law_from,
+    floor_loglinear,
     law_from,
     loglinear,
     padded,
@@ -57,6 +60,9 @@ class IsoFlopFit:
     fit_range: FitRange
     bootstrap: Bootstrap | None
     warnings: tuple[str, ...]
+    # L_opt = E + k C^g across the budgets (None with fewer than 3 budgets): the loss law with an
+    # irreducible term, which the pure power law above lacks (it falls below E beyond the sweep).
+    loss_floor_scaling: FloorLawFit | None = None
 
 
 def fit_isoflop(
@@ -191,6 +197,8 @@ def fit_isoflop(
     idx = np.array(used)
     lc = np.log(np.array(budgets))[idx]
     points = [loglinear(lc, v[idx]) for v in (lm_star, ld_star, ll_star)]
+    floor_point = floor_loglinear(lc, ll_star[idx])
+    floor_samples: list[Any] = [[], [], []]
     point_pairs = [(float(s), float(i)) for s, i in points]
 
     boot: Bootstrap | None = None
@@ -208,6 +216,8 @@ def fit_isoflop(
                 acc[2 * k].append(slope)
                 acc[2 * k + 1].append(intercept)
             acc[6].append(valid.sum(axis=1) >= 2)
+            for k, v in enumerate(floor_loglinear(lc, bl[:, idx], valid)):
+                floor_samples[k].append(v)
             lost += int((~valid).sum())
         cat = [np.concatenate(a) for a in acc]
         ok_all = cat[6]
@@ -223,6 +233,17 @@ def fit_isoflop(
         if failed == bootstrap:
             warnings.append("bootstrap: every resample failed; no intervals")
     laws = [law_from(point_pairs[k], samples[k]) for k in range(3)]
+    floor_law = None
+    if len(used) >= 3:
+        floor_law = floor_law_from(
+            floor_point,
+            tuple(np.concatenate(v) for v in floor_samples) if bootstrap > 0 else None,  # type: ignore[arg-type]
+        )
+    else:
+        warnings.append(
+            f"only {len(used)} budgets: the loss law with an irreducible term (L_opt = E + k C^g) "
+            "needs 3; predictions use the pure power law"
+        )
     a, b_exp = laws[0].exponent, laws[1].exponent
     if abs(a + b_exp - 1) > EXPONENT_SUM_TOLERANCE:
         warnings.append(
@@ -240,4 +261,5 @@ def fit_isoflop(
         fit_range=FitRange(min(fitted), max(fitted)),
         bootstrap=boot,
         warnings=tuple(warnings),
+        loss_floor_scaling=floor_law,
     )

@@ -193,3 +193,121 @@ def law_from(point: tuple[float, float], samples: tuple[Any, Any, Any] | None) -
     int_iv = _interval(intercepts[ok])
     coef_iv = None if int_iv is None else (math.exp(int_iv[0]), math.exp(int_iv[1]))
     return LawFit(math.exp(intercept), slope, coef_iv, exp_iv)
+
+
+# The loss-vs-compute law with a floor, L = E + k C^g: E is searched on a grid of this many fractions
+# of the lowest loss (0 to FLOOR_MAX_FRACTION), then by golden section around the grid's best
+# (FLOOR_REFINE steps narrow the bracket of two grid steps by 0.618^30, to about 1e-8 of the loss).
+FLOOR_STEPS = 25
+FLOOR_REFINE = 30
+FLOOR_MAX_FRACTION = 0.995
+# Resamples per block of the floor search (memory: block x FLOOR_STEPS x budgets doubles).
+FLOOR_BLOCK = 256
+
+
+def floor_loglinear(x: Any, ly: Any, mask: Any = None) -> tuple[Any, Any, Any]:
+    """Fit ln L = ln(E + k e^(g x)) by least squares in ln L, along the last axis (x shared).
+
+    For each E, ln(L - E) on x is a straight line (:func:`loglinear`); E is the one whose line fits
+    ln L best, searched on a grid of fractions of the lowest loss and refined by golden section
+    around the best. Returns ``(E, g, ln k)`` per leading index; NaN where fewer than 3 entries count.
+    """
+    import numpy as np
+
+    flat_y = ly.reshape(-1, ly.shape[-1])
+    flat_w = np.ones_like(flat_y) if mask is None else mask.reshape(flat_y.shape).astype(np.float64)
+    out = [np.empty(len(flat_y)) for _ in range(3)]
+    for lo in range(0, len(flat_y), FLOOR_BLOCK):
+        part = _floor_block(x, flat_y[lo : lo + FLOOR_BLOCK], flat_w[lo : lo + FLOOR_BLOCK])
+        for target, values in zip(out, part, strict=True):
+            target[lo : lo + FLOOR_BLOCK] = values
+    return tuple(v.reshape(ly.shape[:-1]) for v in out)  # type: ignore[return-value]
+
+
+def _floor_block(x: Any, ly: Any, w: Any) -> tuple[Any, Any, Any]:
+    import numpy as np
+
+    loss = np.exp(np.where(w > 0, ly, 0.0))
+    lowest = np.where(w > 0, loss, np.inf).min(axis=-1)  # (R,)
+    lowest = np.where(np.isfinite(lowest), lowest, 1.0)
+    loss = np.where(w > 0, loss, 2 * lowest[:, None])  # left out below; kept above any E
+    target = np.where(w > 0, ly, 0.0)
+
+    def search(fractions: Any) -> tuple[Any, Any, Any, Any]:
+        e = fractions * lowest[:, None]  # (R, S)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            r = np.log(loss[:, None, :] - e[:, :, None])  # (R, S, B)
+            weights = np.broadcast_to(w[:, None, :], r.shape)
+            slope, intercept = loglinear(x, r, weights > 0)
+            pred = np.log(e[:, :, None] + np.exp(intercept[:, :, None] + slope[:, :, None] * x))
+            sse = (weights * (pred - target[:, None, :]) ** 2).sum(axis=-1)
+        sse = np.where(np.isfinite(sse), sse, np.inf)
+        return e, slope, intercept, sse
+
+    grid = np.linspace(0.0, FLOOR_MAX_FRACTION, FLOOR_STEPS)
+    *_, sse = search(np.broadcast_to(grid, (len(ly), FLOOR_STEPS)))
+    best = sse.argmin(axis=-1)
+    step = grid[1] - grid[0]
+    lo = np.clip(grid[best] - step, 0.0, FLOOR_MAX_FRACTION)
+    hi = np.clip(grid[best] + step, 0.0, FLOOR_MAX_FRACTION)
+    # Golden-section search in the bracket around the best grid point, every resample at once.
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(FLOOR_REFINE):
+        left, right = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        *_, pair = search(np.stack([left, right], axis=-1))
+        keep_left = pair[:, 0] <= pair[:, 1]
+        hi = np.where(keep_left, right, hi)
+        lo = np.where(keep_left, lo, left)
+    e, slope, intercept, sse = search(((lo + hi) / 2)[:, None])
+    rows = np.arange(len(ly))
+    best = np.zeros(len(ly), dtype=np.int64)
+    enough = (w > 0).sum(axis=-1) >= 3
+    pick = [np.where(enough, v[rows, best], np.nan) for v in (e, slope, intercept)]
+    return pick[0], pick[1], pick[2]
+
+
+@dataclass(frozen=True)
+class FloorLawFit:
+    """``L_opt = irreducible + coefficient * C ** exponent``, with 95% bootstrap intervals."""
+
+    irreducible: float
+    coefficient: float
+    exponent: float
+    irreducible_interval: tuple[float, float] | None = None
+    coefficient_interval: tuple[float, float] | None = None
+    exponent_interval: tuple[float, float] | None = None
+
+    def __call__(self, compute_flops: float) -> float:
+        return float(self.irreducible + self.coefficient * compute_flops**self.exponent)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "irreducible": self.irreducible,
+            "coefficient": self.coefficient,
+            "exponent": self.exponent,
+            "irreducible_interval": _pair(self.irreducible_interval),
+            "coefficient_interval": _pair(self.coefficient_interval),
+            "exponent_interval": _pair(self.exponent_interval),
+        }
+
+
+def floor_law_from(
+    point: tuple[Any, Any, Any], samples: tuple[Any, Any, Any] | None
+) -> FloorLawFit:
+    """A FloorLawFit from the point (E, g, ln k) and the bootstrap's (NaN where a resample failed)."""
+    import numpy as np
+
+    e, g, lk = (float(v) for v in point)
+    if samples is None:
+        return FloorLawFit(e, math.exp(lk), g)
+    se, sg, slk = samples
+    ok = np.isfinite(se) & np.isfinite(sg) & np.isfinite(slk)
+    k_iv = _interval(slk[ok])
+    return FloorLawFit(
+        e,
+        math.exp(lk),
+        g,
+        _interval(se[ok]),
+        None if k_iv is None else (math.exp(k_iv[0]), math.exp(k_iv[1])),
+        _interval(sg[ok]),
+    )

@@ -30,6 +30,8 @@ class Prediction:
     loss: float | None
     learning_rate: float | None
     batch_size_tokens: float | None
+    # The pure power law's L_opt (`loss` is that of the law with a floor, when there is one).
+    loss_power_law: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -69,6 +71,9 @@ class FitReport:
                     "model_scaling": iso.model_scaling.to_dict(),
                     "data_scaling": iso.data_scaling.to_dict(),
                     "loss_scaling": iso.loss_scaling.to_dict(),
+                    "loss_floor_scaling": (
+                        None if iso.loss_floor_scaling is None else iso.loss_floor_scaling.to_dict()
+                    ),
                     "budgets": [b.to_dict() for b in iso.budgets],
                     "fit_range": iso.fit_range.to_dict(),
                     "bootstrap": None if iso.bootstrap is None else iso.bootstrap.to_dict(),
@@ -92,6 +97,12 @@ class FitReport:
         return doc
 
 
+def _loss_opt(isoflop: IsoFlopFit, compute_flops: float) -> float:
+    """L_opt at C: the law with an irreducible term, or the pure power law without one."""
+    floor = isoflop.loss_floor_scaling
+    return isoflop.loss_scaling(compute_flops) if floor is None else floor(compute_flops)
+
+
 def predict(
     isoflop: IsoFlopFit | None, hyperparameters: HyperparameterFit | None, compute_flops: float
 ) -> tuple[Prediction, list[str]]:
@@ -112,13 +123,14 @@ def predict(
             orders_beyond=beyond,
             flops_per_token=None if isoflop is None else isoflop.model_scaling(compute_flops),
             tokens=None if isoflop is None else isoflop.data_scaling(compute_flops),
-            loss=None if isoflop is None else isoflop.loss_scaling(compute_flops),
+            loss=None if isoflop is None else _loss_opt(isoflop, compute_flops),
             learning_rate=(
                 None if hyperparameters is None else hyperparameters.learning_rate(compute_flops)
             ),
             batch_size_tokens=(
                 None if hyperparameters is None else hyperparameters.batch_size(compute_flops)
             ),
+            loss_power_law=None if isoflop is None else isoflop.loss_scaling(compute_flops),
         ),
         warnings,
     )

@@ -266,6 +266,18 @@ def fit_text(result: FitReport) -> list[RenderableType]:
     )
     for name, law, paper in rows:
         laws.add_row(name, *_law_cells(law), paper)
+        if name.startswith("L_opt") and iso is not None and iso.loss_floor_scaling is not None:
+            floor = iso.loss_floor_scaling
+            floor_cells = "-"
+            if floor.irreducible_interval is not None and floor.exponent_interval is not None:
+                (flo, fhi), (glo, ghi) = floor.irreducible_interval, floor.exponent_interval
+                floor_cells = f"E [{flo:.4f}, {fhi:.4f}], exp [{glo:.4f}, {ghi:.4f}]"
+            laws.add_row(
+                "L_opt = E + k C^g",
+                f"{floor.irreducible:.4f} + {floor.coefficient:.4g} x C^{floor.exponent:.4f}",
+                floor_cells,
+                "-",
+            )
     parts.append(laws)
     if iso is not None:
         parts.append(
