@@ -117,6 +117,11 @@ def test_gpt3_175b_megatron_matches_hand_arithmetic(tmp_path: Path) -> None:
     assert d["world_size"] == 1024
     assert (d["tensor_parallel"], d["pipeline_parallel"], d["data_parallel"]) == (8, 16, 8)
     assert d["global_batch_sequences"] == 1536
+    # The schedule in full batches: warm-up ceil(183105 / 1536) = 120 steps; the cosine ends at
+    # ceil(126953125 / 1536) = 82652 of ceil(146484375 / 1536) = 95368 steps, at min-lr / lr = 0.1.
+    t = parse_any(GPT3_SCRIPT, "gpt3.sh", base_dir=tmp_path).training
+    assert (t.warmup_steps, t.schedule, t.final_lr_fraction) == (120, "wsd", pytest.approx(0.1))
+    assert t.decay_fraction == pytest.approx((82652 - 120) / 95368)
 
 
 def test_batch_ramp_with_train_iters_counts_the_smaller_batches(tmp_path: Path) -> None:

@@ -276,7 +276,8 @@ def translate(
         duration_line = a.line("train-iters")
     tokens = float(total_samples) * seq
     model = _model(a, c, layers, hidden, heads, seq, tp)
-    schedule = _schedule(a, c, lr, gbs, total_iters)
+    # Megatron counts its schedule in samples: in steps of the full batch, as dsplan counts the run.
+    schedule = _schedule(a, c, lr, gbs, math.ceil(total_samples / gbs) if gbs else total_iters)
     c.raise_if_any()
     assert model is not None and schedule is not None
     for key, flag in (
