@@ -380,3 +380,11 @@ def test_github_annotations_name_the_script_line_and_the_trainers_argument() -> 
     (finding,) = [f for f in document["files"][0]["findings"] if f["rule"] == "DSP604"]
     assert finding["trainer_key"] == "--pipeline-model-parallel-size"
     assert finding["key"] == "layout.pipeline"
+
+
+def test_a_world_set_only_at_run_time_leaves_the_layout_rules_silent(tmp_path: Path) -> None:
+    text = MEGATRON_1B.read_text().replace("GPUS_PER_NODE=8", "GPUS_PER_NODE=${GPUS_PER_NODE:-8}")
+    cfg = parse_any(text, "run.sh", base_dir=tmp_path)
+    assert cfg.layout is not None and cfg.layout.world_size is None
+    cfg = parse_any(text, "run.sh", base_dir=tmp_path, world_size=16)
+    assert cfg.layout is not None and cfg.layout.data == 4

@@ -79,6 +79,11 @@ class _Args:
     def line(self, name: str) -> int | None:
         return self.lines.get(name)
 
+    def known(self, name: str) -> bool:
+        """Whether the flag's first value (if any) is set by the text, not only at run time."""
+        values = self.values.get(name)
+        return not values or not isinstance(values[0], Unknown)
+
     def raw(self, name: str) -> str | None:
         """The flag's first value; a problem (and None) if the script sets it only at run time."""
         values = self.values.get(name)
@@ -207,14 +212,17 @@ def translate(
             "give exactly one of --train-iters and --train-samples (Megatron's rule)",
         )
     # The world: torchrun's --nproc_per_node x --nnodes, else --gpus, else --world-size.
-    nproc = a.int("nproc_per_node") if a.has("nproc_per_node") else a.int("nproc-per-node")
-    # An elastic range (--nnodes 2:4) is settled only when the job runs: the world stays unknown.
+    # The world is optional: a launcher value the script sets only at run time (GPUS_PER_NODE from
+    # the environment) or an elastic range (--nnodes 2:4) leaves it unknown, with the rules that
+    # need it silent, rather than stopping the check.
+    nproc_flag = "nproc_per_node" if a.has("nproc_per_node") else "nproc-per-node"
+    nproc = a.int(nproc_flag) if a.known(nproc_flag) else None
     elastic = a.has("nnodes") and ":" in str(a.values["nnodes"][:1])
-    nnodes = None if elastic else a.int("nnodes", 1)
+    nnodes = None if elastic or not a.known("nnodes") else a.int("nnodes", 1)
     world = world_size
     if nproc is not None and nnodes is not None:
         world = nproc * nnodes
-    elif a.has("gpus"):
+    elif a.has("gpus") and a.known("gpus"):
         world = a.int("gpus")
     c.raise_if_any()
     assert layers and hidden and heads and seq and mbs and lr is not None
