@@ -337,14 +337,15 @@ def parametric_fit_text(result: ParametricFit) -> list[RenderableType]:
     a, g = result.allocation_exponent, result.allocation_coefficient
     table.add_row("a = beta/(alpha+beta)", f"{a.value:.4f}", _interval(a.interval, ".4f"))
     table.add_row("G", f"{g.value:.5g}", _interval(g.interval, ".4g"))
-    per = "C / 6" if result.x_kind == "params" else "C"
+    per = "(C / 6)" if result.x_kind == "params" else "C"
     parts: list[RenderableType] = [
         head,
         starts,
         "",
         table,
-        f"{unit}_opt = G ({per})^a, D_opt = C / ({'6 ' if result.x_kind == 'params' else ''}"
-        f"{unit}_opt) (closed form, Hoffmann et al. 2022, Appendix D.2)",
+        f"{unit}_opt = G {per}^a, D_opt = C / "
+        f"{'(6 N_opt)' if result.x_kind == 'params' else 'M_opt'} "
+        "(closed form, Hoffmann et al. 2022, Appendix D.2)",
     ]
     for p in result.predictions:
         parts.append(
