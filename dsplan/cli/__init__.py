@@ -100,7 +100,7 @@ COMMANDS: dict[str, str] = {
     "model": "model",
     "presets": "presets",
     "schedule": "schedule",
-    "shapes": "model",
+    "shapes": "shapes",
     "sweep": "sweep",
 }
 

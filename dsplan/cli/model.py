@@ -1,9 +1,9 @@
-"""``dsplan model`` (counts of a given shape) and ``dsplan shapes M`` (candidate shapes for a target M)."""
+"""``dsplan model``: exact counts of a given shape (dense or mixture-of-experts), its cost with ``--gpu``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,15 +18,6 @@ from dsplan.cli._hardware import (
     MfuOption,
     PriceOption,
     finish_costs,
-)
-from dsplan.cli._options import (
-    AspectRatioOption,
-    HeadDimOption,
-    HeadsMultipleOption,
-    KvHeadsOption,
-    LayersMultipleOption,
-    SeqLenOption,
-    VocabSizeOption,
 )
 from dsplan.cli._output import (
     Format,
@@ -43,10 +34,10 @@ if TYPE_CHECKING:
     from dsplan.model.moe import MoeShape
     from dsplan.planning.cost import Hardware
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
-from dsplan.model.flops import Shape, counts
-from dsplan.model.shape import SearchOptions, search
+from dsplan.model.flops import Shape
+from dsplan.output.model import model_text, moe_text
 from dsplan.planning.model_report import model_report
-from dsplan.units import count, parse_positive, positive_int, sci
+from dsplan.units import parse_positive, positive_int
 
 FORMATS = (Format.text, Format.json)
 
@@ -237,7 +228,7 @@ def model(
         )
         document = report.to_dict()
         require_finite(document)
-        out(dumps(document) if format is Format.json else _model_text(document))
+        out(dumps(document) if format is Format.json else model_text(document))
         finish_costs([] if report.cost is None else [report.cost])
 
 
@@ -337,332 +328,9 @@ def _moe(
     )
     document = report.to_dict()
     require_finite(document)
-    out(dumps(document) if format is Format.json else _moe_text(document))
+    out(dumps(document) if format is Format.json else moe_text(document))
     finish_costs([] if report.cost is None else [report.cost])
-
-
-def _moe_text(doc: dict[str, Any]) -> str:
-    s = doc["shape"]
-    seq = "default" if doc["seq_len_source"] == "default" else "--seq-len"
-    if s["mla"] is None:
-        attention = f"{s['n_heads']} heads ({s['n_kv_heads']} KV) of {s['head_dim']}"
-    else:
-        m = s["mla"]
-        q = f"q_lora_rank {m['q_lora_rank']}" if m["q_lora_rank"] else "no q compression"
-        attention = (
-            f"MLA: {s['n_heads']} heads, {q}, kv_lora_rank {m['kv_lora_rank']}, "
-            f"qk {m['qk_nope_head_dim']}+{m['qk_rope_head_dim']}, v {m['v_head_dim']}"
-        )
-    shared = (
-        f" + {s['n_shared_experts']} shared of {s['d_ff_shared']}" if s["n_shared_experts"] else ""
-    )
-    dense = (
-        f"; {s['n_dense_layers']} dense layers of d_ff {s['d_ff']}" if s["n_dense_layers"] else ""
-    )
-    lines = [
-        f"{s['n_layers']} layers x {s['d_model']} wide, {attention}",
-        f"experts: top {s['top_k']} of {s['n_experts']} routed of {s['d_ff_expert']}{shared}"
-        f"{dense}; vocab {s['vocab_size']}, seq {s['seq_len']} ({seq}), "
-        f"{'tied' if s['tied_embeddings'] else 'untied'} embeddings",
-    ]
-    if "hf_config" in doc:
-        hf = doc["hf_config"]
-        context = hf["max_position_embeddings"]
-        lines.append(f"from {hf['path']}: {hf['family']} (model_type {hf['model_type']})")
-        if context is not None:
-            lines.append(
-                f"context window {context} tokens (max_position_embeddings): not the training "
-                "sequence length"
-            )
-    rows = [
-        ("total params", doc["params_total"]),
-        ("  non-embedding", doc["params_non_embedding"]),
-        ("activated params/token", doc["params_activated"]),
-        ("  with output head only", doc["params_activated_with_head"]),
-        ("  non-embedding", doc["params_activated_non_embedding"]),
-        ("routed experts", doc["params_routed_experts"]),
-        ("shared experts", doc["params_shared_experts"]),
-        ("routers", doc["params_routers"]),
-        ("attention (+ layer norms)", doc["params_attention"]),
-        ("dense feed-forward layers", doc["params_dense_ffn"]),
-    ]
-    if s["mtp_layers"]:
-        rows.append((f"MTP modules ({s['mtp_layers']}, excluded)", doc["params_mtp"]))
-    lines += [""] + [f"{label:32}{value:>22,}" for label, value in rows]
-    lines += [
-        "",
-        f"{'M (FLOPs/token, activated)':32}{sci(doc['flops_per_token']):>22}",
-        f"{'  attention term':32}{sci(doc['attention_flops_per_token']):>22}",
-        f"{'dense Eq. 2 M, same activated N':32}{sci(doc['flops_per_token_dense_eq2']):>22}",
-        f"{'6 N_activated / M':32}{doc['ratio_6na_to_m']:>22.3f}",
-        f"{'hardware FLOPs/token':32}{sci(doc['flops_per_token_hardware']):>22}   (M + output head 6 V d)",
-    ]
-    if "training" in doc:
-        t, h = doc["training"], doc["hyperparameters"]
-        label = f"Eq. 1 ({h['preset']})" if h["law"] is None else f"{h['law']} law"
-        lr = "undefined" if h["learning_rate"] is None else f"{h['learning_rate']:.3e}"
-        batch = (
-            "none"
-            if h["batch_size_tokens"] is None
-            else f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences"
-        )
-        lines += [
-            "",
-            f"C = M x D = {sci(t['compute_flops'])} FLOPs over {count(t['tokens'])} tokens "
-            f"({t['tokens_per_activated_param']:.1f} tokens/activated parameter)",
-            f"{label} at the activated C (an assumption for MoE): peak learning rate {lr}, "
-            f"batch {batch}",
-            *h["notes"],
-        ]
-    if "cost" in doc:
-        from dsplan.output.text import cost_rows
-
-        cost = doc["cost"]
-        lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']}; memory of all parameters)"]
-        lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
-    lines += [
-        "",
-        f"convention: {doc['attention_convention']}",
-        f"convention (activated): {doc['activated_convention']}",
-    ]
-    return "\n".join(lines)
-
-
-def _model_text(doc: dict[str, Any]) -> str:
-    s = doc["shape"]
-    seq = "default" if doc["seq_len_source"] == "default" else "--seq-len"
-    lines = [
-        f"{s['n_layers']} layers x {s['d_model']} wide, {s['n_heads']} heads ({s['n_kv_heads']} KV) "
-        f"of {s['head_dim']}, d_ff {s['d_ff']}, vocab {s['vocab_size']}, seq {s['seq_len']} "
-        f"({seq}), {'tied' if s['tied_embeddings'] else 'untied'} embeddings",
-    ]
-    if "hf_config" in doc:
-        hf = doc["hf_config"]
-        context = hf["max_position_embeddings"]
-        lines.append(f"from {hf['path']}: {hf['family']} (model_type {hf['model_type']})")
-        if context is not None:
-            lines.append(
-                f"context window {context} tokens (max_position_embeddings): not the training "
-                "sequence length"
-            )
-        beyond = hf["beyond_llama_block"]
-        lines.append(
-            f"counted beyond a LLaMA block: {', '.join(beyond)}" if beyond else "a LLaMA block"
-        )
-    lines += [
-        "",
-        f"{'':28}{'exact':>22}{'Eq. 2':>22}",
-        f"{'M (FLOPs/token)':28}{sci(doc['flops_per_token']):>22}{sci(doc['flops_per_token_eq2']):>22}",
-        f"{'N1 non-embedding params':28}{doc['params_non_embedding']:>22,}{doc['params_non_embedding_eq2']:>22,}",
-        f"{'N2 total params':28}{doc['params_total']:>22,}{doc['params_total_eq2']:>22,}",
-        f"{'6 N1 / M':28}{doc['ratio_6n1_to_m']:>22.3f}{doc['ratio_6n1_to_m_eq2']:>22.3f}",
-        f"{'6 N2 / M':28}{doc['ratio_6n2_to_m']:>22.3f}{doc['ratio_6n2_to_m_eq2']:>22.3f}",
-        f"{'hardware FLOPs/token':28}{sci(doc['flops_per_token_hardware']):>22}   (M + output head 6 V d)",
-    ]
-    if "training" in doc:
-        t, h = doc["training"], doc["hyperparameters"]
-        # The DeepSeek files carry Eq. 1 themselves; other presets name a hyperparameter law file.
-        label = f"Eq. 1 ({h['preset']})" if h["law"] is None else f"{h['law']} law"
-        lr = "undefined" if h["learning_rate"] is None else f"{h['learning_rate']:.3e}"
-        batch = (
-            "none"
-            if h["batch_size_tokens"] is None
-            else f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences"
-        )
-        lines += [
-            "",
-            f"C = M x D = {sci(t['compute_flops'])} FLOPs over {count(t['tokens'])} tokens "
-            f"({t['tokens_per_param']:.1f} tokens/parameter)",
-            f"{label}: peak learning rate {lr}, batch {batch}",
-            *h["notes"],
-        ]
-    if "cost" in doc:
-        from dsplan.output.text import cost_rows
-
-        cost = doc["cost"]
-        lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']})"]
-        lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
-    lines += ["", f"convention: {doc['attention_convention']}"]
-    return "\n".join(lines)
-
-
-def shapes(
-    flops_per_token: Annotated[
-        str, typer.Argument(help="Target M in FLOPs per token, e.g. 4.2e10.")
-    ],
-    aspect_ratio: AspectRatioOption = 128.0,
-    head_dim: HeadDimOption = None,
-    n_kv_heads: KvHeadsOption = None,
-    layers_multiple: LayersMultipleOption = 1,
-    heads_multiple: HeadsMultipleOption = None,
-    vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
-    seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
-    limit: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
-    format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
-    moe: Annotated[
-        bool,
-        typer.Option(
-            "--moe",
-            help="Mixture-of-experts shapes whose activated M is the target (docs/moe.md). Needs "
-            "--n-experts and --top-k.",
-        ),
-    ] = False,
-    n_experts: Annotated[
-        int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
-    ] = None,
-    top_k: Annotated[
-        int | None, typer.Option(help="--moe: routed experts per token.", show_default=False)
-    ] = None,
-    n_shared_experts: Annotated[int, typer.Option(help="--moe: shared experts per MoE layer.")] = 0,
-    first_dense_layers: Annotated[
-        int, typer.Option(help="--moe: leading layers with a dense feed-forward layer.")
-    ] = 0,
-    mla: Annotated[
-        bool,
-        typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
-    ] = False,
-) -> None:
-    """The best few shapes for a target M, with their M error and aspect ratio.
-
-    Examples:
-
-        dsplan shapes 4.25e10
-
-        dsplan shapes 4.327e11 --aspect-ratio 86 --n-kv-heads 8 --format json
-
-        dsplan shapes 2.76e11 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --mla
-    """
-    with exit_on_error():
-        target = parse_positive(flops_per_token, "target M")
-        positive_int(limit, "--limit")
-        moe_given = {
-            "--n-experts": n_experts is not None,
-            "--top-k": top_k is not None,
-            "--n-shared-experts": n_shared_experts != 0,
-            "--first-dense-layers": first_dense_layers != 0,
-            "--mla": mla,
-        }
-        if moe:
-            dense_only = {
-                "--head-dim": head_dim is not None,
-                "--n-kv-heads": n_kv_heads is not None,
-                "--layers-multiple": layers_multiple != 1,
-                "--heads-multiple": heads_multiple is not None,
-            }
-            stray = [flag for flag, given in dense_only.items() if given]
-            if stray:
-                raise InputError(f"{', '.join(stray)} cannot be used with --moe")
-            _moe_shapes(
-                target,
-                limit,
-                format,
-                n_experts=n_experts,
-                top_k=top_k,
-                n_shared_experts=n_shared_experts,
-                first_dense_layers=first_dense_layers,
-                mla=mla,
-                aspect_ratio=aspect_ratio,
-                vocab_size=vocab_size,
-                seq_len=seq_len,
-            )
-            return
-        stray = [flag for flag, given in moe_given.items() if given]
-        if stray:
-            raise InputError(f"{', '.join(stray)} search mixture-of-experts shapes: add --moe")
-        options = SearchOptions(
-            aspect_ratio=aspect_ratio,
-            head_dim=head_dim,
-            n_kv_heads=n_kv_heads,
-            layers_multiple=layers_multiple,
-            heads_multiple=heads_multiple,
-            vocab_size=vocab_size,
-            seq_len=seq_len,
-        )
-        found = search(target, options, limit=limit)
-        rows = []
-        for cand in found:
-            row = cand.to_dict()
-            row["params_total"] = counts(cand.shape).params_total
-            rows.append(row)
-        if format is Format.json:
-            out(dumps({"schema_version": 1, "target_flops_per_token": target, "candidates": rows}))
-            return
-        lines = [f"target M = {sci(target)} FLOPs/token", ""]
-        lines.append(
-            f"{'layers':>7} {'d_model':>8} {'heads':>6} {'kv':>4} {'d_ff':>7} {'d/L':>6} {'M error':>9} {'params':>8}"
-        )
-        for r in rows:
-            lines.append(
-                f"{r['n_layers']:>7} {r['d_model']:>8} {r['n_heads']:>6} {r['n_kv_heads']:>4} {r['d_ff']:>7} "
-                f"{r['aspect_ratio']:>6.1f} {r['relative_error']:>+9.2%} {count(r['params_total']):>8}"
-            )
-        out("\n".join(lines))
-
-
-def _moe_shapes(
-    target: float,
-    limit: int,
-    format: Format,
-    *,
-    n_experts: int | None,
-    top_k: int | None,
-    n_shared_experts: int,
-    first_dense_layers: int,
-    mla: bool,
-    aspect_ratio: float,
-    vocab_size: int,
-    seq_len: int,
-) -> None:
-    """``dsplan shapes M --moe``: the MoE shape search's best candidates."""
-    # Imported here: only --moe needs the MoE model (start-up).
-    from dsplan.model.moe_shape import MoeSearchOptions, search_moe
-
-    for flag, value in (("--n-experts", n_experts), ("--top-k", top_k)):
-        if value is None:
-            raise InputError(f"--moe needs {flag}")
-    assert n_experts is not None and top_k is not None
-    positive_int(n_experts, "--n-experts")
-    positive_int(top_k, "--top-k")
-    for flag, value in (
-        ("--n-shared-experts", n_shared_experts),
-        ("--first-dense-layers", first_dense_layers),
-    ):
-        if value < 0:
-            raise InputError(f"{flag} must be 0 or a positive integer, got {value}")
-    if top_k > n_experts:
-        raise InputError(f"--top-k ({top_k}) must be at most --n-experts ({n_experts})")
-    options = MoeSearchOptions(
-        n_experts=n_experts,
-        top_k=top_k,
-        n_shared_experts=n_shared_experts,
-        n_dense_layers=first_dense_layers,
-        mla=mla,
-        aspect_ratio=aspect_ratio,
-        vocab_size=positive_int(vocab_size, "--vocab-size"),
-        seq_len=positive_int(seq_len, "--seq-len"),
-    )
-    rows = [c.to_dict() for c in search_moe(target, options, limit=limit)]
-    if format is Format.json:
-        doc = {"schema_version": 1, "kind": "moe", "target_flops_per_token": target}
-        out(dumps({**doc, "candidates": rows}))
-        return
-    attention = "MLA" if mla else "GQA/MHA"
-    lines = [
-        f"target activated M = {sci(target)} FLOPs/token; top {top_k} of {n_experts} routed "
-        f"experts, {n_shared_experts} shared, {first_dense_layers} dense layers, {attention}",
-        "",
-        f"{'layers':>7} {'d_model':>8} {'heads':>6} {'expert':>7} {'d/L':>6} {'M error':>9} "
-        f"{'total':>8} {'activated':>10}",
-    ]
-    for r in rows:
-        lines.append(
-            f"{r['n_layers']:>7} {r['d_model']:>8} {r['n_heads']:>6} {r['d_ff_expert']:>7} "
-            f"{r['aspect_ratio']:>6.1f} {r['relative_error']:>+9.2%} "
-            f"{count(r['params_total']):>8} {count(r['params_activated']):>10}"
-        )
-    out("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:
     app.command()(model)
-    app.command()(shapes)
