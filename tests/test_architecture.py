@@ -220,3 +220,21 @@ def test_the_walk_sees_function_level_and_type_only_imports() -> None:
 )
 def test_find_cycle(graph: dict[str, set[str]], cycle: list[str] | None) -> None:
     assert find_cycle(graph) == cycle
+
+
+# Issue 13: no module over ~500 lines without a reason written at its top.
+LONG_MODULE_LINES = 500
+
+
+def test_a_long_module_says_why_at_its_top() -> None:
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") <= LONG_MODULE_LINES:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if "Why one module of" not in doc:
+            unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert not unexplained, (
+        "split these, or say why at the top ('Why one module ...'): " + ", ".join(unexplained)
+    )

@@ -5,6 +5,10 @@ It collects every such problem in a file before it raises, naming the file, the 
 parser's line for syntax errors; for keys, the line where the key is written) and the key. Whether
 the values make sense is the rules' business (:mod:`dsplan.checking.rules`): those are findings,
 not load errors.
+
+Why one module of ~550 lines: one reader function per table of a config ([model] with its
+[model.moe] and [model.mla], [training], [schedule], [hardware], [check]) over one problem
+collector (``_Reader``) whose contract they share: every problem of a file, with its line.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 The schema is data (:data:`SCHEMA`), read by :mod:`dsplan.checking.reader` to type-check a config
 and by docs/check.md's tests to keep the key reference complete. A load problem (:class:`Problem`)
 is not a finding: a file that cannot be loaded exits 2 before any rule runs.
+
+Why one module of ~600 lines: a third of it is the key table itself (data, a row a key); the
+typed tables it describes and the load problems sit beside it so that a key, its type and its
+default are read in one place.
 """
 
 from __future__ import annotations

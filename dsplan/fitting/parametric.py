@@ -24,6 +24,10 @@ compute-optimal allocation at ``--predict`` budgets, is the 2.5th to 97.5th perc
 converged refits (non-converged refits are counted and left out).
 
 numpy and scipy are imported inside the functions that use them, never at module level.
+
+Why one module of ~500 lines: the objective, its analytic gradient, the optimiser loop, the
+bootstrap and the result types all work in the same log-sum-exp parametrisation and its constants;
+split, each part would import every other.
 """
 
 from __future__ import annotations

@@ -3,8 +3,14 @@
 Conventions (documented in docs/hardware.md): model and optimizer states take 16 bytes per
 parameter (mixed-precision Adam): bf16 weights 2, bf16 gradients 2, fp32 master weights 4, Adam
 first and second moments 4 + 4. ZeRO-3 shards all 16 over the GPUs; ZeRO-1 shards the 12 bytes of
-optimizer state and keeps weights and gradients replicated. Activations, buffers and fragmentation
-are not counted yet.
+optimizer state and keeps weights and gradients replicated. With a parallel layout, the states are
+sharded by TP x PP and then by the ZeRO stage across DP; activations per layer follow Korthikanti et
+al. 2022 (arXiv 2205.05198), re-derived tensor by tensor for dsplan's block; pipeline stages hold
+their 1F1B micro-batches in flight; a stated allowance covers buffers and fragmentation. The
+derivation is docs/memory.md.
+
+Why one module of ~580 lines: states, activations and pipeline terms are one memory model, summed
+per stage by :func:`run_memory` in the order docs/memory.md derives them.
 """
 
 from __future__ import annotations

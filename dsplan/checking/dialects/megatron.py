@@ -5,6 +5,10 @@ core_v0.14.0 (commit 23e00ed); the micro-batch ramp is ``megatron/core/num_micro
 and the schedule ``megatron/core/optimizer_param_scheduler.py``. The script is read statically
 (:mod:`dsplan.checking.dialects.bash`): a value it sets only when it runs is reported, never guessed.
 The table of arguments and defaults is in docs/check.md.
+
+Why one module of ~600 lines: it is one translation of Megatron's argument namespace; the argument
+table, the defaults, the model, the tokens with the batch ramp, the schedule and the layout all
+read the same parsed arguments and state one Megatron-LM release.
 """
 
 from __future__ import annotations
