@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from dsplan.catalog.presets import Preset
     from dsplan.laws.hyperparameters import HyperparameterValues
     from dsplan.model.hf_config import HfConfig
+    from dsplan.model.moe import MoeCounts
     from dsplan.planning.cost import Cost, Hardware
 
 MODEL_SCHEMA_VERSION = 1
@@ -115,35 +116,51 @@ def model_report(
     Raises:
         InputError: hardware or a preset without tokens, or an unknown ``seq_len_source``.
     """
+    check_report_inputs(seq_len_source, tokens, preset, hardware)
+    c = counts(shape)
+    if tokens is None:
+        return ModelReport(shape, c, seq_len_source, hf_config)
+    training = training_terms(c, tokens, preset, hardware)
+    return ModelReport(shape, c, seq_len_source, hf_config, tokens=tokens, **training)
+
+
+def check_report_inputs(
+    seq_len_source: str, tokens: float | None, preset: Preset | None, hardware: Hardware | None
+) -> None:
+    """What a model report (dense or MoE) refuses before it counts anything.
+
+    Raises:
+        InputError: an unknown ``seq_len_source``, or a preset or hardware without tokens.
+    """
     if seq_len_source not in SEQ_LEN_SOURCES:
         raise InputError(
             f"seq_len_source must be one of {', '.join(SEQ_LEN_SOURCES)}, got {seq_len_source!r}"
         )
     if tokens is None and (preset is not None or hardware is not None):
         raise InputError("a preset or hardware needs the training tokens D")
-    c = counts(shape)
-    if tokens is None:
-        return ModelReport(shape, c, seq_len_source, hf_config)
+
+
+def training_terms(
+    c: Counts | MoeCounts, tokens: float, preset: Preset | None, hardware: Hardware | None
+) -> dict[str, Any]:
+    """The preset's hyperparameter law at C = M D and, with hardware, the cost of D tokens.
+
+    Returns the report fields ``preset_id``, ``law_id``, ``hyperparameters`` and ``cost``.
+    """
     # The hyperparameter laws (and their preset files) load only when D is given: start-up time.
     from dsplan.catalog.presets import load_preset, resolve_hyperparameter_law
     from dsplan.laws.hyperparameters import hyperparameters_for
 
     p = preset if preset is not None else load_preset("current")
     law = resolve_hyperparameter_law(p)
-    values = hyperparameters_for(p, c.flops_per_token * tokens, c, tokens, law)
     cost = None
     if hardware is not None:
         from dsplan.planning.cost import estimate
 
         cost = estimate(c, tokens, hardware)
-    return ModelReport(
-        shape,
-        c,
-        seq_len_source,
-        hf_config,
-        tokens=tokens,
-        preset_id=p.id,
-        law_id=None if law is None else law.id,
-        hyperparameters=values,
-        cost=cost,
-    )
+    return {
+        "preset_id": p.id,
+        "law_id": None if law is None else law.id,
+        "hyperparameters": hyperparameters_for(p, c.flops_per_token * tokens, c, tokens, law),
+        "cost": cost,
+    }

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dsplan.errors import InputError
 from dsplan.model.moe import MoeCounts, MoeShape, moe_counts
-from dsplan.planning.model_report import MODEL_SCHEMA_VERSION, SEQ_LEN_SOURCES
+from dsplan.planning.model_report import (
+    MODEL_SCHEMA_VERSION,
+    check_report_inputs,
+    training_terms,
+)
 
 if TYPE_CHECKING:
     from dsplan.catalog.presets import Preset
@@ -113,35 +116,9 @@ def moe_model_report(
     Raises:
         InputError: hardware or a preset without tokens, or an unknown ``seq_len_source``.
     """
-    if seq_len_source not in SEQ_LEN_SOURCES:
-        raise InputError(
-            f"seq_len_source must be one of {', '.join(SEQ_LEN_SOURCES)}, got {seq_len_source!r}"
-        )
-    if tokens is None and (preset is not None or hardware is not None):
-        raise InputError("a preset or hardware needs the training tokens D")
+    check_report_inputs(seq_len_source, tokens, preset, hardware)
     c = moe_counts(shape)
     if tokens is None:
         return MoeModelReport(shape, c, seq_len_source, hf_config)
-    # The hyperparameter laws and the cost model load only when D is given: start-up time.
-    from dsplan.catalog.presets import load_preset, resolve_hyperparameter_law
-    from dsplan.laws.hyperparameters import hyperparameters_for
-
-    p = preset if preset is not None else load_preset("current")
-    law = resolve_hyperparameter_law(p)
-    values = hyperparameters_for(p, c.flops_per_token * tokens, c, tokens, law)
-    cost = None
-    if hardware is not None:
-        from dsplan.planning.cost import estimate
-
-        cost = estimate(c, tokens, hardware)
-    return MoeModelReport(
-        shape,
-        c,
-        seq_len_source,
-        hf_config,
-        tokens=tokens,
-        preset_id=p.id,
-        law_id=None if law is None else law.id,
-        hyperparameters=values,
-        cost=cost,
-    )
+    training = training_terms(c, tokens, preset, hardware)
+    return MoeModelReport(shape, c, seq_len_source, hf_config, tokens=tokens, **training)
