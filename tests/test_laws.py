@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dsplan.catalog.presets import load_preset, preset_ids
 from dsplan.laws.allocation import allocate, chinchilla_optimum, predict
-from dsplan.laws.forms import ParametricLoss, Repetition
+from dsplan.laws.loss import ParametricLoss, Repetition
 from dsplan.laws.repeated import data_constrained_loss, data_constrained_optimum, effective_tokens
 from dsplan.model.shape import SearchOptions
 from dsplan.planning.plan import PlanOptions, plan

@@ -72,7 +72,8 @@ from dsplan.laws.types import (
 )
 
 if TYPE_CHECKING:
-    from dsplan.laws.forms import HyperparameterLaw, ParametricLoss, Repetition, Term
+    from dsplan.laws.forms import HyperparameterLaw, Term
+    from dsplan.laws.loss import ParametricLoss, Repetition
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -243,7 +244,7 @@ def _required_text(data: dict[str, Any], key: str, where: Path) -> str:
 
 
 def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
-    from dsplan.laws.forms import ParametricLoss  # start-up laziness (module docstring)
+    from dsplan.laws.loss import ParametricLoss  # start-up laziness (module docstring)
 
     values = {k: _number(data, "loss", k, where) for k in ("e", "a", "b", "alpha", "beta")}
     if any(v <= 0 for v in values.values()):
@@ -252,7 +253,7 @@ def _loss(data: dict[str, Any], where: Path) -> ParametricLoss:
 
 
 def _repetition(data: dict[str, Any], where: Path) -> Repetition:
-    from dsplan.laws.forms import Repetition  # start-up laziness (module docstring)
+    from dsplan.laws.loss import Repetition  # start-up laziness (module docstring)
 
     return Repetition(
         _number(data, "repetition", "r_d_star", where),

@@ -20,7 +20,8 @@ from dsplan.records import record
 from dsplan.units import PF_DAY_FLOPS
 
 if TYPE_CHECKING:
-    from dsplan.laws.forms import HyperparameterLaw, ParametricLoss
+    from dsplan.laws.forms import HyperparameterLaw
+    from dsplan.laws.loss import ParametricLoss
 
 
 def law_compute(law: Preset | HyperparameterLaw, compute_flops: float) -> float:

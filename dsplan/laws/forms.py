@@ -1,12 +1,10 @@
-"""The law forms beyond power laws in C, and the DeepSeek-form view of a preset.
+"""The hyperparameter law forms, and the DeepSeek-form view of a preset.
 
-* :class:`ParametricLoss`: Chinchilla Approach 3's ``L(N, D)`` (a preset's ``[loss]`` table);
-* :class:`Repetition`: Muennighoff et al.'s decay constants (``[repetition]``);
 * :class:`Term` and :class:`HyperparameterLaw`: a hyperparameter law file
   (``presets/hyperparameters/*.toml``);
 * :class:`MForm` (:func:`m_form`): a preset's four DeepSeek-form laws, for ``sweep`` and ``fit``.
 
-Leaf types like those of :mod:`dsplan.laws.types`, kept in their own module because a plan under a
+Types above :mod:`dsplan.laws.types` (they hold its ``FitRange`` and ``PowerLaw``), kept in their own module because a plan under a
 DeepSeek preset needs none of them: :mod:`dsplan.catalog.presets` imports this module only when a
 file has one of these tables, so ``dsplan budget`` does not define these classes at start-up (each
 frozen dataclass costs about 0.5 ms to define; see docs/architecture.md, "Start-up").
@@ -19,31 +17,6 @@ from typing import Any
 
 from dsplan.errors import PresetError
 from dsplan.laws.types import SCHEMA_VERSION, FitRange, PowerLaw, Preset
-
-
-@dataclass(frozen=True)
-class ParametricLoss:
-    """``L(N, D) = e + a / N ** alpha + b / D ** beta`` (nats), the Chinchilla Approach 3 form."""
-
-    e: float
-    a: float
-    b: float
-    alpha: float
-    beta: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Repetition:
-    """Muennighoff et al.'s decay constants for repeated data (R_D*) and excess parameters (R_N*)."""
-
-    r_d_star: float
-    r_n_star: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

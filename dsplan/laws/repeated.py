@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.laws.allocation import Allocation, chinchilla_optimum, parametric_loss, predict
-from dsplan.laws.forms import ParametricLoss, Repetition
+from dsplan.laws.loss import ParametricLoss, Repetition
 from dsplan.laws.types import Preset
 from dsplan.model.flops import Counts, Shape, counts
 from dsplan.model.shape import best_shape, best_shape_by_params

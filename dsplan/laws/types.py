@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dsplan.records import record
 
 if TYPE_CHECKING:
-    from dsplan.laws.forms import ParametricLoss, Repetition
+    from dsplan.laws.loss import ParametricLoss, Repetition
 
 SCHEMA_VERSION = 1
 
