@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 
 from dsplan.errors import InputError
 from dsplan.model.flops import Shape, counts
+from dsplan.planning.activations import ActivationBlock, layer_activations
 from dsplan.planning.memory import (
     BYTES_PER_PARAM,
-    ActivationBlock,
     Layout,
-    layer_activations,
     run_memory,
     stage_layers,
     state_memory,

@@ -4,13 +4,11 @@ Conventions (documented in docs/hardware.md): model and optimizer states take 16
 parameter (mixed-precision Adam): bf16 weights 2, bf16 gradients 2, fp32 master weights 4, Adam
 first and second moments 4 + 4. ZeRO-3 shards all 16 over the GPUs; ZeRO-1 shards the 12 bytes of
 optimizer state and keeps weights and gradients replicated. With a parallel layout, the states are
-sharded by TP x PP and then by the ZeRO stage across DP; activations per layer follow Korthikanti et
-al. 2022 (arXiv 2205.05198), re-derived tensor by tensor for dsplan's block; pipeline stages hold
+sharded by TP x PP and then by the ZeRO stage across DP; activations per layer
+(:mod:`dsplan.planning.activations`) follow Korthikanti et al. 2022 (arXiv 2205.05198), re-derived
+tensor by tensor for dsplan's block; pipeline stages hold
 their 1F1B micro-batches in flight; a stated allowance covers buffers and fragmentation. The
 derivation is docs/memory.md.
-
-Why one module of ~580 lines: states, activations and pipeline terms are one memory model, summed
-per stage by :func:`run_memory` in the order docs/memory.md derives them.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.model.flops import layer_matmul_params, layer_other_params
+from dsplan.planning.activations import ActivationBlock, LayerActivations, layer_activations
 from dsplan.records import record
 from dsplan.units import positive_int
 
@@ -133,9 +132,7 @@ def state_memory(params: int, gpu_memory_gb: float, n_gpus: int | None = None) -
 # The memory of a training run on a parallel layout (docs/memory.md has the derivation).
 # Everything above this line is the states floor of `budget --gpu`; it keeps its API and outputs.
 
-RECOMPUTATION = ("none", "selective", "full")
 ZERO_STAGES = (0, 1, 2, 3)
-MLP_KINDS = ("swiglu", "gelu")
 # Bytes per parameter of (weights, gradients, optimizer states): bf16, bf16, fp32 master + Adam m, v.
 WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
 # The cross-entropy reads the logits in fp32: 4 bytes per logit (Korthikanti et al. 2022, 4.1).
@@ -143,165 +140,6 @@ LOGIT_BYTES = 4
 # Set aside from every GPU's memory for the CUDA context, communication buffers, the transient
 # workspace of a layer's backward pass and allocator fragmentation. An assumption, not a measurement.
 DEFAULT_ALLOWANCE = 0.05
-
-# How a stored tensor is split across the tensor-parallel group: "seq" (held whole unless sequence
-# parallelism splits it along the sequence), "tp" (split by tensor parallelism), "score" (an
-# attention-score tensor, split by tensor parallelism; its bytes per token grow with the sequence).
-SPLITS = ("seq", "tp", "score")
-
-
-@record
-class ActivationBlock:
-    """What one transformer layer stores for its backward pass: its widths and its kind.
-
-    ``swiglu`` with no dropout is dsplan's block (LLaMA: RMSNorm, grouped-query attention, SwiGLU);
-    ``gelu`` with dropout is the GPT-3 block of Korthikanti et al. 2022, the published check.
-    """
-
-    d_model: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    d_ff: int
-    mlp: str = "swiglu"
-    dropout: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff"):
-            positive_int(getattr(self, name), name, name.replace("_", " "))
-        if self.mlp not in MLP_KINDS:
-            raise InputError(
-                f"the MLP kind must be one of {', '.join(MLP_KINDS)}, got {self.mlp!r}",
-                quantity="mlp",
-            )
-
-    @classmethod
-    def of_shape(cls, shape: Shape) -> ActivationBlock:
-        """dsplan's block for ``shape``: GQA with its KV heads and head size, SwiGLU, no dropout."""
-        return cls(shape.d_model, shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.d_ff)
-
-    @classmethod
-    def gpt3(cls, d_model: int, n_heads: int) -> ActivationBlock:
-        """The GPT-3 block: multi-head attention, a GeLU MLP of 4 d_model, dropout (LayerNorm)."""
-        if n_heads <= 0 or d_model % n_heads:
-            raise InputError(f"n_heads ({n_heads}) must divide d_model ({d_model})")
-        return cls(d_model, n_heads, n_heads, d_model // n_heads, 4 * d_model, "gelu", True)
-
-    def stored(self, recompute: str = "none", flash_attention: bool = False) -> tuple[Stored, ...]:
-        """The tensors one layer keeps per token for its backward pass, in bytes (16-bit values).
-
-        ``recompute``: ``none`` keeps everything below; ``selective`` recomputes the attention
-        scores (softmax, its dropout and the product with the values) from the stored queries, keys
-        and values; ``full`` keeps only the layer's input and recomputes the layer. With
-        ``flash_attention`` the scores are never stored: the kernel keeps one fp32 log-sum-exp per
-        query row and head instead.
-        """
-        if recompute not in RECOMPUTATION:
-            raise InputError(
-                f"the recomputation must be one of {', '.join(RECOMPUTATION)}, got {recompute!r}",
-                quantity="recompute",
-            )
-        h, ff = self.d_model, self.d_ff
-        q, kv = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
-        if recompute == "full":
-            return (Stored("layer input", 2 * h, "seq"),)
-        out = [
-            Stored("attention norm input", 2 * h, "seq"),
-            Stored("QKV projection input", 2 * h, "seq"),
-            Stored("queries", 2 * q, "tp"),
-            Stored("keys", 2 * kv, "tp"),
-            Stored("values", 2 * kv, "tp"),
-        ]
-        if flash_attention:
-            out.append(Stored("softmax log-sum-exp (fp32)", 4 * self.n_heads, "tp"))
-        elif recompute == "none":
-            out.append(Stored("softmax output", 2 * self.n_heads, "score"))
-            if self.dropout:
-                out.append(Stored("attention dropout mask", self.n_heads, "score"))
-                out.append(Stored("attention dropout output", 2 * self.n_heads, "score"))
-        out.append(Stored("output projection input", 2 * q, "tp"))
-        if self.dropout:
-            out.append(Stored("attention dropout mask (residual)", h, "seq"))
-        out += [Stored("MLP norm input", 2 * h, "seq"), Stored("MLP input", 2 * h, "seq")]
-        if self.mlp == "gelu":
-            out.append(Stored("GeLU input", 2 * ff, "tp"))
-        else:
-            out += [
-                Stored("gate projection output", 2 * ff, "tp"),
-                Stored("up projection output", 2 * ff, "tp"),
-            ]
-        out.append(Stored("down projection input", 2 * ff, "tp"))
-        if self.dropout:
-            out.append(Stored("MLP dropout mask (residual)", h, "seq"))
-        return tuple(out)
-
-
-@record
-class Stored:
-    """One tensor a layer keeps: bytes per token (per token and position for ``score``), its split."""
-
-    name: str
-    bytes_per_token: int
-    split: str
-
-
-@record
-class LayerActivations:
-    """Activation bytes of one layer for one micro-batch: ``kept`` whole on every GPU of the
-    tensor-parallel group, ``split`` divided among its ``tp`` GPUs."""
-
-    kept: int
-    split: int
-    tp: int
-
-    @property
-    def bytes(self) -> float:
-        return self.kept + self.split / self.tp
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "bytes": self.bytes,
-            "kept_bytes": self.kept,
-            "split_bytes": self.split,
-            "tp": self.tp,
-        }
-
-
-def layer_activations(
-    block: ActivationBlock,
-    seq_len: int,
-    micro_batch: int,
-    *,
-    tp: int = 1,
-    sequence_parallel: bool = False,
-    recompute: str = "none",
-    flash_attention: bool = False,
-) -> LayerActivations:
-    """Bytes one layer stores for one micro-batch of ``micro_batch`` sequences of ``seq_len``.
-
-    Evaluated on :meth:`ActivationBlock.gpt3` this is Korthikanti et al. 2022 (arXiv 2205.05198):
-    sbh(34 + 5as/h) with no parallelism (Eq. 1), sbh(10 + 24/t + 5as/(ht)) with tensor parallelism
-    (Eq. 2), sbh(34/t + 5as/(ht)) with sequence parallelism too (Eq. 3), sbh 34/t with selective
-    recomputation and 2sbh with full recomputation (Section 5).
-    """
-    positive_int(seq_len, "seq_len", "the sequence length")
-    positive_int(micro_batch, "micro_batch", "the micro-batch")
-    positive_int(tp, "tp", "the tensor-parallel size")
-    for name, heads in (("n_heads", block.n_heads), ("n_kv_heads", block.n_kv_heads)):
-        if heads % tp:
-            raise InputError(
-                f"the tensor-parallel size ({tp}) must divide {name.replace('_', ' ')} ({heads})",
-                quantity="tp",
-            )
-    tokens = seq_len * micro_batch
-    kept = split = 0
-    for t in block.stored(recompute, flash_attention):
-        size = t.bytes_per_token * tokens * (seq_len if t.split == "score" else 1)
-        if t.split == "seq" and not sequence_parallel:
-            kept += size
-        else:
-            split += size
-    return LayerActivations(kept, split, tp)
 
 
 @record
