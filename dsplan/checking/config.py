@@ -20,6 +20,7 @@ to TOML). This module re-exports their public names, which documented code impor
 from __future__ import annotations
 
 from dsplan.checking.reader import load_config, parse_config, read_config_text
+from dsplan.checking.run_config import HardwareConfig, ModelConfig, RunConfig, TrainingConfig
 from dsplan.checking.schema import (
     CONFIG_SCHEMA_VERSION,
     DEFAULT_STAGE_FACTORS,
@@ -30,12 +31,8 @@ from dsplan.checking.schema import (
     STDIN_NAME,
     TABLES,
     ConfigProblems,
-    HardwareConfig,
     Key,
-    ModelConfig,
     Problem,
-    RunConfig,
-    TrainingConfig,
     closest_key,
 )
 from dsplan.checking.toml_lines import key_lines

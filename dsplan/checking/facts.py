@@ -19,7 +19,7 @@ from dsplan.records import record
 if TYPE_CHECKING:
     from dsplan.catalog.gpus import Gpu
     from dsplan.catalog.presets import FitRange, Preset
-    from dsplan.checking.schema import HardwareConfig, RunConfig
+    from dsplan.checking.run_config import HardwareConfig, RunConfig
     from dsplan.model.flops import Counts
     from dsplan.model.moe import MoeCounts
 

@@ -24,6 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.catalog.presets import load_preset, looks_like_path
+from dsplan.checking.run_config import (
+    HardwareConfig,
+    MlaTable,
+    ModelConfig,
+    MoeTable,
+    RunConfig,
+    TrainingConfig,
+)
 from dsplan.checking.schema import (
     BY_PATH,
     CONFIG_SCHEMA_VERSION,
@@ -37,13 +45,7 @@ from dsplan.checking.schema import (
     SUBTABLES,
     TABLES,
     ConfigProblems,
-    HardwareConfig,
-    MlaTable,
-    ModelConfig,
-    MoeTable,
     Problem,
-    RunConfig,
-    TrainingConfig,
     closest_key,
 )
 from dsplan.checking.toml_lines import key_lines, line_of

@@ -1,8 +1,8 @@
 """Trainer dialects: ``dsplan check`` reads a trainer's own file as it is.
 
 A dialect module translates one trainer's file (torchtitan's job TOML, a Megatron-LM launch script
-or argument file) into dsplan's :class:`~dsplan.checking.schema.RunConfig`, with the trainer's
-defaults filled in where a key is absent, a :class:`~dsplan.checking.schema.Layout` of the run on
+or argument file) into dsplan's :class:`~dsplan.checking.run_config.RunConfig`, with the trainer's
+defaults filled in where a key is absent, a :class:`~dsplan.checking.run_config.Layout` of the run on
 its GPUs, and a map from each dsplan key (``training.learning_rate``) to the line of the trainer's
 key or argument, so that every finding points into the trainer's file. The rules then run on the
 translation unchanged.
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from dsplan.errors import InputError
 
 if TYPE_CHECKING:
-    from dsplan.checking.schema import RunConfig
+    from dsplan.checking.run_config import RunConfig
 
 DIALECTS = ("dsplan", "torchtitan", "megatron")
 

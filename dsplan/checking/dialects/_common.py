@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dsplan.checking.run_config import (
+    HardwareConfig,
+    Layout,
+    ModelConfig,
+    RunConfig,
+    TrainingConfig,
+)
 from dsplan.checking.schema import (
     DEFAULT_STAGE_FACTORS,
     DEFAULT_STAGE_FRACTIONS,
     ConfigProblems,
-    HardwareConfig,
-    Layout,
-    ModelConfig,
     Problem,
-    RunConfig,
-    TrainingConfig,
 )
 
 

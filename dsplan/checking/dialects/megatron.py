@@ -20,15 +20,8 @@ from pathlib import Path
 
 from dsplan.checking.dialects._common import Collector, build, schedule_fields
 from dsplan.checking.dialects.bash import ScriptError, Unknown, Word, commands
-from dsplan.checking.schema import (
-    ConfigProblems,
-    Layout,
-    MlaTable,
-    ModelConfig,
-    MoeTable,
-    Problem,
-    RunConfig,
-)
+from dsplan.checking.run_config import Layout, MlaTable, ModelConfig, MoeTable, RunConfig
+from dsplan.checking.schema import ConfigProblems, Problem
 from dsplan.model.flops import MAX_DIMENSION, Block
 
 RELEASE = "Megatron-LM core_v0.14.0 (23e00ed)"

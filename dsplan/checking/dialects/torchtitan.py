@@ -15,14 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.checking.dialects._common import Collector, build, number, schedule_fields
-from dsplan.checking.schema import (
-    SHAPE_KEYS,
-    ConfigProblems,
-    Layout,
-    ModelConfig,
-    Problem,
-    RunConfig,
-)
+from dsplan.checking.run_config import Layout, ModelConfig, RunConfig
+from dsplan.checking.schema import SHAPE_KEYS, ConfigProblems, Problem
 from dsplan.checking.toml_lines import key_lines
 from dsplan.errors import InputError
 from dsplan.io import UnreadableFile, loads_toml
@@ -163,7 +157,7 @@ def _model(job: _Job, base_dir: Path, hf_config: str | None, seq_len: int) -> Mo
             "model.hf_assets_path",
         )
         return None
-    from dsplan.checking.schema import MlaTable, MoeTable
+    from dsplan.checking.run_config import MlaTable, MoeTable
     from dsplan.model.flops import Block
 
     block = None if table.get("qk_norm", "none") == "none" else Block(qk_norm=table["qk_norm"])

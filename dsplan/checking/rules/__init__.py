@@ -61,7 +61,8 @@ from dsplan.checking.rules.shape import (
     VOCAB_MULTIPLE,
 )
 from dsplan.checking.rules.tokens import OVERTRAIN_FACTOR, UNDERTRAIN_FACTOR
-from dsplan.checking.schema import ConfigProblems, Problem, RunConfig
+from dsplan.checking.run_config import RunConfig
+from dsplan.checking.schema import ConfigProblems, Problem
 from dsplan.checking.selection import ALL, Selection, split_codes, unknown_code
 from dsplan.errors import InputError
 

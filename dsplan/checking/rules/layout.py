@@ -1,6 +1,6 @@
 """DSP6xx: the parallel layout of a trainer's file (torchtitan, Megatron-LM) against its world.
 
-These rules read :attr:`RunConfig.layout <dsplan.checking.schema.RunConfig.layout>`, which only a
+These rules read :attr:`RunConfig.layout <dsplan.checking.run_config.RunConfig.layout>`, which only a
 trainer dialect sets (:mod:`dsplan.checking.dialects`); on dsplan's own configs they stay silent.
 Each is a condition the trainer itself would refuse at start-up or split badly, found before the
 cluster is booked. A fact the file does not state (the world size of a script that reads it from the
