@@ -16,7 +16,7 @@ from conftest import assert_input_error, run_cli
 from dsplan.checking.dialects import detect
 from dsplan.checking.dialects.bash import Unknown, commands
 from dsplan.checking.dialects.megatron import _ramp
-from dsplan.checking.reader import parse_any
+from dsplan.checking.files import parse_any
 from dsplan.checking.rules import check_files
 from dsplan.checking.schema import ConfigProblems
 
@@ -253,7 +253,7 @@ V3_ARGS = """
 def test_megatron_moe_and_mla_count_as_dsplans_own_config(tmp_path: Path) -> None:
     from dsplan.catalog.presets import load_preset
     from dsplan.checking.facts import derive
-    from dsplan.checking.reader import load_config
+    from dsplan.checking.files import load_config
 
     cfg = parse_any(V3_ARGS, "v3.args", base_dir=tmp_path)
     assert cfg.model.moe is not None and cfg.model.moe.n_dense_layers == 3

@@ -19,7 +19,8 @@ to TOML). This module re-exports their public names, which documented code impor
 
 from __future__ import annotations
 
-from dsplan.checking.reader import load_config, parse_config, read_config_text
+from dsplan.checking.files import load_config, read_config_text
+from dsplan.checking.reader import parse_config
 from dsplan.checking.run_config import HardwareConfig, ModelConfig, RunConfig, TrainingConfig
 from dsplan.checking.schema import (
     CONFIG_SCHEMA_VERSION,

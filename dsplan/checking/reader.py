@@ -5,20 +5,15 @@ It collects every such problem in a file before it raises, naming the file, the 
 parser's line for syntax errors; for keys, the line where the key is written) and the key. Whether
 the values make sense is the rules' business (:mod:`dsplan.checking.rules`): those are findings,
 not load errors.
-
-Why one module of ~550 lines: one reader function per table of a config ([model] with its
-[model.moe] and [model.mla], [training], [schedule], [hardware], [check]) over one problem
-collector (``_Reader``) whose contract they share: every problem of a file, with its line.
+Finding config files, reading them and choosing a dialect is :mod:`dsplan.checking.files`.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import os
 import re
 import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +36,6 @@ from dsplan.checking.schema import (
     SCHEDULES,
     SCHEMA,
     SHAPE_KEYS,
-    STDIN_NAME,
     SUBTABLES,
     TABLES,
     ConfigProblems,
@@ -50,7 +44,7 @@ from dsplan.checking.schema import (
 )
 from dsplan.checking.toml_lines import key_lines, line_of
 from dsplan.errors import InputError, PresetError
-from dsplan.io import UnreadableFile, loads_toml, read_input
+from dsplan.io import UnreadableFile, loads_toml
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.flops import swiglu_d_ff
 from dsplan.scheduling.schedules import DEFAULT_DECAY_FRACTION, DEFAULT_FINAL_LR_FRACTION
@@ -458,92 +452,3 @@ def _resolve(name: str, base: Path) -> str:
     if looks_like_path(name) and not Path(name).is_absolute():
         return str(base / name)
     return name
-
-
-def read_config_text(name: str) -> tuple[str, str, Path]:
-    """Read a config file (or standard input for ``-``).
-
-    Returns:
-        ``(text, display_name, base_dir)``.
-
-    Raises:
-        ConfigProblems: the file is missing, unreadable or not UTF-8.
-    """
-    try:
-        # A byte-order mark (Windows editors write one) is dropped: it is not TOML syntax.
-        text = read_input(name)
-    except UnreadableFile as exc:
-        shown = STDIN_NAME if name == "-" else name
-        raise ConfigProblems([Problem(shown, None, "", exc.reason)]) from None
-    if name == "-":
-        return text, STDIN_NAME, Path()
-    return text, name, Path(name).parent
-
-
-def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:
-    """The files to check: each name as given, a folder replaced by every ``*.toml`` under it.
-
-    A folder is walked recursively, without following symbolic links to folders and skipping
-    hidden folders (``.git``, ``.venv``), and its files come in sorted order, so a report is the
-    same on every machine. A folder with no ``*.toml`` file is a problem (exit 2), not a pass.
-
-    Returns:
-        ``(paths, problems)``.
-    """
-    paths: list[str] = []
-    problems: list[Problem] = []
-    for name in names:
-        if name == "-" or not Path(name).is_dir():
-            paths.append(name)
-            continue
-        found = []
-        for root, dirs, files in os.walk(name):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            found += [Path(root, f) for f in files if f.endswith(".toml")]
-        if not found:
-            problems.append(Problem(name, None, "", "a folder with no *.toml file under it"))
-        paths += [str(p) for p in sorted(found)]
-    return paths, problems
-
-
-def load_config(name: str, *, preset: str | None = None) -> RunConfig:
-    """Read and parse one run config (``-`` for standard input); see :func:`parse_config`."""
-    text, display, base = read_config_text(name)
-    return parse_config(text, display, base_dir=base, preset=preset)
-
-
-def parse_any(
-    text: str,
-    file: str,
-    *,
-    base_dir: Path | None = None,
-    preset: str | None = None,
-    dialect: str | None = None,
-    hf_config: str | None = None,
-    world_size: int | None = None,
-) -> RunConfig:
-    """A config in any dialect dsplan reads: dsplan's TOML, or a trainer's file translated.
-
-    The dialect is ``dialect`` when given, else detected from the text
-    (:func:`dsplan.checking.dialects.detect`).
-
-    Raises:
-        ConfigProblems: every problem of the file.
-    """
-    # Imported here for start-up: the dialects package only when a config is parsed.
-    from dsplan.checking.dialects import detect, translate
-
-    chosen = dialect or detect(text)
-    if chosen == "dsplan":
-        return parse_config(text, file, base_dir=base_dir, preset=preset)
-    if preset is not None:
-        load_preset(preset)
-    return translate(
-        chosen,
-        text,
-        file,
-        base_dir=base_dir if base_dir is not None else Path(),
-        preset=preset,
-        hf_config=hf_config,
-        world_size=world_size,
-    )

@@ -42,6 +42,7 @@ from dsplan.checking.facts import (
     WARNING,
     derive,
 )
+from dsplan.checking.files import config_paths, parse_any, read_config_text
 from dsplan.checking.findings import (
     SCHEMA_VERSION,
     Derived,
@@ -50,7 +51,6 @@ from dsplan.checking.findings import (
     Report,
     iter_findings,
 )
-from dsplan.checking.reader import config_paths, parse_any, read_config_text
 from dsplan.checking.registry import Rule, RuleCheck
 from dsplan.checking.rules import hardware, hyperparameters, layout, moe, schedule, shape, tokens
 from dsplan.checking.rules.hyperparameters import LR_ERROR_FACTOR, LR_WARNING_FACTOR
@@ -269,7 +269,7 @@ def check_files(
     world_size: int | None = None,
 ) -> Report:
     """Read and check config files (``-`` is standard input, read once; a folder is every
-    ``*.toml`` under it, see :func:`~dsplan.checking.reader.config_paths`).
+    ``*.toml`` under it, see :func:`~dsplan.checking.files.config_paths`).
 
     Args:
         names: Files, folders, or ``-``.

@@ -1,0 +1,106 @@
+"""Config files as ``check`` takes them: folders expanded, text read with bounds, dialect chosen.
+
+:func:`parse_any` hands dsplan's own TOML to :func:`dsplan.checking.reader.parse_config` and a
+trainer's file to its dialect (:mod:`dsplan.checking.dialects`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dsplan.catalog.presets import load_preset
+from dsplan.checking.reader import parse_config
+from dsplan.checking.run_config import RunConfig
+from dsplan.checking.schema import STDIN_NAME, ConfigProblems, Problem
+from dsplan.io import UnreadableFile, read_input
+
+
+def read_config_text(name: str) -> tuple[str, str, Path]:
+    """Read a config file (or standard input for ``-``).
+
+    Returns:
+        ``(text, display_name, base_dir)``.
+
+    Raises:
+        ConfigProblems: the file is missing, unreadable or not UTF-8.
+    """
+    try:
+        # A byte-order mark (Windows editors write one) is dropped: it is not TOML syntax.
+        text = read_input(name)
+    except UnreadableFile as exc:
+        shown = STDIN_NAME if name == "-" else name
+        raise ConfigProblems([Problem(shown, None, "", exc.reason)]) from None
+    if name == "-":
+        return text, STDIN_NAME, Path()
+    return text, name, Path(name).parent
+
+
+def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:
+    """The files to check: each name as given, a folder replaced by every ``*.toml`` under it.
+
+    A folder is walked recursively, without following symbolic links to folders and skipping
+    hidden folders (``.git``, ``.venv``), and its files come in sorted order, so a report is the
+    same on every machine. A folder with no ``*.toml`` file is a problem (exit 2), not a pass.
+
+    Returns:
+        ``(paths, problems)``.
+    """
+    paths: list[str] = []
+    problems: list[Problem] = []
+    for name in names:
+        if name == "-" or not Path(name).is_dir():
+            paths.append(name)
+            continue
+        found = []
+        for root, dirs, files in os.walk(name):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(root, f) for f in files if f.endswith(".toml")]
+        if not found:
+            problems.append(Problem(name, None, "", "a folder with no *.toml file under it"))
+        paths += [str(p) for p in sorted(found)]
+    return paths, problems
+
+
+def load_config(name: str, *, preset: str | None = None) -> RunConfig:
+    """Read and parse one run config (``-`` for standard input); see :func:`parse_config`."""
+    text, display, base = read_config_text(name)
+    return parse_config(text, display, base_dir=base, preset=preset)
+
+
+def parse_any(
+    text: str,
+    file: str,
+    *,
+    base_dir: Path | None = None,
+    preset: str | None = None,
+    dialect: str | None = None,
+    hf_config: str | None = None,
+    world_size: int | None = None,
+) -> RunConfig:
+    """A config in any dialect dsplan reads: dsplan's TOML, or a trainer's file translated.
+
+    The dialect is ``dialect`` when given, else detected from the text
+    (:func:`dsplan.checking.dialects.detect`).
+
+    Raises:
+        ConfigProblems: every problem of the file.
+    """
+    # Imported here for start-up: the dialects package only when a config is parsed.
+    from dsplan.checking.dialects import detect, translate
+
+    chosen = dialect or detect(text)
+    if chosen == "dsplan":
+        return parse_config(text, file, base_dir=base_dir, preset=preset)
+    if preset is not None:
+        load_preset(preset)
+    return translate(
+        chosen,
+        text,
+        file,
+        base_dir=base_dir if base_dir is not None else Path(),
+        preset=preset,
+        hf_config=hf_config,
+        world_size=world_size,
+    )
