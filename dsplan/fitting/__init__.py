@@ -46,9 +46,15 @@ from dsplan.fitting.parametric import (
     ParametricData,
     ParametricFit,
     fit_parametric,
-    parametric_preset_toml,
 )
-from dsplan.fitting.report import FitReport, Prediction, predict, preset_toml, report
+from dsplan.fitting.report import (
+    FitReport,
+    Prediction,
+    parametric_preset_toml,
+    predict,
+    preset_toml,
+    report,
+)
 from dsplan.fitting.run import fit, fit_parametric_file, read_parametric, read_sweep
 
 __all__ = [

@@ -25,9 +25,7 @@ converged refits (non-converged refits are counted and left out).
 
 numpy and scipy are imported inside the functions that use them, never at module level.
 
-Why one module of ~500 lines: the objective, its analytic gradient, the optimiser loop, the
-bootstrap and the result types all work in the same log-sum-exp parametrisation and its constants;
-split, each part would import every other.
+The fitted law is written as a preset by :func:`dsplan.fitting.report.parametric_preset_toml`.
 """
 
 from __future__ import annotations
@@ -43,8 +41,6 @@ from dsplan.catalog.presets import FitRange
 from dsplan.errors import InputError, SweepDataError
 from dsplan.fitting.data import SweepData
 from dsplan.fitting.numerics import CONFIDENCE, MAX_BOOTSTRAP, Progress
-from dsplan.io import toml_string
-from dsplan.numbers import text as number_text
 
 HUBER_DELTA = 1e-3
 # Hoffmann et al. 2022, Appendix D.2 (as in Epoch's notebook): the grid of initial values.
@@ -487,33 +483,3 @@ def fit_parametric(
         predictions=tuple(predictions),
         warnings=tuple(warnings),
     )
-
-
-def parametric_preset_toml(fit: ParametricFit, preset_id: str) -> str:
-    """The fitted law as a preset with a ``[loss]`` table that ``dsplan budget --preset`` loads.
-
-    Parameters predict ``params_total`` (the convention of the file's ``params`` column is the
-    user's; the total count is Chinchilla's); M predicts ``flops_per_token`` with C = M D.
-    """
-    predicts = "params_total" if fit.x_kind == "params" else "flops_per_token"
-    unit = "N" if fit.x_kind == "params" else "M"
-    lines = [
-        "# Written by `dsplan fit --parametric`: a loss law fitted to your own runs.",
-        "schema_version = 1",
-        f"id = {toml_string(preset_id)}",
-        "description = "
-        + toml_string(f"Parametric loss L({unit}, D) fitted by dsplan fit --parametric"),
-        "source = "
-        + toml_string(
-            f"dsplan fit --parametric of {fit.source} ({fit.n_runs} runs; Huber delta 1e-3 on "
-            "log-loss, L-BFGS-B from Hoffmann's grid, after Besiroglu et al. 2024)"
-        ),
-        f"predicts = {toml_string(predicts)}",
-        'form = "parametric_loss"',
-        "",
-        f"[loss]             # L({unit}, D) = e + a / {unit} ** alpha + b / D ** beta",
-    ]
-    lines += [f"{k} = {number_text(k, fit.value(k))}" for k in PARAMS]
-    lines += ["", "[fit_range]        # the runs the law was fitted on"]
-    lines += [f"{k} = {number_text(k, v)}" for k, v in fit.fit_range.to_dict().items()]
-    return "\n".join(lines) + "\n"

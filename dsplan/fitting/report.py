@@ -10,6 +10,7 @@ from dsplan.catalog.presets import FitRange, Preset
 from dsplan.errors import InputError
 from dsplan.fitting.hyperparameters import HyperparameterFit
 from dsplan.fitting.isoflop import IsoFlopFit
+from dsplan.fitting.parametric import PARAMS, ParametricFit
 from dsplan.io import toml_string
 from dsplan.laws.forms import m_form
 from dsplan.numbers import text as number_text
@@ -224,4 +225,34 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
             for key, value in (("compute_min", rng.compute_min), ("compute_max", rng.compute_max))
             if value is not None
         ]
+    return "\n".join(lines) + "\n"
+
+
+def parametric_preset_toml(fit: ParametricFit, preset_id: str) -> str:
+    """The fitted law as a preset with a ``[loss]`` table that ``dsplan budget --preset`` loads.
+
+    Parameters predict ``params_total`` (the convention of the file's ``params`` column is the
+    user's; the total count is Chinchilla's); M predicts ``flops_per_token`` with C = M D.
+    """
+    predicts = "params_total" if fit.x_kind == "params" else "flops_per_token"
+    unit = "N" if fit.x_kind == "params" else "M"
+    lines = [
+        "# Written by `dsplan fit --parametric`: a loss law fitted to your own runs.",
+        "schema_version = 1",
+        f"id = {toml_string(preset_id)}",
+        "description = "
+        + toml_string(f"Parametric loss L({unit}, D) fitted by dsplan fit --parametric"),
+        "source = "
+        + toml_string(
+            f"dsplan fit --parametric of {fit.source} ({fit.n_runs} runs; Huber delta 1e-3 on "
+            "log-loss, L-BFGS-B from Hoffmann's grid, after Besiroglu et al. 2024)"
+        ),
+        f"predicts = {toml_string(predicts)}",
+        'form = "parametric_loss"',
+        "",
+        f"[loss]             # L({unit}, D) = e + a / {unit} ** alpha + b / D ** beta",
+    ]
+    lines += [f"{k} = {number_text(k, fit.value(k))}" for k in PARAMS]
+    lines += ["", "[fit_range]        # the runs the law was fitted on"]
+    lines += [f"{k} = {number_text(k, v)}" for k, v in fit.fit_range.to_dict().items()]
     return "\n".join(lines) + "\n"
