@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dsplan.cli._hardware import finish_costs
+from dsplan.cli._moe_options import moe_search_options
 from dsplan.cli._output import Format, dumps, out, require_finite, warn_line
 from dsplan.errors import InputError
-from dsplan.model.moe_shape import MoeSearchOptions
 from dsplan.planning.moe_plan import MoePlanOptions, moe_plan
-from dsplan.units import parse_positive, positive_int
+from dsplan.units import parse_positive
 
 if TYPE_CHECKING:
     from dsplan.planning.cost import Cost, Hardware
@@ -36,40 +36,22 @@ def moe_budget(
     stray = [flag for flag, given in dense_only.items() if given]
     if stray:
         raise InputError(f"{', '.join(stray)} cannot be used with --moe")
-    for flag, value in (("--n-experts", n_experts), ("--top-k", top_k)):
-        if value is None:
-            raise InputError(f"--moe needs {flag}")
+    search = moe_search_options(
+        n_experts=n_experts,
+        top_k=top_k,
+        n_shared_experts=n_shared_experts,
+        first_dense_layers=first_dense_layers,
+        mla=mla,
+        aspect_ratio=aspect_ratio,
+        vocab_size=vocab_size,
+        seq_len=seq_len,
+    )
     if not compute and (hardware is None or hardware.n_gpus is None or hardware.days is None):
         raise InputError(
             "give a compute budget C (e.g. 4e24), or --gpu, --gpus and --days to derive one"
         )
     budgets = [parse_positive(text, "compute budget") for text in compute or []]
-    assert n_experts is not None and top_k is not None
-    for flag, value, least in (
-        ("--n-experts", n_experts, 1),
-        ("--top-k", top_k, 1),
-        ("--n-shared-experts", n_shared_experts, 0),
-        ("--first-dense-layers", first_dense_layers, 0),
-    ):
-        if value < least:
-            what = "a positive integer" if least else "0 or a positive integer"
-            raise InputError(f"{flag} must be {what}, got {value}")
-    if top_k > n_experts:
-        raise InputError(f"--top-k ({top_k}) must be at most --n-experts ({n_experts})")
-    options = MoePlanOptions(
-        search=MoeSearchOptions(
-            n_experts=n_experts,
-            top_k=top_k,
-            n_shared_experts=n_shared_experts,
-            n_dense_layers=first_dense_layers,
-            mla=mla,
-            aspect_ratio=aspect_ratio,
-            vocab_size=positive_int(vocab_size, "--vocab-size"),
-            seq_len=positive_int(seq_len, "--seq-len"),
-        ),
-        preset=preset,
-        warmup_steps=warmup_steps,
-    )
+    options = MoePlanOptions(search=search, preset=preset, warmup_steps=warmup_steps)
     costs: list[Cost] = []
     if not budgets:
         assert hardware is not None

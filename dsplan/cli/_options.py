@@ -42,3 +42,19 @@ UniqueTokensOption = Annotated[
         help="Unique tokens available: report epochs, effective data and a re-allocated plan."
     ),
 ]
+
+# Mixture-of-experts shapes (with --moe): `dsplan budget` and `dsplan shapes`.
+NExpertsOption = Annotated[
+    int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
+]
+TopKOption = Annotated[
+    int | None, typer.Option(help="--moe: routed experts per token.", show_default=False)
+]
+SharedExpertsOption = Annotated[int, typer.Option(help="--moe: shared experts per MoE layer.")]
+FirstDenseLayersOption = Annotated[
+    int, typer.Option(help="--moe: leading layers with a dense feed-forward layer.")
+]
+MlaOption = Annotated[
+    bool,
+    typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
+]

@@ -19,13 +19,18 @@ from dsplan.cli._hardware import (
 )
 from dsplan.cli._options import (
     AspectRatioOption,
+    FirstDenseLayersOption,
     HeadDimOption,
     HeadsMultipleOption,
     HyperparametersOption,
     KvHeadsOption,
     LayersMultipleOption,
+    MlaOption,
+    NExpertsOption,
     PresetOption,
     SeqLenOption,
+    SharedExpertsOption,
+    TopKOption,
     UniqueTokensOption,
     VocabSizeOption,
     WarmupStepsOption,
@@ -102,20 +107,11 @@ def budget(
             "assumption of dsplan's). Needs --n-experts and --top-k.",
         ),
     ] = False,
-    n_experts: Annotated[
-        int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
-    ] = None,
-    top_k: Annotated[
-        int | None, typer.Option(help="--moe: routed experts per token.", show_default=False)
-    ] = None,
-    n_shared_experts: Annotated[int, typer.Option(help="--moe: shared experts per MoE layer.")] = 0,
-    first_dense_layers: Annotated[
-        int, typer.Option(help="--moe: leading layers with a dense feed-forward layer.")
-    ] = 0,
-    mla: Annotated[
-        bool,
-        typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
-    ] = False,
+    n_experts: NExpertsOption = None,
+    top_k: TopKOption = None,
+    n_shared_experts: SharedExpertsOption = 0,
+    first_dense_layers: FirstDenseLayersOption = 0,
+    mla: MlaOption = False,
 ) -> None:
     """The compute-optimal plan for a budget: M, D, shape, learning rate, batch and schedule.
 

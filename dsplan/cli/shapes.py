@@ -8,11 +8,16 @@ import typer
 
 from dsplan.cli._options import (
     AspectRatioOption,
+    FirstDenseLayersOption,
     HeadDimOption,
     HeadsMultipleOption,
     KvHeadsOption,
     LayersMultipleOption,
+    MlaOption,
+    NExpertsOption,
     SeqLenOption,
+    SharedExpertsOption,
+    TopKOption,
     VocabSizeOption,
 )
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out
@@ -47,20 +52,11 @@ def shapes(
             "--n-experts and --top-k.",
         ),
     ] = False,
-    n_experts: Annotated[
-        int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
-    ] = None,
-    top_k: Annotated[
-        int | None, typer.Option(help="--moe: routed experts per token.", show_default=False)
-    ] = None,
-    n_shared_experts: Annotated[int, typer.Option(help="--moe: shared experts per MoE layer.")] = 0,
-    first_dense_layers: Annotated[
-        int, typer.Option(help="--moe: leading layers with a dense feed-forward layer.")
-    ] = 0,
-    mla: Annotated[
-        bool,
-        typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
-    ] = False,
+    n_experts: NExpertsOption = None,
+    top_k: TopKOption = None,
+    n_shared_experts: SharedExpertsOption = 0,
+    first_dense_layers: FirstDenseLayersOption = 0,
+    mla: MlaOption = False,
 ) -> None:
     """The best few shapes for a target M, with their M error and aspect ratio.
 
@@ -146,31 +142,18 @@ def _moe_shapes(
 ) -> None:
     """``dsplan shapes M --moe``: the MoE shape search's best candidates."""
     # Imported here: only --moe needs the MoE model (start-up).
-    from dsplan.model.moe_shape import MoeSearchOptions, search_moe
+    from dsplan.cli._moe_options import moe_search_options
+    from dsplan.model.moe_shape import search_moe
 
-    for flag, value in (("--n-experts", n_experts), ("--top-k", top_k)):
-        if value is None:
-            raise InputError(f"--moe needs {flag}")
-    assert n_experts is not None and top_k is not None
-    positive_int(n_experts, "--n-experts")
-    positive_int(top_k, "--top-k")
-    for flag, value in (
-        ("--n-shared-experts", n_shared_experts),
-        ("--first-dense-layers", first_dense_layers),
-    ):
-        if value < 0:
-            raise InputError(f"{flag} must be 0 or a positive integer, got {value}")
-    if top_k > n_experts:
-        raise InputError(f"--top-k ({top_k}) must be at most --n-experts ({n_experts})")
-    options = MoeSearchOptions(
+    options = moe_search_options(
         n_experts=n_experts,
         top_k=top_k,
         n_shared_experts=n_shared_experts,
-        n_dense_layers=first_dense_layers,
+        first_dense_layers=first_dense_layers,
         mla=mla,
         aspect_ratio=aspect_ratio,
-        vocab_size=positive_int(vocab_size, "--vocab-size"),
-        seq_len=positive_int(seq_len, "--seq-len"),
+        vocab_size=vocab_size,
+        seq_len=seq_len,
     )
     rows = [c.to_dict() for c in search_moe(target, options, limit=limit)]
     if format is Format.json:
