@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dsplan.checking.facts import ERROR, INFO, WARNING, Facts, HardwareFacts
 from dsplan.checking.registry import Hit, rule
 
-# Implied MFU above a planned one by less than this is rounding, not a claim (the TOML written by
-# `dsplan budget --gpu ... --format toml` reproduces its own MFU to about 1e-15).
-_MFU_SLACK = 1e-6
+# An implied MFU or a cost above its limit by less than this is rounding, not a claim: a config
+# dsplan writes carries its numbers to 7 significant digits (dsplan.numbers), within 5e-7 of them.
+_ROUNDING_SLACK = 1e-6
 
 _HARDWARE_HINTS = {
     "num_gpus": "num_gpus = the GPUs the run is booked on (DeepSeek 67B: 2048 H800s)",
@@ -65,7 +65,7 @@ def days_planned(f: Facts) -> Iterator[Hit]:
     best, mfu = f.hardware.best_mfu, f.cfg.hardware.mfu
     if implied > 1 or (best is not None and implied > best):
         return  # DSP501 or DSP502 says it
-    if mfu is not None and implied > mfu * (1 + _MFU_SLACK):
+    if mfu is not None and implied > mfu * (1 + _ROUNDING_SLACK):
         yield Hit("hardware.expected_days", f"{claim}, more than the planned mfu = {mfu:g}", hint)
 
 
@@ -226,7 +226,7 @@ def within_budget(f: Facts) -> Iterator[Hit]:
     price = h.price_usd_per_gpu_hour
     hours = gpu_hours(h.hardware_flops, h.peak_flops, mfu)
     cost = hours * price
-    if cost > budget * (1 + _MFU_SLACK):
+    if cost > budget * (1 + _ROUNDING_SLACK):
         yield Hit(
             "hardware.budget_usd",
             f"the run takes {hours:,.0f} GPU-hours at MFU {mfu:.3g}: "
