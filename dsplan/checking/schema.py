@@ -9,7 +9,7 @@ The typed config these keys load into is :mod:`dsplan.checking.run_config`.
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dsplan.errors import ConfigError
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
@@ -21,9 +21,6 @@ from dsplan.scheduling.schedules import (
     DEFAULT_DECAY_FRACTION,
     DEFAULT_FINAL_LR_FRACTION,
 )
-
-if TYPE_CHECKING:
-    pass
 
 CONFIG_SCHEMA_VERSION = 1
 SCHEDULES = ("multistep", "cosine", "wsd", "constant")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -29,9 +29,6 @@ from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.model.shape import SearchOptions
 from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS
 from dsplan.units import positive_int
-
-if TYPE_CHECKING:
-    pass
 
 FORMATS = (Format.csv, Format.json, Format.text)
 
