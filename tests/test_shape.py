@@ -71,8 +71,19 @@ def test_results_are_sorted_best_first_and_limited() -> None:
 
 
 def test_too_small_target_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="too small for any shape"):
+    with pytest.raises(InputError, match="too small for any shape") as caught:
         search(1e3)
+    assert caught.value.quantity is None  # the weights alone are too big: no flag to blame
+
+
+def test_a_sequence_too_long_for_the_target_names_the_sequence_length() -> None:
+    # The narrowest block (d_model 64, d_ff 256) has 6 x 65,536 = 393,216 FLOPs/token of weights; its
+    # attention costs 12 x 64 x seq_len: at 1e5 tokens that is 7.68e7, out of reach of M = 1e7.
+    with pytest.raises(
+        InputError, match=r"sequence length of 100,000 tokens.*7\.68e\+07"
+    ) as caught:
+        search(1e7, SearchOptions(seq_len=100_000))
+    assert caught.value.quantity == "seq_len"
 
 
 @pytest.mark.parametrize(

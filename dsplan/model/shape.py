@@ -235,6 +235,19 @@ def search(
     found = _raw_candidates(target, options, quantity)
     if not found:
         if quantity == "flops_per_token":
+            d_model, head_dim = _widths(options)[0]
+            n_heads = d_model // head_dim
+            lm = options.layers_multiple
+            weights = lm * layer_flops_per_token(d_model, n_heads, n_heads, swiglu_d_ff(d_model), 0)
+            attention = 12 * d_model * options.seq_len * lm
+            if weights <= 2 * target < weights + attention:
+                # The sequence, not the target, is what is out of reach: name it.
+                raise InputError(
+                    f"M = {target:.3g} FLOPs/token is too small for any shape at a sequence "
+                    f"length of {options.seq_len:,} tokens: attention over the sequence alone "
+                    f"costs {attention:.3g} FLOPs/token in the narrowest block (d_model {d_model})",
+                    quantity="seq_len",
+                )
             raise InputError(
                 f"M = {target:.3g} FLOPs/token is too small for any shape "
                 f"(the smallest block with these options costs more than twice that)"
