@@ -185,6 +185,31 @@ def test_reads_tokens_from_compute_with_c_6nd(tmp_path: Path) -> None:
     assert fit.value("beta") == pytest.approx(0.37, rel=1e-3)
 
 
+@pytest.mark.parametrize("convention", ["params_total", "params_non_embedding"])
+def test_params_preset_predicts_the_count_the_csv_holds(tmp_path: Path, convention: str) -> None:
+    # The `params` column is whatever the user counted; the preset must say which, because
+    # `budget` turns N_opt into a shape through that count (docs/laws.md).
+    runs, preset = tmp_path / "runs.csv", tmp_path / "mine.toml"
+    law = Law(e=1.8, a=480.0, b=2000.0, alpha=0.35, beta=0.37)
+    rows = ["params,tokens,loss"]
+    for n in np.geomspace(5e7, 1e10, 8):
+        for d in np.geomspace(1e9, 1e12, 5):
+            rows.append(f"{float(n)!r},{float(d)!r},{law.loss(float(n), float(d))!r}")
+    runs.write_text("\n".join(rows) + "\n")
+    args = ("fit", str(runs), "--parametric", "--starts", "10", "--output", str(preset))
+    r = run_cli(*args, "--params-convention", convention)
+    assert r.exit_code == 0, r.stderr
+    assert f'predicts = "{convention}"' in preset.read_text()
+    plan = run_cli("budget", "1e22", "--preset", str(preset), "--format", "json")
+    assert plan.exit_code == 0, plan.stderr
+    # N_opt = G (C/6)^a (Hoffmann et al. 2022, Appendix D.2) is the count the preset names.
+    a = 0.37 / (0.35 + 0.37)
+    g = (0.35 * 480.0 / (0.37 * 2000.0)) ** (1 / (0.35 + 0.37))
+    assert plan.json()["optimal"]["model_size"] == pytest.approx(g * (1e22 / 6) ** a, rel=1e-3)
+    params = plan.json()["architecture"][convention]
+    assert params == pytest.approx(g * (1e22 / 6) ** a, rel=0.1)
+
+
 def test_text_report(tmp_path: Path) -> None:
     path = tmp_path / "runs.csv"
     path.write_text(isoflop_csv(Law(), noise=0.001, seed=1))
@@ -208,4 +233,12 @@ def test_bad_input(tmp_path: Path) -> None:
     )
     assert_input_error(
         run_cli("fit", str(path), "--starts", "5"), "--starts goes with --parametric"
+    )
+    assert_input_error(
+        run_cli("fit", str(path), "--params-convention", "params_total_x"),
+        "--params-convention goes with --parametric",
+    )
+    assert_input_error(
+        run_cli("fit", str(path), "--parametric", "--params-convention", "total"),
+        "--params-convention must be one of params_total, params_non_embedding",
     )

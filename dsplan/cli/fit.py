@@ -97,6 +97,13 @@ def fit(
             help="With --parametric: grid starts optimised after the cheap pass (0: all 4500)."
         ),
     ] = 100,
+    params_convention: Annotated[
+        str,
+        typer.Option(
+            help="With --parametric: what the params column counts, as the written preset "
+            "states it: params_total, params_non_embedding or params_non_embedding_with_head."
+        ),
+    ] = "params_total",
 ) -> None:
     """Fit M_opt, D_opt, the loss and (from a grid) LR and batch-size laws to your sweep.
 
@@ -129,11 +136,18 @@ def fit(
             format=format,
             drop_highest_loss=drop_highest_loss,
             starts=starts,
+            params_convention=params_convention,
         )
         return
     with exit_on_error():
-        if drop_highest_loss or starts != 100:
-            flag = "--drop-highest-loss" if drop_highest_loss else "--starts"
+        if drop_highest_loss or starts != 100 or params_convention != "params_total":
+            flag = (
+                "--drop-highest-loss"
+                if drop_highest_loss
+                else "--starts"
+                if starts != 100
+                else "--params-convention"
+            )
             raise InputError(f"{flag} goes with --parametric")
         from dsplan import fitting as core
         from dsplan.catalog.presets import load_preset
@@ -212,6 +226,7 @@ def _fit_parametric(
     format: Format,
     drop_highest_loss: int,
     starts: int,
+    params_convention: str,
 ) -> None:
     """``dsplan fit --parametric``: the loss surface L(X, D) (dsplan.fitting.parametric)."""
     with exit_on_error():
@@ -230,6 +245,11 @@ def _fit_parametric(
             raise InputError(f"--drop-highest-loss must be >= 0, got {drop_highest_loss}")
         if starts < 0:
             raise InputError(f"--starts must be >= 0 (0: the whole grid), got {starts}")
+        if params_convention not in core.PARAMS_CONVENTIONS:
+            raise InputError(
+                f"--params-convention must be one of {', '.join(core.PARAMS_CONVENTIONS)}, "
+                f"got {params_convention!r}"
+            )
         column_map = core.parse_column_map(column or [])
         predict_at = [parse_positive(c, "--predict") for c in predict or []]
         data = core.read_parametric(
@@ -247,11 +267,11 @@ def _fit_parametric(
             )
         name = preset_id or (output.stem if output is not None else "fitted")
         if output is not None:
-            write_text(output, core.parametric_preset_toml(result, name))
+            write_text(output, core.parametric_preset_toml(result, name, params_convention))
         if format is Format.json:
             out(dumps(result.to_dict()))
         elif format is Format.toml:
-            out(core.parametric_preset_toml(result, name))
+            out(core.parametric_preset_toml(result, name, params_convention))
         else:
             from dsplan.output.reports import parametric_fit_text
             from dsplan.output.table import to_text

@@ -48,6 +48,7 @@ from dsplan.fitting.parametric import (
     fit_parametric,
 )
 from dsplan.fitting.report import (
+    PARAMS_CONVENTIONS,
     FitReport,
     Prediction,
     parametric_preset_toml,
@@ -64,6 +65,7 @@ __all__ = [
     "HYPERPARAMETER_COLUMNS",
     "ISOFLOP_COLUMNS",
     "KINDS",
+    "PARAMS_CONVENTIONS",
     "Bootstrap",
     "BudgetFit",
     "FitReport",

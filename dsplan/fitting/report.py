@@ -228,13 +228,26 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parametric_preset_toml(fit: ParametricFit, preset_id: str) -> str:
+# What a ``params`` column can count: the conventions of the presets' ``predicts`` (docs/laws.md).
+PARAMS_CONVENTIONS = ("params_total", "params_non_embedding", "params_non_embedding_with_head")
+
+
+def parametric_preset_toml(
+    fit: ParametricFit, preset_id: str, params_convention: str = "params_total"
+) -> str:
     """The fitted law as a preset with a ``[loss]`` table that ``dsplan budget --preset`` loads.
 
-    Parameters predict ``params_total`` (the convention of the file's ``params`` column is the
-    user's; the total count is Chinchilla's); M predicts ``flops_per_token`` with C = M D.
+    Parameters predict ``params_convention``: what the file's ``params`` column counts is the
+    user's to say (Chinchilla's, the default, is the total count). M predicts ``flops_per_token``
+    with C = M D.
     """
-    predicts = "params_total" if fit.x_kind == "params" else "flops_per_token"
+    if params_convention not in PARAMS_CONVENTIONS:
+        raise InputError(
+            f"the parameter convention must be one of {', '.join(PARAMS_CONVENTIONS)}, "
+            f"got {params_convention!r}",
+            quantity="params_convention",
+        )
+    predicts = params_convention if fit.x_kind == "params" else "flops_per_token"
     unit = "N" if fit.x_kind == "params" else "M"
     lines = [
         "# Written by `dsplan fit --parametric`: a loss law fitted to your own runs.",
