@@ -274,3 +274,32 @@ def test_zero_stages_shard_by_hand(
     # TP 2 splits the matrices, the embedding and the head; the norm weights stay whole.
     norms = 2 * 2 * 256 + 256
     assert stage.params == (counts(shape).params_total - norms) // 2 + norms
+
+
+def test_context_parallel_divides_the_sequence_and_shards_like_dp() -> None:
+    # Context parallelism gives each GPU s / cp tokens of every sequence: the activations, the
+    # head's inputs and the logits shrink by cp; the cp ranks hold the same weights, so ZeRO
+    # shards across dp x cp (Megatron-LM's distributed optimizer). Llama 3 405B's long-context
+    # layout (arXiv 2407.21783, Table 4): TP 8, CP 16, PP 16, DP 8 at 131,072 tokens.
+    shape = dataclasses.replace(LLAMA3_405B, seq_len=131072)
+    lay = Layout(tp=8, pp=16, cp=16, dp=8, zero=1, recompute="full")
+    assert lay.n_gpus == 16384 and lay.to_dict()["cp"] == 16 and lay.to_dict()["ep"] == 1
+    mem = run_memory(shape, lay, gpu_memory_gb=80, global_batch=128)
+    one = run_memory(
+        dataclasses.replace(shape, seq_len=131072 // 16),
+        dataclasses.replace(lay, cp=1, dp=128),
+        gpu_memory_gb=80,
+        global_batch=128 * 16,  # the same 16 micro-batches a step
+    )
+    assert mem.per_layer.bytes == one.per_layer.bytes == 2 * 8192 * 16384 / 8
+    for a, b in zip(mem.stages, one.stages, strict=True):
+        assert (a.activations, a.output_head, a.optimizer) == (
+            b.activations,
+            b.output_head,
+            b.optimizer,
+        )
+    assert mem.fits
+    with pytest.raises(InputError, match="context-parallel size \\(3\\) must divide"):
+        run_memory(shape, dataclasses.replace(lay, cp=3), gpu_memory_gb=80, global_batch=128)
+    with pytest.raises(InputError, match="mixture-of-experts"):
+        run_memory(shape, dataclasses.replace(lay, ep=2), gpu_memory_gb=80, global_batch=128)

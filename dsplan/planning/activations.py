@@ -151,8 +151,13 @@ def layer_activations(
     sequence_parallel: bool = False,
     recompute: str = "none",
     flash_attention: bool = False,
+    cp: int = 1,
 ) -> LayerActivations:
     """Bytes one layer stores for one micro-batch of ``micro_batch`` sequences of ``seq_len``.
+
+    Context parallelism (``cp``) gives every GPU ``seq_len / cp`` tokens of each sequence: every
+    stored tensor shrinks by ``cp``, an attention-score tensor too (its local queries still see all
+    ``seq_len`` keys).
 
     Evaluated on :meth:`ActivationBlock.gpt3` this is Korthikanti et al. 2022 (arXiv 2205.05198):
     sbh(34 + 5as/h) with no parallelism (Eq. 1), sbh(10 + 24/t + 5as/(ht)) with tensor parallelism
@@ -162,13 +167,19 @@ def layer_activations(
     positive_int(seq_len, "seq_len", "the sequence length")
     positive_int(micro_batch, "micro_batch", "the micro-batch")
     positive_int(tp, "tp", "the tensor-parallel size")
+    positive_int(cp, "cp", "the context-parallel size")
+    if seq_len % cp:
+        raise InputError(
+            f"the context-parallel size ({cp}) must divide the sequence length ({seq_len})",
+            quantity="cp",
+        )
     for name, heads in (("n_heads", block.n_heads), ("n_kv_heads", block.n_kv_heads)):
         if heads % tp:
             raise InputError(
                 f"the tensor-parallel size ({tp}) must divide {name.replace('_', ' ')} ({heads})",
                 quantity="tp",
             )
-    tokens = seq_len * micro_batch
+    tokens = seq_len // cp * micro_batch
     kept = split = 0
     for t in block.stored(recompute, flash_attention):
         size = t.bytes_per_token * tokens * (seq_len if t.split == "score" else 1)

@@ -145,10 +145,16 @@ DEFAULT_ALLOWANCE = 0.05
 @record
 class Layout:
     """A parallel layout: tensor (``tp``), pipeline (``pp``, ``virtual_stages`` interleaved chunks
-    per GPU) and data (``dp``) parallel sizes, the ZeRO stage across data parallelism, the
-    micro-batch in sequences, the recomputation, sequence parallelism and flash attention.
-    ``stage_layers`` gives an uneven pipeline split (layers per stage, first to last); empty means
-    :func:`stage_layers`'s split."""
+    per GPU), context (``cp``) and data (``dp``) parallel sizes, the ZeRO stage across data
+    parallelism, the micro-batch in sequences, the recomputation, sequence parallelism and flash
+    attention. ``stage_layers`` gives an uneven pipeline split (layers per stage, first to last);
+    empty means :func:`stage_layers`'s split.
+
+    The GPUs are ``tp * pp * cp * dp``. Expert parallelism (``ep``, mixture-of-experts models only)
+    takes no GPUs of its own: as in Megatron-LM, the routed experts of a layer are spread over
+    ``ep`` ranks carved out of the ``dp * cp`` ranks that hold the same dense weights (each expert
+    split ``tp`` ways like the dense layers), so ``ep`` divides ``dp * cp`` and the routed experts
+    are replicated ``dp * cp / ep`` times (the expert data-parallel size)."""
 
     tp: int = 1
     pp: int = 1
@@ -160,10 +166,17 @@ class Layout:
     flash_attention: bool = True
     virtual_stages: int = 1
     stage_layers: tuple[int, ...] = ()
+    cp: int = 1
+    ep: int = 1
 
     @property
     def n_gpus(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.pp * self.cp * self.dp
+
+    @property
+    def expert_dp(self) -> int:
+        """Copies of each routed expert: the ``dp * cp`` ranks of a dense weight over ``ep``."""
+        return self.dp * self.cp // self.ep
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,6 +191,8 @@ class Layout:
             "flash_attention": self.flash_attention,
             "virtual_stages": self.virtual_stages,
             "stage_layers": list(self.stage_layers),
+            "cp": self.cp,
+            "ep": self.ep,
         }
 
 
@@ -294,7 +309,9 @@ class RunMemory:
 
 
 def _states(params: int, layout: Layout) -> tuple[float, float, float]:
-    d, z = layout.dp, layout.zero
+    # The context-parallel ranks hold the same weights: ZeRO shards across dp x cp (as Megatron-LM's
+    # distributed optimizer does).
+    d, z = layout.dp * layout.cp, layout.zero
     weights = WEIGHT_BYTES * params / (d if z >= 3 else 1)
     gradients = GRADIENT_BYTES * params / (d if z >= 2 else 1)
     optimizer = OPTIMIZER_BYTES * params / (d if z >= 1 else 1)
@@ -345,11 +362,15 @@ def run_memory(
         raise InputError(
             f"the GPU memory must be positive, got {gpu_memory_gb!r}", quantity="gpu_memory"
         )
-    for name in ("tp", "pp", "dp", "micro_batch", "virtual_stages"):
+    for name in ("tp", "pp", "cp", "dp", "ep", "micro_batch", "virtual_stages"):
         positive_int(getattr(layout, name), name, f"the {name.replace('_', ' ')}")
     if layout.zero not in ZERO_STAGES:
         raise InputError(
             f"the ZeRO stage must be 0, 1, 2 or 3, got {layout.zero!r}", quantity="zero"
+        )
+    if layout.ep > 1:
+        raise InputError(
+            f"expert parallelism ({layout.ep}) needs a mixture-of-experts model", quantity="ep"
         )
     blk = block if block is not None else ActivationBlock.of_shape(shape)
     tp, pp, v = layout.tp, layout.pp, layout.virtual_stages
@@ -388,6 +409,7 @@ def run_memory(
         sequence_parallel=layout.sequence_parallel,
         recompute=layout.recompute,
         flash_attention=layout.flash_attention,
+        cp=layout.cp,
     )
     # A vocabulary that t does not divide is padded to a multiple of t (as Megatron-LM pads it).
     vocab = -(-vocab // tp) * tp
@@ -398,7 +420,7 @@ def run_memory(
         raise InputError(f"the tensor-parallel size ({tp}) must divide the layer's weights")
     layer_params = matmul // tp + layer_other_params(shape)
     embedding = vocab * h // tp
-    seq_div = tp if layout.sequence_parallel else 1
+    seq_div = (tp if layout.sequence_parallel else 1) * layout.cp
     stages = []
     for i, n in enumerate(layers):
         params = n * layer_params
@@ -409,7 +431,7 @@ def run_memory(
             if pp > 1 or not shape.tied_embeddings:
                 params += embedding
             params += h if shape.block.final_norm else 0
-            head = (2 * 2 * s * b * h) / seq_div + LOGIT_BYTES * s * b * vocab / tp
+            head = (2 * 2 * s * b * h) / seq_div + LOGIT_BYTES * s * b * vocab / (tp * layout.cp)
         flight = _in_flight(i, pp, v, m)
         activations = flight * (n // v) * per_layer.bytes
         stages.append(
