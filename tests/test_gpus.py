@@ -201,6 +201,10 @@ def _table(**changes: object) -> dict[str, object]:
         ({"mfu_best_published": {"bf16": 0.6}}, "one source per dtype"),
         ({"prices": [{"usd_per_gpu_hour": 1, "provider": "x", "source": "y"}]}, "TOML date"),
         ({"memory_gb": 0}, "memory_gb must be positive"),
+        ({"node_size": 8}, "need a links_source"),
+        ({"node_size": 0, "links_source": "x"}, "node_size must be a positive whole number"),
+        ({"node_size": True, "links_source": "x"}, "node_size must be a positive whole number"),
+        ({"inter_node_gb_per_s": -5, "links_source": "x"}, "inter_node_gb_per_s must be positive"),
     ],
 )
 def test_bad_entries_name_the_key(changes: dict[str, object], message: str) -> None:
@@ -212,3 +216,43 @@ def test_bad_entries_name_the_key(changes: dict[str, object], message: str) -> N
 def test_bad_schema_version() -> None:
     with pytest.raises(PresetError, match="schema_version must be 1"):
         parse_table({"schema_version": 2, "gpus": {}}, "t.toml")
+
+
+# The links of the layout search, where a published training run states them.
+@pytest.mark.parametrize(
+    ("gpu_id", "node", "intra", "inter"),
+    [
+        # DeepSeek-V3 (arXiv 2412.19437, Section 3.2): nodes of 8 H800, NVLink 160 GB/s achieved
+        # within a node, InfiniBand 50 GB/s per GPU across nodes.
+        ("h800", 8, 160, 50),
+        # Llama 3 (arXiv 2407.21783, Section 3.3.1): 8 H100 per server over NVLink (900 GB/s
+        # bidirectional), 400 Gbps between GPUs across servers.
+        ("h100", 8, 450, 50),
+        # Narayanan et al. 2021 (arXiv 2104.04473, Section 5): 8 A100 per node, eight 200 Gb/s
+        # HDR InfiniBand adapters per node.
+        ("a100-80gb", 8, 300, 25),
+        # Intel Gaudi docs (Network Configuration): 21 scale-up and 3 scale-out 200 Gb/s ports.
+        ("gaudi-3", 8, 525, 75),
+        ("gb200", 72, 900, 50),
+    ],
+)
+def test_links_where_published(gpu_id: str, node: int, intra: float, inter: float) -> None:
+    gpu = get_gpu(gpu_id)
+    assert (gpu.node_size, gpu.intra_node_gb_per_s, gpu.inter_node_gb_per_s) == (node, intra, inter)
+    entry = gpu.to_dict()
+    assert entry["node_size"] == node and entry["links_source"]
+
+
+@pytest.mark.parametrize("gpu", GPUS, ids=IDS)
+def test_links_are_consistent(gpu) -> None:  # type: ignore[no-untyped-def]
+    # One direction is at most the bidirectional headline, and a node's links beat the network.
+    if gpu.intra_node_gb_per_s is not None and gpu.interconnect_gb_per_s is not None:
+        assert gpu.intra_node_gb_per_s <= gpu.interconnect_gb_per_s
+    if gpu.intra_node_gb_per_s is not None and gpu.inter_node_gb_per_s is not None:
+        assert gpu.inter_node_gb_per_s < gpu.intra_node_gb_per_s
+    if gpu.node_size is not None or gpu.intra_node_gb_per_s is not None:
+        assert gpu.links_source
+    # An inter-node figure no source of the entry states is labelled as ours.
+    published = ("arXiv", "docs.habana.ai")
+    if gpu.inter_node_gb_per_s is not None and not any(p in gpu.links_source for p in published):
+        assert any("inter_node_gb_per_s" in a for a in gpu.assumptions)

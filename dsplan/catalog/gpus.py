@@ -9,7 +9,9 @@ Conventions the file keeps (and :func:`parse_gpu` checks where it can):
 * every peak is the DENSE figure in TFLOP/s (a vendor's 2:4-sparsity figure is halved or replaced);
 * ``mfu_default`` is our planning assumption per dtype, against that dtype's dense peak;
 * ``mfu_best_published`` is the best end-to-end MFU of a published run on this hardware;
-* the first entry of ``prices`` is the default on-demand price, with the date it was observed.
+* the first entry of ``prices`` is the default on-demand price, with the date it was observed;
+* ``node_size`` (GPUs per scale-up domain), ``intra_node_gb_per_s`` and ``inter_node_gb_per_s``
+  (one direction, per GPU) are optional and need a ``links_source``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ TRAINING_DTYPES = ("bf16", "fp16", "fp8")
 _REQUIRED_TEXT = ("name", "vendor", "interconnect", "mfu_default_source", "source")
 _REQUIRED_NUMBERS = ("memory_gb", "memory_bandwidth_tb_per_s")
 _OPTIONAL_NUMBERS = ("interconnect_gb_per_s", "tdp_w")
+# The links of the layout search, one direction per GPU (docs/memory.md); all optional.
+_LINK_NUMBERS = ("intra_node_gb_per_s", "inter_node_gb_per_s")
 
 
 @record
@@ -75,6 +79,10 @@ class Gpu:
     source: str
     assumptions: tuple[str, ...] = ()
     notes: str | None = None
+    node_size: int | None = None
+    intra_node_gb_per_s: float | None = None
+    inter_node_gb_per_s: float | None = None
+    links_source: str | None = None
 
     def peak_flops(self, dtype: str) -> float | None:
         """The dense peak in FLOP/s for ``dtype``, or None when the part has none."""
@@ -123,6 +131,10 @@ class Gpu:
             "source": self.source,
             "assumptions": list(self.assumptions),
             "notes": self.notes,
+            "node_size": self.node_size,
+            "intra_node_gb_per_s": self.intra_node_gb_per_s,
+            "inter_node_gb_per_s": self.inter_node_gb_per_s,
+            "links_source": self.links_source,
         }
 
 
@@ -276,7 +288,23 @@ def parse_gpu(gpu_id: str, entry: Any, where: Path | str) -> Gpu:
         source=texts["source"],
         assumptions=_strings(entry, "assumptions", at),
         notes=_optional_text(entry, "notes", at),
+        **_links(entry, at),
     )
+
+
+def _links(entry: dict[str, Any], at: str) -> dict[str, Any]:
+    """The optional ``node_size`` and per-direction link bandwidths, with their ``links_source``."""
+    node = entry.get("node_size")
+    if node is not None and (isinstance(node, bool) or not isinstance(node, int) or node < 1):
+        raise PresetError(f"{at}: node_size must be a positive whole number of GPUs, got {node!r}")
+    out: dict[str, Any] = {
+        key: (_finite_positive(entry[key], f"{at}: {key}") if key in entry else None)
+        for key in _LINK_NUMBERS
+    }
+    source = _optional_text(entry, "links_source", at)
+    if source is None and (node is not None or any(v is not None for v in out.values())):
+        raise PresetError(f"{at}: node_size and the link bandwidths need a links_source")
+    return {"node_size": node, **out, "links_source": source}
 
 
 def parse_table(data: dict[str, Any], where: Path | str) -> GpuTable:

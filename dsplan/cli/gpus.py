@@ -15,6 +15,8 @@ FOOTER = (
     "per 2-GCD package for MI250X, per chip for TPU and Trainium.\n"
     "Prices: USD per GPU-hour on the date shown; on-demand quotes except where the entry says "
     "otherwise (h800: DeepSeek-V3's own rental assumption).\n"
+    "node: GPUs per scale-up domain (the tensor-parallel ceiling of `dsplan layout`); links: GB/s "
+    "one direction per GPU, within / across nodes (- not in the table).\n"
     "`dsplan gpus ID` shows every field with its source and our assumptions."
 )
 

@@ -351,7 +351,7 @@ def gpus_table(gpus: Sequence[dict[str, Any]]) -> RenderableType:
     """The GPU table, one row per accelerator."""
     columns = [
         Column(name, "label" if name in ("id", "as of") else "number")
-        for name in ("id", "bf16", "fp8", "GB", "TB/s", "MFU", "$/GPU-h", "as of")
+        for name in ("id", "bf16", "fp8", "GB", "TB/s", "node", "links", "MFU", "$/GPU-h", "as of")
     ]
     table = FitTable(columns, title="dsplan gpus: dense peaks in TFLOP/s", box="simple_head")
     for g in gpus:
@@ -363,11 +363,21 @@ def gpus_table(gpus: Sequence[dict[str, Any]]) -> RenderableType:
             f"{peaks['fp8']:g}" if "fp8" in peaks else "-",
             f"{g['memory_gb']:g}",
             f"{g['memory_bandwidth_tb_per_s']:g}",
+            f"{g['node_size']}" if g.get("node_size") else "-",
+            _links_cell(g),
             f"{mfu.get('bf16', next(iter(mfu.values()))):g}",
             f"{g['price_usd_per_gpu_hour']:g}" if g["price_usd_per_gpu_hour"] is not None else "-",
             g["price_as_of"] or "",
         )
     return table
+
+
+def _links_cell(g: dict[str, Any]) -> str:
+    """Intra-node / inter-node GB/s, one direction per GPU, as ``450/50`` (``-`` when unknown)."""
+    intra, inter = g.get("intra_node_gb_per_s"), g.get("inter_node_gb_per_s")
+    if intra is None and inter is None:
+        return "-"
+    return "/".join("-" if v is None else f"{v:g}" for v in (intra, inter))
 
 
 def gpu_lines(g: dict[str, Any]) -> str:
@@ -380,6 +390,7 @@ def gpu_lines(g: dict[str, Any]) -> str:
         f"  memory                {g['memory_gb']:g} GB, {g['memory_bandwidth_tb_per_s']:g} TB/s",
         f"  scale-up link         {g['interconnect']}"
         + (f", {g['interconnect_gb_per_s']:g} GB/s" if g["interconnect_gb_per_s"] else ""),
+        _node_line(g),
         f"  TDP                   {g['tdp_w']:g} W"
         if g["tdp_w"]
         else "  TDP                   not published",
@@ -405,6 +416,17 @@ def gpu_lines(g: dict[str, Any]) -> str:
     if g["notes"]:
         lines.append(f"  notes                 {g['notes']}")
     return "\n".join(lines)
+
+
+def _node_line(g: dict[str, Any]) -> str:
+    """The links of the layout search: node size and per-direction bandwidths, with the source."""
+    if not g.get("node_size") and not g.get("intra_node_gb_per_s"):
+        return "  node and links        not in the table (the layout search assumes its defaults)"
+    parts = [f"{g['node_size']} GPUs per node" if g.get("node_size") else "node size not given"]
+    for key, label in (("intra_node_gb_per_s", "within"), ("inter_node_gb_per_s", "across")):
+        if g.get(key):
+            parts.append(f"{g[key]:g} GB/s per direction per GPU {label} nodes")
+    return f"  node and links        {', '.join(parts)} ({g['links_source']})"
 
 
 def presets_table(presets: Sequence[Preset]) -> RenderableType:
