@@ -43,8 +43,8 @@ def gpus(
     """
     with exit_on_error():
         from dsplan.catalog.gpus import SCHEMA_VERSION, get_gpu, load_table
+        from dsplan.output.gpus import gpu_lines, gpus_table
         from dsplan.output.table import to_text
-        from dsplan.output.text import gpu_lines, gpus_table
 
         if gpu is not None:
             entry = get_gpu(gpu).to_dict()
