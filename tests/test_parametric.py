@@ -226,7 +226,8 @@ def test_bad_input(tmp_path: Path) -> None:
     assert_input_error(run_cli("fit", str(path), "--parametric"), "missing column 'params'")
     path.write_text(isoflop_csv(Law(), noise=0.0, seed=1))
     assert_input_error(
-        run_cli("fit", str(path), "--parametric", "--plot", "x.png"), "--plot does not go with"
+        run_cli("fit", str(path), "--parametric", "--plot", str(tmp_path / "x.txt")),
+        "give a file ending in .png, .svg, .pdf",
     )
     assert_input_error(
         run_cli("fit", str(path), "--parametric", "--drop-highest-loss", "78"), "at least 6 runs"

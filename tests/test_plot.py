@@ -77,6 +77,40 @@ def test_fit_draws_profiles_minima_laws_and_bands(tmp_path: Path, figures: list[
         assert len(_points(highlighted)) == near
 
 
+def test_parametric_fit_draws_the_surface_the_frontier_and_the_agreement(
+    tmp_path: Path, figures: list[Any]
+) -> None:
+    results, target = tmp_path / "results.csv", tmp_path / "fit.png"
+    law = Law()
+    results.write_text(isoflop_csv(law, noise=0.0, seed=3))
+    r = run_cli(
+        "fit", str(results), "--parametric", "--starts", "10", "--plot", str(target),
+        "--format", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    doc = r.json()
+    assert target.read_bytes().startswith(PNG)
+    (fig,) = figures
+    surface, agreement = fig.axes
+    (runs,) = surface.collections
+    assert len(_points(runs)) == doc["n_runs"]
+    # Six lines of equal compute through the fitted surface, then the compute-optimal frontier.
+    *levels, frontier = surface.lines
+    assert len(levels) == 6
+    assert frontier.get_label() == "compute-optimal"
+    # Each point of the frontier is the minimum of the fitted loss along its own line of compute:
+    # the fitted law is the true one here (noise 0), so the frontier is the law's M_opt(C).
+    xs, ys = (np.asarray(v) for v in frontier.get_data())
+    for x, y in zip(xs[::20], ys[::20], strict=True):
+        c = (x / law.m_opt(1.0)) ** (1 / law.model_exponent)  # invert M_opt = G C^a
+        line = np.geomspace(x / 3, x * 3, 2001)
+        assert y == pytest.approx(min(law.loss(m, c / m) for m in line), rel=1e-5)
+    # Fitted against observed: one point a run, on the diagonal for an exact law.
+    (points,) = agreement.collections
+    fitted_obs = np.array(_points(points))
+    assert fitted_obs[:, 0] == pytest.approx(fitted_obs[:, 1], rel=1e-4)
+
+
 def test_fit_plot_write_error_exits_2(tmp_path: Path) -> None:
     results = tmp_path / "results.csv"
     results.write_text(isoflop_csv(Law(), seed=11))

@@ -237,7 +237,6 @@ def _fit_parametric(
         for given, flag in (
             (kind != "isoflop", "--kind"),
             (hyperparameters is not None, "--hyperparameters"),
-            (plot is not None, "--plot"),
         ):
             if given:
                 raise InputError(f"{flag} does not go with --parametric")
@@ -250,6 +249,11 @@ def _fit_parametric(
                 f"--params-convention must be one of {', '.join(core.PARAMS_CONVENTIONS)}, "
                 f"got {params_convention!r}"
             )
+        if plot is not None:
+            from dsplan.output.plot import require_matplotlib, validate_plot_path
+
+            validate_plot_path(plot)
+            require_matplotlib()
         column_map = core.parse_column_map(column or [])
         predict_at = [parse_positive(c, "--predict") for c in predict or []]
         data = core.read_parametric(
@@ -266,6 +270,10 @@ def _fit_parametric(
                 progress=tick,
             )
         name = preset_id or (output.stem if output is not None else "fitted")
+        if plot is not None:
+            from dsplan.output.plot import plot_parametric
+
+            plot_parametric(result, data, plot)
         if output is not None:
             write_text(output, core.parametric_preset_toml(result, name, params_convention))
         if format is Format.json:

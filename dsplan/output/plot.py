@@ -1,7 +1,8 @@
 """Every figure dsplan draws, and the one place matplotlib is driven from.
 
 ``dsplan fit --plot``: IsoFLOP profiles (the paper's Figure 4) and the near-optimal hyperparameter
-band (Figure 3); ``dsplan schedule --plot``: learning rate against tokens, planned and extended;
+band (Figure 3); ``dsplan fit --parametric --plot``: the fitted loss surface along lines of equal
+compute, and fitted against observed loss; ``dsplan schedule --plot``: learning rate against tokens, planned and extended;
 ``dsplan compare --plot``: every law's M and D against C. matplotlib is the optional extra
 ``dsplan[plot]``, imported only inside these functions, on the Agg backend (files, no display).
 """
@@ -17,7 +18,7 @@ from dsplan.errors import InputError
 from dsplan.units import count
 
 if TYPE_CHECKING:
-    from dsplan.fitting import FitReport, SweepData
+    from dsplan.fitting import FitReport, ParametricData, ParametricFit, SweepData
     from dsplan.model.shape import SearchOptions
     from dsplan.planning.schedule_report import ScheduleReport
     from dsplan.scheduling.schedules import Schedule
@@ -153,6 +154,55 @@ def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -
             ax.set(xscale="log", yscale="log", xlabel="C (FLOPs)", ylabel=label)
             ax.set_title(f"{law.coefficient:.3g} C^{law.exponent:.3f}")
             ax.legend(fontsize=6)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# Lines of equal compute drawn through the fitted surface of ``fit --parametric --plot``.
+PARAMETRIC_CURVES = 6
+
+
+def plot_parametric(fit: ParametricFit, data: ParametricData, path: Path) -> None:
+    """Draw a parametric fit to ``path``: the runs and the fitted L(X, D) along lines of equal
+    compute (C = factor X D) with the compute-optimal frontier, and fitted against observed loss."""
+    import numpy as np
+
+    plt = pyplot()
+    e, a, b, alpha, beta = (fit.value(k) for k in ("e", "a", "b", "alpha", "beta"))
+    factor = fit.flops_factor
+    x, d, loss = (np.array(v) for v in (data.x, data.tokens, data.loss))
+    compute = factor * x * d
+
+    def law(xs: Any, ds: Any) -> Any:
+        return e + a / xs**alpha + b / ds**beta
+
+    fig, (surface, agreement) = plt.subplots(1, 2, figsize=(8.4, 3.6))
+    cmap = plt.get_cmap("viridis")
+    lo, hi = np.log10(compute.min()), np.log10(compute.max())
+    span = max(hi - lo, 1e-12)
+    surface.scatter(x, loss, s=10, c=(np.log10(compute) - lo) / span, cmap=cmap, vmin=0, vmax=1)
+    xs = np.geomspace(x.min(), x.max(), 200)
+    for level in np.linspace(lo, hi, PARAMETRIC_CURVES):
+        c = 10.0**level
+        surface.plot(xs, law(xs, c / (factor * xs)), color=cmap((level - lo) / span), lw=1)
+    # The frontier: X_opt = G (C / factor)^a, the closed form the report prints.
+    cs = np.geomspace(compute.min(), compute.max(), 100)
+    x_opt = fit.allocation_coefficient.value * (cs / factor) ** fit.allocation_exponent.value
+    surface.plot(x_opt, law(x_opt, cs / (factor * x_opt)), "k--", lw=1, label="compute-optimal")
+    unit = "N (parameters)" if fit.x_kind == "params" else "M (FLOPs/token)"
+    surface.set(xscale="log", xlabel=unit, ylabel="loss", title="fitted loss at equal compute")
+    surface.legend(fontsize=6)
+    predicted = law(x, d)
+    agreement.scatter(predicted, loss, s=8, color="grey")
+    ends = [min(predicted.min(), loss.min()), max(predicted.max(), loss.max())]
+    agreement.plot(ends, ends, "k:", lw=1)
+    agreement.set(
+        xscale="log",
+        yscale="log",
+        xlabel="fitted loss",
+        ylabel="observed loss",
+        title=f"E {e:.4g}, alpha {alpha:.3f}, beta {beta:.3f}",
+    )
     fig.tight_layout()
     save_figure(fig, path)
 
