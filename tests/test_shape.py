@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dsplan.errors import InputError
@@ -34,11 +34,13 @@ def test_round_trip_deepseek_models(shape: Shape, head_dim: int) -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(log_c=st.floats(17, 26))
+@example(log_c=20.20788203272475)  # between shapes: see the test below
 def test_plan_shape_is_close_to_m_opt_and_hardware_friendly(log_c: float) -> None:
-    # Issue #3: within a few percent of M_opt at any budget from 1e17 up.
+    # Issue #3: within a few percent of M_opt at any budget from 1e17 up (the tolerance, 3%, or
+    # twice that where no shape in the width/depth band is within it).
     p = plan(10**log_c)
     s = p.architecture.shape
-    assert abs(p.architecture.flops_per_token_error) <= 0.03
+    assert abs(p.architecture.flops_per_token_error) <= 2 * 0.03
     # Kaplan et al. 2020 (Fig. 5): loss within a few percent for d_model / n_layers of 20 to 200.
     assert ASPECT_RANGE[0] <= s.aspect_ratio <= ASPECT_RANGE[1]
     assert s.d_model % (64 if s.d_model < 1024 else 128) == 0
@@ -70,6 +72,18 @@ def test_results_are_sorted_best_first_and_limited() -> None:
     assert abs(found[0].relative_error) <= 0.03
 
 
+def test_an_in_band_shape_just_past_the_tolerance_beats_a_lopsided_one() -> None:
+    # At 1.6e20 FLOPs M_opt = 6.75e9 falls between shapes (widths step by 1024 from 1024 up, for
+    # 8-way TP of 128-wide heads): 17 x 2048 is +3.0% (just past the 3% tolerance), 16 x 2048
+    # -3.1%, and the only shape inside the tolerance is 8 x 3072 (d/L 384, outside Kaplan et al.'s
+    # 20 to 200 band). Found by hypothesis on the property above.
+    p = plan(10**20.20788203272475)
+    s = p.architecture.shape
+    assert (s.n_layers, s.d_model) == (17, 2048)
+    assert 0.03 < p.architecture.flops_per_token_error < 0.031
+    assert not any("width/depth ratio" in w for w in p.warnings)
+
+
 def test_too_small_target_is_an_input_error() -> None:
     with pytest.raises(InputError, match="too small for any shape") as caught:
         search(1e3)
@@ -84,6 +98,12 @@ def test_a_sequence_too_long_for_the_target_names_the_sequence_length() -> None:
     ) as caught:
         search(1e7, SearchOptions(seq_len=100_000))
     assert caught.value.quantity == "seq_len"
+
+
+def test_a_head_wider_than_every_width_names_the_head_size() -> None:
+    with pytest.raises(InputError, match=r"head size \(100000\) is wider") as caught:
+        search(4.25e10, SearchOptions(head_dim=100_000))
+    assert caught.value.quantity == "head_dim"
 
 
 @pytest.mark.parametrize(

@@ -234,8 +234,15 @@ def search(
         raise InputError(f"target {what} must be a positive number, got {target!r}")
     found = _raw_candidates(target, options, quantity)
     if not found:
+        widths = _widths(options)
+        if not widths:
+            raise InputError(
+                f"the head size ({options.head_dim}) is wider than the widest model searched "
+                f"(d_model {MAX_D_MODEL})",
+                quantity="head_dim",
+            )
         if quantity == "flops_per_token":
-            d_model, head_dim = _widths(options)[0]
+            d_model, head_dim = widths[0]
             n_heads = d_model // head_dim
             lm = options.layers_multiple
             weights = lm * layer_flops_per_token(d_model, n_heads, n_heads, swiglu_d_ff(d_model), 0)
@@ -248,6 +255,7 @@ def search(
                     f"costs {attention:.3g} FLOPs/token in the narrowest block (d_model {d_model})",
                     quantity="seq_len",
                 )
+        if quantity == "flops_per_token":
             raise InputError(
                 f"M = {target:.3g} FLOPs/token is too small for any shape "
                 f"(the smallest block with these options costs more than twice that)"
@@ -273,10 +281,20 @@ def search(
 
     def rank(raw: Raw) -> tuple[bool, float, float, int]:
         # Shapes outside the sane width/depth band come last, whatever their score.
-        return (not lo <= raw[1] / raw[0] <= hi, score(raw), error(raw), raw[1])
+        return (not in_band(raw), score(raw), error(raw), raw[1])
 
-    close = sorted((r for r in found if error(r) <= tolerance), key=rank)
-    rest = sorted((r for r in found if error(r) > tolerance), key=lambda r: (error(r), score(r)))
+    def in_band(raw: Raw) -> bool:
+        return lo <= raw[1] / raw[0] <= hi
+
+    near = [r for r in found if error(r) <= tolerance]
+    if not any(in_band(r) for r in near):
+        # Widths come in steps of 1024 from 1024 up (heads a multiple of 8 for TP), so a target can
+        # fall between shapes: an in-band shape just past the tolerance beats a lopsided one inside
+        # it (1.6e20 FLOPs: 17 x 2048 at +3.0%, not 8 x 3072 at -1.6%, d/L 384).
+        near += [r for r in found if tolerance < error(r) <= 2 * tolerance and in_band(r)]
+    chosen = set(near)
+    close = sorted(near, key=rank)
+    rest = sorted((r for r in found if r not in chosen), key=lambda r: (error(r), score(r)))
     return [_candidate(r, target, options) for r in (close + rest)[:limit]]
 
 
