@@ -313,6 +313,54 @@ def _moe_layer(s: MoeShape, experts: int) -> tuple[int, int, int, int]:
     return routed, shared, router, routed_matmul + shared + s.n_experts * d
 
 
+@record
+class MoeLayerParams:
+    """One layer's parameters of a :class:`MoeShape`, grouped as a parallel layout splits them.
+
+    ``*_split`` are matmul weights that tensor parallelism divides (Megatron-LM's column and row
+    splits); ``*_whole`` stay whole on every GPU of the tensor-parallel group: norms, biases,
+    attention sinks, the router, the shared-expert gate and MLA's down-projections (replicated in
+    Megatron-LM's MLA). ``expert_split``/``expert_whole`` are one routed expert's (its projections
+    and, with ``expert_bias``, its biases); expert parallelism places whole experts.
+    """
+
+    attention_split: int
+    attention_whole: int
+    dense_ffn_split: int
+    expert_split: int
+    expert_whole: int
+    shared_split: int
+    moe_whole: int
+    mtp_split: int
+    mtp_whole: int
+
+
+def moe_layer_params(s: MoeShape) -> MoeLayerParams:
+    """The parameters of one attention block, one leading dense feed-forward layer, one routed
+    expert, the rest of an MoE layer, and a multi-token-prediction module's own (beyond its MoE
+    layer), as :func:`moe_counts` counts them."""
+    d = s.d_model
+    matmul, other = _attention_params(s)
+    down = 0
+    if s.mla is not None:
+        down = d * (s.mla.kv_lora_rank + s.mla.qk_rope_head_dim)
+        down += d * s.mla.q_lora_rank
+    routed_one, shared, router, _ = _moe_layer(s, 1)
+    expert_split = 3 * d * s.d_ff_expert
+    gate = d if s.shared_expert_gate else 0
+    return MoeLayerParams(
+        attention_split=matmul - down,
+        attention_whole=other + down,
+        dense_ffn_split=3 * d * s.d_ff,
+        expert_split=expert_split,
+        expert_whole=routed_one - expert_split,
+        shared_split=shared - gate,
+        moe_whole=router + gate,
+        mtp_split=2 * d * d,
+        mtp_whole=3 * d,
+    )
+
+
 def moe_counts(s: MoeShape) -> MoeCounts:
     """Count the parameters (total and activated) and M of the activated path of ``s``.
 

@@ -4,11 +4,12 @@ Conventions (documented in docs/hardware.md): model and optimizer states take 16
 parameter (mixed-precision Adam): bf16 weights 2, bf16 gradients 2, fp32 master weights 4, Adam
 first and second moments 4 + 4. ZeRO-3 shards all 16 over the GPUs; ZeRO-1 shards the 12 bytes of
 optimizer state and keeps weights and gradients replicated. With a parallel layout, the states are
-sharded by TP x PP and then by the ZeRO stage across DP; activations per layer
-(:mod:`dsplan.planning.activations`) follow Korthikanti et al. 2022 (arXiv 2205.05198), re-derived
-tensor by tensor for dsplan's block; pipeline stages hold
-their 1F1B micro-batches in flight; a stated allowance covers buffers and fragmentation. The
-derivation is docs/memory.md.
+sharded by TP x PP (a mixture-of-experts model's routed experts by EP too) and then by the ZeRO
+stage across DP x CP (routed experts: DP x CP / EP); activations per layer
+(:mod:`dsplan.planning.activations`, :mod:`dsplan.planning.layer_memory`) follow Korthikanti et al.
+2022 (arXiv 2205.05198), re-derived tensor by tensor for dsplan's block, MoE layers and MLA;
+pipeline stages hold their 1F1B micro-batches in flight; a stated allowance covers buffers and
+fragmentation. The derivation is docs/memory.md.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
-from dsplan.model.flops import layer_matmul_params, layer_other_params
-from dsplan.planning.activations import ActivationBlock, LayerActivations, layer_activations
+from dsplan.planning.activations import ActivationBlock, LayerActivations
+from dsplan.planning.layer_memory import (
+    ModelMemory,
+    chunk_bytes,
+    dense_model_memory,
+    moe_model_memory,
+    stage_chunks,
+)
 from dsplan.records import record
 from dsplan.units import positive_int
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Shape
+    from dsplan.model.moe import MoeShape
 
 # Mixed-precision Adam, per parameter (Rajbhandari et al. 2020, ZeRO, Section 3.1: 2 + 2 + 12 bytes).
 STATE_BYTES_PER_PARAM = (
@@ -135,8 +143,6 @@ def state_memory(params: int, gpu_memory_gb: float, n_gpus: int | None = None) -
 ZERO_STAGES = (0, 1, 2, 3)
 # Bytes per parameter of (weights, gradients, optimizer states): bf16, bf16, fp32 master + Adam m, v.
 WEIGHT_BYTES, GRADIENT_BYTES, OPTIMIZER_BYTES = 2, 2, 12
-# The cross-entropy reads the logits in fp32: 4 bytes per logit (Korthikanti et al. 2022, 4.1).
-LOGIT_BYTES = 4
 # Set aside from every GPU's memory for the CUDA context, communication buffers, the transient
 # workspace of a layer's backward pass and allocator fragmentation. An assumption, not a measurement.
 DEFAULT_ALLOWANCE = 0.05
@@ -229,6 +235,7 @@ class StageMemory:
     in_flight: int
     activations: float
     output_head: float
+    expert_params: int = 0
 
     @property
     def states(self) -> float:
@@ -250,6 +257,7 @@ class StageMemory:
             "activations_bytes": self.activations,
             "output_head_bytes": self.output_head,
             "total_bytes": self.total,
+            "expert_params": self.expert_params,
         }
 
 
@@ -266,6 +274,7 @@ class RunMemory:
     stages: tuple[StageMemory, ...]
     gpu_memory_bytes: float
     allowance: float
+    dense_layer: LayerActivations | None = None
 
     @property
     def peak(self) -> StageMemory:
@@ -291,7 +300,7 @@ class RunMemory:
         return (lay.pp - 1) / (lay.virtual_stages * self.micro_batches)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "layout": {**self.layout.to_dict(), "stage_layers": [s.layers for s in self.stages]},
             "seq_len": self.seq_len,
             "global_batch_sequences": self.global_batch,
@@ -306,12 +315,15 @@ class RunMemory:
             "fits": self.fits,
             "stages": [s.to_dict() for s in self.stages],
         }
+        if self.dense_layer is not None:
+            out["dense_layer_activations"] = self.dense_layer.to_dict()
+        return out
 
 
-def _states(params: int, layout: Layout) -> tuple[float, float, float]:
-    # The context-parallel ranks hold the same weights: ZeRO shards across dp x cp (as Megatron-LM's
-    # distributed optimizer does).
-    d, z = layout.dp * layout.cp, layout.zero
+def _states(params: int, d: int, z: int) -> tuple[float, float, float]:
+    """Weights, gradients and optimizer states of ``params`` under ZeRO stage ``z`` across ``d``
+    GPUs: dense weights across dp x cp (the context-parallel ranks hold the same weights, as in
+    Megatron-LM's distributed optimizer), routed experts across dp x cp / ep."""
     weights = WEIGHT_BYTES * params / (d if z >= 3 else 1)
     gradients = GRADIENT_BYTES * params / (d if z >= 2 else 1)
     optimizer = OPTIMIZER_BYTES * params / (d if z >= 1 else 1)
@@ -328,7 +340,7 @@ def _in_flight(stage: int, pp: int, v: int, micro_batches: int) -> int:
 
 
 def run_memory(
-    shape: Shape,
+    shape: Shape | MoeShape,
     layout: Layout,
     *,
     gpu_memory_gb: float,
@@ -368,12 +380,7 @@ def run_memory(
         raise InputError(
             f"the ZeRO stage must be 0, 1, 2 or 3, got {layout.zero!r}", quantity="zero"
         )
-    if layout.ep > 1:
-        raise InputError(
-            f"expert parallelism ({layout.ep}) needs a mixture-of-experts model", quantity="ep"
-        )
-    blk = block if block is not None else ActivationBlock.of_shape(shape)
-    tp, pp, v = layout.tp, layout.pp, layout.virtual_stages
+    pp, v = layout.pp, layout.virtual_stages
     layers = layout.stage_layers or stage_layers(shape.n_layers, pp)
     if len(layers) != pp or sum(layers) != shape.n_layers or min(layers) < 1:
         raise InputError(
@@ -400,43 +407,78 @@ def run_memory(
             f"of the pipeline-parallel size ({pp})",
             quantity="virtual_stages",
         )
-    s, b, h, vocab = shape.seq_len, layout.micro_batch, shape.d_model, shape.vocab_size
-    per_layer = layer_activations(
-        blk,
-        s,
-        b,
-        tp=tp,
-        sequence_parallel=layout.sequence_parallel,
-        recompute=layout.recompute,
-        flash_attention=layout.flash_attention,
-        cp=layout.cp,
-    )
-    # A vocabulary that t does not divide is padded to a multiple of t (as Megatron-LM pads it).
-    vocab = -(-vocab // tp) * tp
-    matmul = layer_matmul_params(h, shape.n_heads, shape.n_kv_heads, shape.d_ff, shape.head_dim)
-    if blk.mlp == "gelu":
-        matmul -= h * shape.d_ff
-    if matmul % tp:
-        raise InputError(f"the tensor-parallel size ({tp}) must divide the layer's weights")
-    layer_params = matmul // tp + layer_other_params(shape)
-    embedding = vocab * h // tp
-    seq_div = (tp if layout.sequence_parallel else 1) * layout.cp
+    model = _model_memory(shape, layout, block)
+    dense_d = layout.dp * layout.cp
+    expert_d = dense_d // layout.ep
     stages = []
-    for i, n in enumerate(layers):
-        params = n * layer_params
+    for i, (n, chunks) in enumerate(zip(layers, stage_chunks(layers, v), strict=True)):
+        on_stage = [run for a, z in chunks for run in model.between(a, z)]
+        params = sum(layer.params * k for layer, k in on_stage)
+        experts = sum(layer.expert_params * k for layer, k in on_stage)
         head = 0.0
         if i == 0:
-            params += embedding
-        if i == pp - 1:
-            if pp > 1 or not shape.tied_embeddings:
-                params += embedding
-            params += h if shape.block.final_norm else 0
-            head = (2 * 2 * s * b * h) / seq_div + LOGIT_BYTES * s * b * vocab / (tp * layout.cp)
+            params += model.embedding
         flight = _in_flight(i, pp, v, m)
-        activations = flight * (n // v) * per_layer.bytes
+        activations = max(chunk_bytes(model.between(a, z), flight) for a, z in chunks)
+        if i == pp - 1:
+            if pp > 1 or not model.tied_embeddings:
+                params += model.embedding
+            params += model.final_norm
+            head = model.head_activations
+            for extra in model.last_stage_extra:
+                params += extra.params
+                experts += extra.expert_params
+                activations += extra.activation_bytes  # one micro-batch: the last stage's
+        weights, gradients, optimizer = _states(params - experts, dense_d, layout.zero)
+        if experts:
+            expert_states = _states(experts, expert_d, layout.zero)
+            weights += expert_states[0]
+            gradients += expert_states[1]
+            optimizer += expert_states[2]
         stages.append(
-            StageMemory(i, n, params, *_states(params, layout), flight, activations, head)
+            StageMemory(
+                i, n, params, weights, gradients, optimizer, flight, activations, head, experts
+            )
         )
     return RunMemory(
-        layout, s, global_batch, m, per_layer, tuple(stages), gpu_memory_gb * 1e9, allowance
+        layout,
+        shape.seq_len,
+        global_batch,
+        m,
+        model.per_layer,
+        tuple(stages),
+        gpu_memory_gb * 1e9,
+        allowance,
+        model.dense_layer,
     )
+
+
+def _model_memory(
+    shape: Shape | MoeShape, layout: Layout, block: ActivationBlock | None
+) -> ModelMemory:
+    from dsplan.model.moe import MoeShape
+
+    parallel: dict[str, Any] = {
+        "tp": layout.tp,
+        "cp": layout.cp,
+        "micro_batch": layout.micro_batch,
+        "sequence_parallel": layout.sequence_parallel,
+        "recompute": layout.recompute,
+        "flash_attention": layout.flash_attention,
+    }
+    if isinstance(shape, MoeShape):
+        if block is not None:
+            raise InputError("a mixture-of-experts model's layers are its own: give no block")
+        if (layout.dp * layout.cp) % layout.ep:
+            raise InputError(
+                f"the expert-parallel size ({layout.ep}) must divide the data-parallel x "
+                f"context-parallel ranks ({layout.dp} x {layout.cp})",
+                quantity="ep",
+            )
+        return moe_model_memory(shape, ep=layout.ep, **parallel)
+    if layout.ep > 1:
+        raise InputError(
+            f"expert parallelism ({layout.ep}) needs a mixture-of-experts model", quantity="ep"
+        )
+    blk = block if block is not None else ActivationBlock.of_shape(shape)
+    return dense_model_memory(shape, blk, **parallel)
