@@ -63,9 +63,11 @@ def _hash(self: Any) -> int:
 
 def _setattr(self: Any, name: str, value: Any) -> None:
     # The generated __init__ sets each field once; after that, as on a frozen dataclass, nothing.
-    if name in self.__dict__ or name not in _names(type(self), "all"):
+    # The hot path of every record built (the layout search builds thousands): one dict, one set.
+    own = self.__dict__
+    if name in own or name not in self._record_fields:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
-    object.__setattr__(self, name, value)
+    own[name] = value
 
 
 def _delattr(self: Any, name: str) -> None:  # noqa: ARG001 - object.__delattr__'s signature
@@ -82,4 +84,6 @@ def record(cls: type[T]) -> type[T]:
     for name, method in shared.items():
         if name not in own:
             setattr(built, name, method)
+    names = frozenset(f.name for f in fields(built))  # type: ignore[arg-type]
+    type.__setattr__(built, "_record_fields", names)
     return built

@@ -165,10 +165,17 @@ def test_mfu_one_is_allowed() -> None:
 
 
 def test_memory_warning() -> None:
+    # The states floor warns; no parallel layout fits either, so the plan is infeasible (exit 1,
+    # the JSON still on stdout) and says how many GPUs would hold one.
     r = run_cli("budget", "1e24", "--gpu", "h100", "--gpus", "8", "--format", "json")
-    assert r.exit_code == 0
+    assert r.exit_code == 1
     assert "do not fit on 8 h100-sxm of 80 GB even fully sharded (ZeRO-3): at least 21" in r.stderr
-    assert r.json()["cost"]["memory"]["fits_zero3"] is False
+    cost = r.json()["cost"]
+    assert cost["memory"]["fits_zero3"] is False
+    assert cost["feasibility"]["fits_memory"] is False
+    needed = cost["feasibility"]["gpus_required_memory"]
+    assert needed == cost["layout"]["gpus_needed"] >= cost["memory"]["min_gpus_zero3"]
+    assert f"needs at least {needed:,} GPUs" in r.stderr
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,14 @@ Finding config files, reading them and choosing a dialect is :mod:`dsplan.checki
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dsplan.catalog.presets import load_preset, looks_like_path
+from dsplan.catalog.presets import load_preset
+from dsplan.checking.parallelism import parallelism_layout
 from dsplan.checking.run_config import (
     HardwareConfig,
     MlaTable,
@@ -28,7 +28,6 @@ from dsplan.checking.run_config import (
     TrainingConfig,
 )
 from dsplan.checking.schema import (
-    BY_PATH,
     CONFIG_SCHEMA_VERSION,
     DEFAULT_STAGE_FACTORS,
     DEFAULT_STAGE_FRACTIONS,
@@ -36,13 +35,11 @@ from dsplan.checking.schema import (
     SCHEDULES,
     SCHEMA,
     SHAPE_KEYS,
-    SUBTABLES,
-    TABLES,
     ConfigProblems,
     Problem,
-    closest_key,
 )
-from dsplan.checking.toml_lines import key_lines, line_of
+from dsplan.checking.toml_lines import key_lines
+from dsplan.checking.values import ConfigReader, check_gpu, resolve_name
 from dsplan.errors import InputError, PresetError
 from dsplan.io import UnreadableFile, loads_toml
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
@@ -55,143 +52,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class _Reader:
-    """Collects typed values and problems while walking one parsed config."""
-
-    def __init__(self, data: dict[str, Any], file: str, lines: dict[str, int]) -> None:
-        self.data = data
-        self.file = file
-        self.lines = lines
-        self.problems: list[Problem] = []
-        self.given: set[str] = set()
-        self.suggested: set[str] = set()  # known keys offered for unknown ones
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.file, line_of(self.lines, key), key, message))
-
-    def check_unknown(self) -> None:
-        for name, value in self.data.items():
-            if name in TABLES:
-                if not isinstance(value, dict):
-                    self.problem(name, f"must be a table [{name}], got {_type_name(value)}")
-                    continue
-                for key in value:
-                    path = f"{name}.{key}"
-                    if path in SUBTABLES:
-                        if not isinstance(value[key], dict):
-                            self.problem(path, f"must be a table [{path}], got a value")
-                            continue
-                        for inner in value[key]:
-                            if f"{path}.{inner}" not in BY_PATH:
-                                self._unknown(f"{path}.{inner}")
-                    elif path not in BY_PATH:
-                        self._unknown(path)
-            elif name not in BY_PATH:
-                if isinstance(value, dict):
-                    close = difflib.get_close_matches(name, TABLES, n=1, cutoff=0.6)
-                    hint = f"; did you mean [{close[0]}]?" if close else ""
-                    self.problem(
-                        name, f"unknown table [{name}]{hint} (tables: {', '.join(TABLES)})"
-                    )
-                else:
-                    self._unknown(name)
-
-    def _unknown(self, path: str) -> None:
-        parent, _, name = path.rpartition(".")
-        if parent and name in TABLES:  # [model] training.tokens = ...: a table in the wrong one
-            nested = self.data.get(parent, {}).get(name)
-            if isinstance(nested, dict):  # its keys are not missing, only misplaced
-                self.suggested.update(f"{name}.{key}" for key in nested)
-            self.problem(path, f"unknown key; move it to the top-level [{name}] table")
-            return
-        close = closest_key(path)
-        if close:
-            self.suggested.add(close)
-        hint = f"; did you mean {close}?" if close else ""
-        self.problem(path, f"unknown key{hint}")
-
-    def raw(self, path: str) -> Any:
-        table, _, name = path.rpartition(".")
-        node: Any = self.data
-        for part in table.split(".") if table else ():
-            node = node.get(part, {}) if isinstance(node, dict) else {}
-        if not isinstance(node, dict) or name not in node:
-            return None
-        self.given.add(path)
-        return node[name]
-
-    def get(self, path: str) -> Any:
-        """The value at ``path`` checked against the schema's kind; ``None`` if absent or wrong."""
-        spec = BY_PATH[path]
-        value = self.raw(path)
-        if value is None:
-            return None
-        kind = spec.kind
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                self.problem(path, f"expected an integer, got {_type_name(value)} ({value!r})")
-                return None
-            return value
-        if kind == "number":
-            if not _is_number(value):
-                self.problem(path, f"expected a number, got {_type_name(value)} ({value!r})")
-                return None
-            if not math.isfinite(value):
-                self.problem(path, f"expected a finite number, got {value!r}")
-                return None
-            return float(value)
-        if kind == "bool":
-            if not isinstance(value, bool):
-                self.problem(path, f"expected true or false, got {_type_name(value)} ({value!r})")
-                return None
-            return value
-        if kind == "string":
-            if not isinstance(value, str):
-                self.problem(path, f"expected a string, got {_type_name(value)} ({value!r})")
-                return None
-            return value
-        if kind == "numbers":
-            if not isinstance(value, list) or not all(
-                _is_number(v) and math.isfinite(v) for v in value
-            ):
-                self.problem(
-                    path,
-                    f"expected an array of finite numbers, got {_type_name(value)} ({value!r})",
-                )
-                return None
-            return tuple(float(v) for v in value)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(path, f"expected an array of strings, got {_type_name(value)} ({value!r})")
-            return None
-        return tuple(value)
-
-    def required(self, path: str, value: Any, why: str = "") -> None:
-        # A misspelt key already says "did you mean <this>": no second line for the same mistake.
-        if value is None and path not in self.given and path not in self.suggested:
-            self.problem(path, f"missing required key{why}")
-
-
-def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
+def _model(r: ConfigReader, base_dir: Path) -> ModelConfig | None:
     model = _dense_model(r, base_dir)
     table = r.data["model"]
     if not any(isinstance(table.get(sub), dict) for sub in ("moe", "mla")):
@@ -211,7 +72,7 @@ def _model(r: _Reader, base_dir: Path) -> ModelConfig | None:
     return replace(model, moe=moe, mla=mla)
 
 
-def _table_values(r: _Reader, table: str) -> dict[str, Any] | None:
+def _table_values(r: ConfigReader, table: str) -> dict[str, Any] | None:
     """The keys of a sub-table, type-checked, with the required ones present; else None."""
     values = {k.name: r.get(k.path) for k in SCHEMA if k.table == table}
     for k in SCHEMA:
@@ -224,17 +85,17 @@ def _table_values(r: _Reader, table: str) -> dict[str, Any] | None:
     return {name: v for name, v in values.items() if v is not None}
 
 
-def _moe_table(r: _Reader) -> MoeTable | None:
+def _moe_table(r: ConfigReader) -> MoeTable | None:
     values = _table_values(r, "model.moe")
     return None if values is None else MoeTable(**values)
 
 
-def _mla_table(r: _Reader) -> MlaTable | None:
+def _mla_table(r: ConfigReader) -> MlaTable | None:
     values = _table_values(r, "model.mla")
     return None if values is None else MlaTable(**values)
 
 
-def _dense_model(r: _Reader, base_dir: Path) -> ModelConfig | None:
+def _dense_model(r: ConfigReader, base_dir: Path) -> ModelConfig | None:
     hf = r.get("model.hf_config")
     seq_len = r.get("model.seq_len")
     if hf is not None:
@@ -278,7 +139,7 @@ def _dense_model(r: _Reader, base_dir: Path) -> ModelConfig | None:
     )
 
 
-def _training(r: _Reader) -> TrainingConfig | None:
+def _training(r: ConfigReader) -> TrainingConfig | None:
     t = {k.name: r.get(k.path) for k in SCHEMA if k.table == "training"}
     r.required("training.tokens", t["tokens"])
     r.required("training.learning_rate", t["learning_rate"])
@@ -357,7 +218,7 @@ def parse_config(
         line = int(found.group(1)) if found else None
         raise ConfigProblems([Problem(file, line, "", f"not valid TOML: {exc}")]) from None
     lines = key_lines(text)
-    r = _Reader(data, file, lines)
+    r = ConfigReader(data, file, lines)
     r.check_unknown()
     version = r.get("schema_version")
     if version is not None and version != CONFIG_SCHEMA_VERSION:
@@ -375,6 +236,9 @@ def parse_config(
     hardware = _hardware(r, base)
     ignore = r.get("check.ignore") or ()
     chosen = _preset(r, base, preset, preset_value)
+    layout = None
+    if isinstance(data.get("parallelism"), dict) and model is not None and training is not None:
+        layout = parallelism_layout(r, base, hardware, training, model.seq_len)
     if r.problems or model is None or training is None:
         raise ConfigProblems(r.problems)
     return RunConfig(
@@ -387,17 +251,19 @@ def parse_config(
         hyperparameters=hyper_value,
         given=frozenset(r.given),
         lines=lines,
+        layout=layout,
+        trainer_keys=r.layout_names,
     )
 
 
-def _hyperparameters(r: _Reader, base: Path) -> str | None:
+def _hyperparameters(r: ConfigReader, base: Path) -> str | None:
     """``data.hyperparameters``, resolved from the config's folder and loaded once to check it."""
     value = r.get("data.hyperparameters")
     if value is None:
         return None
     from dsplan.catalog.presets import load_hyperparameter_law
 
-    value = _resolve(value, base)
+    value = resolve_name(value, base)
     try:
         load_hyperparameter_law(value)
     except InputError as exc:
@@ -405,50 +271,21 @@ def _hyperparameters(r: _Reader, base: Path) -> str | None:
     return str(value)
 
 
-def _hardware(r: _Reader, base: Path) -> HardwareConfig:
+def _hardware(r: ConfigReader, base: Path) -> HardwareConfig:
     hardware = HardwareConfig(**{k.name: r.get(k.path) for k in SCHEMA if k.table == "hardware"})
     if hardware.gpu is not None:
-        hardware = replace(hardware, gpu=_resolve(hardware.gpu, base))
-    _check_gpu(r, hardware)
+        hardware = replace(hardware, gpu=resolve_name(hardware.gpu, base))
+    check_gpu(r, hardware)
     return hardware
 
 
-def _preset(r: _Reader, base: Path, override: str | None, value: str | None) -> str:
+def _preset(r: ConfigReader, base: Path, override: str | None, value: str | None) -> str:
     """The preset to check against: ``--preset``, else ``data.preset`` (loaded to check it)."""
     if override is not None or value is None:
         return override or "current"
-    chosen = _resolve(value, base)
+    chosen = resolve_name(value, base)
     try:
         load_preset(chosen)
     except PresetError as exc:
         r.problem("data.preset", str(exc))
     return chosen
-
-
-def _check_gpu(r: _Reader, hw: HardwareConfig) -> None:
-    """An unknown GPU or a precision it lacks is a load error, like an unknown preset."""
-    if hw.gpu is None:
-        if hw.dtype is not None:
-            r.problem("hardware.dtype", "hardware.dtype needs hardware.gpu")
-        return
-    from dsplan.catalog.gpus import TRAINING_DTYPES, get_gpu
-
-    try:
-        gpu = get_gpu(hw.gpu)
-    except InputError as exc:
-        r.problem("hardware.gpu", str(exc))
-        return
-    if hw.dtype is not None:
-        have = [d for d in TRAINING_DTYPES if gpu.peak_flops(d) is not None]
-        if hw.dtype not in have:
-            r.problem(
-                "hardware.dtype",
-                f"{gpu.id} has no {hw.dtype!r} peak in the GPU table; choose {' or '.join(have)}",
-            )
-
-
-def _resolve(name: str, base: Path) -> str:
-    """A preset, law or GPU name, with a relative file path taken from the config's folder."""
-    if looks_like_path(name) and not Path(name).is_absolute():
-        return str(base / name)
-    return name

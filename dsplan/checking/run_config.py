@@ -235,12 +235,16 @@ class HardwareConfig:
 
 @record
 class Layout:
-    """How a trainer file lays the run out on its GPUs (a trainer dialect only; see ``dialects``).
+    """How a config lays the run out on its GPUs: a trainer file's degrees (see ``dialects``) or
+    dsplan's own ``[parallelism]`` table.
 
     Degrees are the trainer's own: ``data`` is DP (torchtitan: replicate x shard), ``world_size``
     is None where the file does not say how many GPUs run it. ``split`` names whose rule divides
     the layers over pipeline stages: ``"megatron"`` (even, unless the first/last stage layers are
-    given) or ``"torchtitan"`` (its own uneven split).
+    given), ``"torchtitan"`` (its own uneven split) or ``"dsplan"`` (even, unless
+    ``stage_layers`` states the split). ``zero`` (None: unknown), ``recompute``,
+    ``sequence_parallel`` (None: with TP > 1), ``virtual_stages`` and ``gpu`` are what the memory
+    rule needs, where the config says.
     """
 
     tensor: int = 1
@@ -255,6 +259,12 @@ class Layout:
     last_stage_layers: int | None = None
     split: str = "megatron"
     gpus_per_node: int = 8
+    zero: int | None = None
+    recompute: str = "none"
+    sequence_parallel: bool | None = None
+    virtual_stages: int = 1
+    stage_layers: tuple[int, ...] = ()
+    gpu: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -175,6 +175,49 @@ SCHEMA: tuple[Key, ...] = (
     ),
     # [check]
     Key("check", "ignore", "strings", "rule ids", [], "Rules to skip for this file."),
+    # [parallelism]: the layout of the run on its GPUs (`dsplan budget --gpu G --gpus N` writes it);
+    # the layout rules (DSP6xx) check it.
+    Key("parallelism", "tensor_parallel", "int", "GPUs", 1, "Tensor-parallel size (TP)."),
+    Key("parallelism", "pipeline_parallel", "int", "stages", 1, "Pipeline stages (PP)."),
+    Key("parallelism", "context_parallel", "int", "GPUs", 1, "Context-parallel size (CP)."),
+    Key(
+        "parallelism",
+        "expert_parallel",
+        "int",
+        "GPUs",
+        1,
+        "Expert-parallel size (EP), carved out of DP x CP.",
+    ),
+    Key(
+        "parallelism",
+        "data_parallel",
+        "int",
+        "replicas",
+        "gpus / (TP x PP x CP)",
+        "Data-parallel size (DP).",
+    ),
+    Key("parallelism", "zero_stage", "int", "", 1, "ZeRO stage across DP: 0, 1, 2 or 3."),
+    Key("parallelism", "micro_batch", "int", "sequences", 1, "Micro-batch per DP rank."),
+    Key("parallelism", "recompute", "string", "", "none", "none, selective or full."),
+    Key(
+        "parallelism",
+        "sequence_parallel",
+        "bool",
+        "",
+        "true with TP > 1",
+        "Sequence parallelism in the TP group.",
+    ),
+    Key("parallelism", "virtual_stages", "int", "", 1, "Interleaved model chunks per stage."),
+    Key(
+        "parallelism",
+        "stage_layers",
+        "numbers",
+        "layers",
+        "an even split",
+        "Layers per pipeline stage, first to last, for an uneven split.",
+    ),
+    Key("parallelism", "gpus", "int", "GPUs", "hardware.num_gpus", "GPUs of the layout."),
+    Key("parallelism", "gpu", "string", "", "hardware.gpu", "GPU whose memory must hold it."),
     # [model.moe]: a mixture-of-experts model (docs/moe.md); the [model] keys are then its
     # attention and its dense layers' (d_ff).
     Key(
@@ -230,7 +273,7 @@ SCHEMA: tuple[Key, ...] = (
     Key("model.mla", "v_head_dim", "int", "", 128, "MLA: value head width."),
 )
 
-TABLES = ("model", "training", "data", "hardware", "check")
+TABLES = ("model", "training", "data", "hardware", "check", "parallelism")
 # Tables inside [model]: an MoE model's experts and its MLA attention.
 SUBTABLES = ("model.moe", "model.mla")
 BY_PATH = {k.path: k for k in SCHEMA}
@@ -280,6 +323,14 @@ ALIASES = {
     "days": "hardware.expected_days",
     "budget": "hardware.budget_usd",
     "cost_usd": "hardware.budget_usd",
+    "tp": "parallelism.tensor_parallel",
+    "tensor_parallel_size": "parallelism.tensor_parallel",
+    "tensor_parallel_degree": "parallelism.tensor_parallel",
+    "pp": "parallelism.pipeline_parallel",
+    "pipeline_parallel_size": "parallelism.pipeline_parallel",
+    "pipeline_parallel_degree": "parallelism.pipeline_parallel",
+    "dp": "parallelism.data_parallel",
+    "zero": "parallelism.zero_stage",
 }
 
 

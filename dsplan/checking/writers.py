@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dsplan.model.flops import Shape
     from dsplan.model.moe import MoeShape
     from dsplan.planning.cost import Cost
+    from dsplan.planning.layout_fit import LayoutFit
     from dsplan.planning.moe_plan import MoePlan
     from dsplan.planning.plan import Plan
     from dsplan.planning.sweep import SweepRun
@@ -33,14 +34,15 @@ def _toml_number(key: str, value: float) -> str:
     return text(key, float(value))
 
 
-def config_toml(plan: Plan, cost: Cost | None = None) -> str:
+def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None = None) -> str:
     """The run config of a plan, as TOML that ``dsplan check`` reads back.
 
     The batch is written in sequences (what the plan rounds to) and the schedule as DeepSeek's
     multi-step one with the plan's warm-up; tokens are a whole number (C / M rounded) and rates
     keep 7 significant digits, well inside every tolerance of ``dsplan check``.
     With a ``cost`` (``dsplan budget --gpu ...``), a ``[hardware]`` table holds the GPU, precision,
-    MFU and, where known, the GPU count, the wall-clock days and the spending limit.
+    MFU and, where known, the GPU count, the wall-clock days and the spending limit; with a
+    ``layout`` that fits (``--gpus``), a ``[parallelism]`` table holds its best layout.
     """
     h = plan.hyperparameters
     sched = plan.schedule
@@ -71,6 +73,8 @@ def config_toml(plan: Plan, cost: Cost | None = None) -> str:
         lines.append(f"hyperparameters = {toml_string(plan.options.hyperparameters)}")
     if cost is not None:
         lines += ["", *hardware_table(cost)]
+    if layout is not None and layout.best is not None:
+        lines += ["", *parallelism_table(layout)]
     check = check_table(plan_ignores(plan))
     if check:
         lines += ["", *check]
@@ -186,6 +190,34 @@ def hardware_table(cost: Cost) -> list[str]:
     if hw.price_usd_per_gpu_hour is not None and hw.price_source == "given":
         price = _toml_number("price_usd_per_gpu_hour", hw.price_usd_per_gpu_hour)
         lines.append(f"price_usd_per_gpu_hour = {price}")
+    return lines
+
+
+def parallelism_table(fit: LayoutFit) -> list[str]:
+    """The ``[parallelism]`` table of the best layout a plan found on its GPUs (one that fits)."""
+    best = fit.best
+    assert best is not None
+    lay = best.memory.layout
+    mem = best.memory
+    stages = [s.layers for s in mem.stages]
+    lines = [
+        "[parallelism]",
+        f"# dsplan's best layout on {fit.gpus:,} x {fit.gpu}: {mem.required_bytes / 1e9:.1f} of "
+        f"{fit.gpu_memory_gb:g} GB on the fullest GPU; see `dsplan layout` for the others",
+        f"tensor_parallel = {lay.tp}",
+        f"pipeline_parallel = {lay.pp}",
+        f"context_parallel = {getattr(lay, 'cp', 1)}",
+        f"expert_parallel = {getattr(lay, 'ep', 1)}",
+        f"data_parallel = {lay.dp}",
+        f"zero_stage = {lay.zero}",
+        f"micro_batch = {lay.micro_batch}",
+        f"recompute = {toml_string(lay.recompute)}",
+        f"sequence_parallel = {'true' if lay.sequence_parallel else 'false'}",
+        f"virtual_stages = {lay.virtual_stages}",
+    ]
+    if len(set(stages)) > 1:
+        lines.append(f"stage_layers = [{', '.join(str(n) for n in stages)}]")
+    lines += [f"gpus = {fit.gpus}", f"gpu = {toml_string(fit.gpu)}"]
     return lines
 
 

@@ -12,7 +12,9 @@ from dsplan.errors import InfeasiblePlanError, InputError
 from dsplan.records import record
 
 if TYPE_CHECKING:
+    from dsplan.model.flops import Shape
     from dsplan.planning.cost import Cost, Hardware
+    from dsplan.planning.layout_fit import LayoutFit
 
 HARDWARE_HELP = "Hardware: time, cost, memory and feasibility (needs --gpu)"
 
@@ -104,3 +106,17 @@ def finish_costs(costs: list[Cost]) -> None:
     reasons = [r for c in costs for r in c.feasibility.reasons]
     if reasons:
         raise InfeasiblePlanError("infeasible: " + "; ".join(reasons))
+
+
+def lay_out(
+    shape: Shape, global_batch: int, cost: Cost, hardware: Hardware | None
+) -> tuple[Cost, LayoutFit | None]:
+    """The plan's best layout on the GPUs given (``--gpu`` with ``--gpus``), and its cost with the
+    feasibility corrected by it; the cost unchanged without ``--gpus``."""
+    if hardware is None or hardware.n_gpus is None:
+        return cost, None
+    # Imported here: only a plan on a given cluster is laid out (start-up).
+    from dsplan.planning.layout_fit import fit_layout, with_layout
+
+    fit = fit_layout(shape, hardware, n_gpus=hardware.n_gpus, global_batch=global_batch)
+    return with_layout(cost, fit), fit

@@ -16,6 +16,7 @@ from dsplan.cli._hardware import (
     MfuOption,
     PriceOption,
     finish_costs,
+    lay_out,
 )
 from dsplan.cli._options import (
     AspectRatioOption,
@@ -53,6 +54,7 @@ from dsplan.units import parse_positive, positive_int
 
 if TYPE_CHECKING:
     from dsplan.planning.cost import Cost, Hardware
+    from dsplan.planning.layout_fit import LayoutFit
 
 
 FORMATS = (Format.text, Format.json, Format.env, Format.toml)
@@ -202,8 +204,13 @@ def budget(
             ),
         )
         plans, costs = _plans(budgets, options, hardware)
+        fits: list[LayoutFit | None] = [None] * len(plans)
+        for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
+            costs[i], fits[i] = lay_out(
+                p.architecture.shape, p.hyperparameters.batch_size_sequences, c, hardware
+            )
         cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
-        documents = [_document(p, c) for p, c in zip(plans, cost_of, strict=True)]
+        documents = [_document(p, c, f) for p, c, f in zip(plans, cost_of, fits, strict=True)]
         require_finite(documents)
         if export and format is not Format.env:
             raise InputError("--export applies to --format env only")
@@ -226,7 +233,7 @@ def budget(
                 raise InputError("--format toml takes one budget: it writes one run config")
             from dsplan.checking.config import config_toml
 
-            out(config_toml(plans[0], costs[0] if costs else None))
+            out(config_toml(plans[0], costs[0] if costs else None, fits[0]))
         else:
             _text(plans, documents)
         finish_costs(costs)
@@ -254,23 +261,20 @@ def _plans(
     return plans, costs
 
 
-def _document(p: Plan, cost: Cost | None) -> dict[str, Any]:
+def _document(p: Plan, cost: Cost | None, fit: LayoutFit | None) -> dict[str, Any]:
     doc = p.to_dict()
     if cost is not None:
         doc["cost"] = cost.to_dict()
+        if fit is not None:
+            doc["cost"]["layout"] = fit.to_dict()
         doc["warnings"] = [*doc["warnings"], *cost.warnings]
     return doc
 
 
 def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
+    from dsplan.output.hardware_text import cost_table, costs_table
     from dsplan.output.table import to_text
-    from dsplan.output.text import (
-        cost_table,
-        costs_table,
-        plan_text,
-        plans_table,
-        preset_footer,
-    )
+    from dsplan.output.text import plan_text, plans_table, preset_footer
 
     parts = [plan_text(plans[0]) if len(plans) == 1 else plans_table(plans)]
     if "cost" in documents[0]:

@@ -68,6 +68,14 @@ WorldSizeOption = Annotated[
         show_default=False,
     ),
 ]
+GpuOption = Annotated[
+    str | None,
+    typer.Option(
+        help="GPU id or alias (see `dsplan gpus`) whose memory each file's parallel layout must "
+        "fit (DSP606), over the file's own.",
+        show_default=False,
+    ),
+]
 QuietOption = Annotated[
     bool,
     typer.Option(
@@ -91,6 +99,7 @@ def check(
     dialect: DialectOption = None,
     hf_config: HfConfigOption = None,
     world_size: WorldSizeOption = None,
+    gpu: GpuOption = None,
 ) -> None:
     """Check training run configs against the DeepSeek laws: shape, learning rate, batch, tokens, schedule.
 
@@ -109,6 +118,8 @@ def check(
         dsplan budget 1e22 --format toml | dsplan check -
 
         dsplan check train_llama3_8b.toml pretrain_gpt.sh --world-size 64
+
+        dsplan check pretrain_gpt.sh --gpu h100
     """
     with exit_on_error():
         selection = parse_selection(select or (), ignore or (), names=("--select", "--ignore"))
@@ -122,6 +133,7 @@ def check(
                 dialect=dialect,
                 hf_config=hf_config,
                 world_size=world_size,
+                gpu=gpu,
             )
         except ConfigProblems as exc:
             for problem in exc.problems:

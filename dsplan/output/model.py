@@ -59,7 +59,7 @@ def model_text(doc: dict[str, Any]) -> str:
             *h["notes"],
         ]
     if "cost" in doc:
-        from dsplan.output.text import cost_rows
+        from dsplan.output.hardware_text import cost_rows
 
         cost = doc["cost"]
         lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']})"]
@@ -142,7 +142,7 @@ def moe_text(doc: dict[str, Any]) -> str:
             *h["notes"],
         ]
     if "cost" in doc:
-        from dsplan.output.text import cost_rows
+        from dsplan.output.hardware_text import cost_rows
 
         cost = doc["cost"]
         lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']}; memory of all parameters)"]

@@ -71,7 +71,7 @@ def moe_plan_text(doc: dict[str, Any]) -> str:
         ),
     ]
     if "cost" in doc:
-        from dsplan.output.text import cost_rows
+        from dsplan.output.hardware_text import cost_rows
 
         cost = doc["cost"]
         rows.append((f"Hardware ({cost['gpu']}, {cost['dtype']}; memory of all parameters)", ""))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.output.table import Column, FitTable, Styled
-from dsplan.units import count, days, sci, si
+from dsplan.units import count, sci, si
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -239,112 +239,6 @@ def preset_footer(plans: Sequence[Plan]) -> str:
     for p in plans:
         seen.setdefault(p.preset.id, p.preset.source)
     return "\n".join(f"preset {pid}: {source}" for pid, source in seen.items())
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.0f}"
-
-
-def cost_rows(cost: dict[str, Any]) -> list[tuple[str, str]]:
-    """The ``cost`` section of a plan or model document as (label, text) rows."""
-    peak = cost["peak_flops_per_gpu"]
-    mfu_origin = "given" if cost["mfu_source"].startswith("given") else "planning default, assumed"
-    best = cost["mfu_best_published"]
-    best_text = f"; best published {best:g}" if best is not None else "; no published figure"
-    rows = [
-        ("GPU", f"{cost['gpu_name']} ({cost['gpu']}), {cost['dtype']}"),
-        ("dense peak", f"{sci(peak)} FLOP/s per GPU ({si(peak, 'FLOP/s')})"),
-        ("MFU", f"{cost['mfu']:g} of the dense {cost['dtype']} peak ({mfu_origin}{best_text})"),
-        (
-            "hardware FLOPs/token",
-            f"{both(cost['flops_per_token_hardware'], 'FLOPs/token')} (M + output head 6 V d)",
-        ),
-        ("hardware FLOPs", both(cost["training_flops_hardware"], "FLOPs")),
-        ("GPU-hours", f"{cost['gpu_hours']:,.0f}"),
-    ]
-    if "compute_flops_available" in cost:
-        rows.insert(
-            0,
-            (
-                "cluster compute",
-                f"{both(cost['compute_flops_available'], 'FLOPs')} = GPUs x peak x MFU x time",
-            ),
-        )
-    if cost.get("gpus") is not None:
-        rows.append(("GPUs", f"{cost['gpus']:,} ({cost['gpus_source']})"))
-    if "wall_clock_days" in cost:
-        rows.append(("wall clock", f"{days(cost['wall_clock_days'])} days"))
-    if "cost_usd" in cost:
-        when = f", as of {cost['price_as_of']}" if cost.get("price_as_of") else ""
-        rows.append(
-            (
-                "cost",
-                f"{_usd(cost['cost_usd'])} at ${cost['price_usd_per_gpu_hour']:g}/GPU-hour "
-                f"({cost['price_source']}{when})",
-            )
-        )
-    mem = cost["memory"]
-    zero1 = mem["min_gpus_zero1"]
-    rows.append(
-        (
-            "states memory",
-            f"{mem['states_bytes'] / 1e9:,.0f} GB ({mem['bytes_per_param']} bytes/param); fewest "
-            f"GPUs of {mem['gpu_memory_bytes'] / 1e9:g} GB: ZeRO-3 {mem['min_gpus_zero3']:,}, ZeRO-1 "
-            + (
-                f"{zero1:,}"
-                if zero1 is not None
-                else "never (replicated weights + gradients overflow one GPU: add TP/PP)"
-            ),
-        )
-    )
-    feas = cost["feasibility"]
-    if "days_limit" in feas:
-        if "fits_days" in feas:
-            verdict = (
-                "fits"
-                if feas["fits_days"]
-                else f"misses by {days(feas['days_over'])} days; {feas['gpus_required']:,} GPUs needed"
-            )
-        else:
-            verdict = f"{feas['gpus_required']:,} GPUs needed"
-        rows.append(("deadline", f"{feas['days_limit']:g} days: {verdict}"))
-    if "max_cost_usd" in feas:
-        verdict = (
-            "fits"
-            if feas["fits_cost"]
-            else f"over by {_usd(feas['cost_over_usd'])}; buys {feas['gpu_hours_affordable']:,.0f} GPU-hours"
-        )
-        rows.append(("spending limit", f"{_usd(feas['max_cost_usd'])}: {verdict}"))
-    return rows
-
-
-def cost_table(cost: dict[str, Any]) -> RenderableType:
-    """The cost section as a table, laid out like :func:`plan_text`."""
-    table = FitTable([Column("", "text", style="bold"), Column("", "text")], box=None)
-    table.add_row(Styled(f"Hardware ({cost['gpu']}, {cost['dtype']})", "cyan"), "")
-    for label, value in cost_rows(cost):
-        table.add_row(f"  {label}", value)
-    return table
-
-
-def costs_table(documents: Sequence[dict[str, Any]]) -> RenderableType:
-    """The cost of several plans, one row each."""
-    first = documents[0]["cost"]
-    table = FitTable(
-        [Column(name) for name in ("C (FLOPs)", "GPU-hours", "GPUs", "days", "cost", "feasible")],
-        title=f"on {first['gpu']} ({first['dtype']}, MFU {first['mfu']:g})",
-    )
-    for doc in documents:
-        c = doc["cost"]
-        table.add_row(
-            sci(doc["compute_flops"], 3),
-            f"{c['gpu_hours']:,.0f}",
-            f"{c['gpus']:,}" if c.get("gpus") is not None else "-",
-            days(c["wall_clock_days"]) if "wall_clock_days" in c else "-",
-            _usd(c["cost_usd"]) if "cost_usd" in c else "-",
-            "yes" if c["feasibility"]["feasible"] else "no",
-        )
-    return table
 
 
 def presets_table(presets: Sequence[Preset]) -> RenderableType:

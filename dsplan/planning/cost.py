@@ -216,6 +216,10 @@ class Feasibility:
     fits_cost: bool | None = None
     cost_over_usd: float | None = None
     gpu_hours_affordable: float | None = None
+    # With a parallel layout (dsplan.planning.layout_fit): whether one fits in memory on the GPUs,
+    # and when none does, the fewest GPUs that hold one.
+    fits_memory: bool | None = None
+    gpus_required_memory: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if v is not None}

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 DIALECTS = ("dsplan", "torchtitan", "megatron")
 
-# Tables only a torchtitan job file has (torchtitan/config/job_config.py); dsplan's own schema has
-# none of them.
+# Tables only a torchtitan job file has (torchtitan/config/job_config.py), and its parallel
+# degrees; dsplan's own schema has none of them (its [parallelism] table says tensor_parallel,
+# torchtitan's tensor_parallel_degree).
 _TORCHTITAN_TABLES = re.compile(
-    r"^\s*(\[\s*(job|parallelism|lr_scheduler|activation_checkpoint|float8)\s*\]|flavor\s*=)",
+    r"^\s*(\[\s*(job|lr_scheduler|activation_checkpoint|float8)\s*\]|flavor\s*=|"
+    r"(parallelism\s*\.\s*)?\w+_parallel(_replicate|_shard)?_degree\s*=)",
     re.MULTILINE,
 )
 # A Megatron-LM argument: the model-shape flags of its parser (megatron/training/arguments.py).

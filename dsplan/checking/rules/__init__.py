@@ -219,6 +219,7 @@ def check_texts(
     dialect: str | None = None,
     hf_config: str | None = None,
     world_size: int | None = None,
+    gpu: str | None = None,
 ) -> Report:
     """Check several configs given as ``(text, display_name, base_dir)``.
 
@@ -246,6 +247,14 @@ def check_texts(
             problems.extend(exc.problems)
     if problems:
         raise ConfigProblems(problems)
+    if gpu is not None:
+        from dataclasses import replace
+
+        # --gpu names the GPU whose memory the layout must fit (DSP606), over the file's own.
+        configs = [
+            replace(c, layout=replace(c.layout, gpu=gpu)) if c.layout is not None else c
+            for c in configs
+        ]
     reports: list[FileReport] = []
     for cfg in configs:
         try:
@@ -267,6 +276,7 @@ def check_files(
     dialect: str | None = None,
     hf_config: str | None = None,
     world_size: int | None = None,
+    gpu: str | None = None,
 ) -> Report:
     """Read and check config files (``-`` is standard input, read once; a folder is every
     ``*.toml`` under it, see :func:`~dsplan.checking.files.config_paths`).
@@ -282,6 +292,7 @@ def check_files(
             instead of detecting each one's from its content.
         hf_config: A model ``config.json`` for trainer files that do not give the shape.
         world_size: GPUs of the run, for trainer files that do not say.
+        gpu: The GPU whose memory every file's layout must fit (DSP606), over the file's own.
 
     Raises:
         ConfigProblems: any file that cannot be read or loaded; every such problem is listed.
@@ -298,6 +309,10 @@ def check_files(
         check_dialect(dialect)
     if world_size is not None and world_size <= 0:
         raise InputError(f"the world size must be a positive number of GPUs, got {world_size}")
+    if gpu is not None:
+        from dsplan.catalog.gpus import get_gpu
+
+        gpu = get_gpu(gpu).id
     paths, problems = config_paths(names)
     sources = []
     for name in paths:
@@ -316,6 +331,7 @@ def check_files(
             dialect=dialect,
             hf_config=hf_config,
             world_size=world_size,
+            gpu=gpu,
         )
     except ConfigProblems as exc:
         raise ConfigProblems([*problems, *exc.problems]) from None

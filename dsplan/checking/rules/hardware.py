@@ -151,6 +151,8 @@ def states_fit_sharded(f: Facts) -> Iterator[Hit]:
     "weights and gradients replicated (4 bytes/parameter): needs ZeRO-3 or TP/PP",
 )
 def states_fit_zero1(f: Facts) -> Iterator[Hit]:
+    if f.cfg.layout is not None:
+        return  # a stated layout shards by TP and PP too: the memory rule (DSP606) judges it
     yield from _states(f, "DSP504")
 
 
