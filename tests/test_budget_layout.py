@@ -179,3 +179,19 @@ def test_torchtitan_degrees_are_still_torchtitan() -> None:
     assert detect("[parallelism]\ntensor_parallel_degree = 2\n") == "torchtitan"
     assert detect("[parallelism]\ndata_parallel_shard_degree = -1\n") == "torchtitan"
     assert detect("[parallelism]\ntensor_parallel = 2\n") == "dsplan"
+
+
+def test_deepseek_v3_layout_fits_with_full_recomputation_only() -> None:
+    # DeepSeek-V3 (arXiv 2412.19437, Section 3.2): 2,048 H800, PP 16, EP 64 across 8 nodes, ZeRO-1
+    # DP, no TP. dsplan's memory model (docs/memory.md) holds it with full recomputation only.
+    from pathlib import Path
+
+    v3 = (Path(__file__).parent / "data/configs/valid/deepseek-v3-moe.toml").read_text()
+    table = (
+        "\n[parallelism]\ntensor_parallel = 1\npipeline_parallel = 16\nexpert_parallel = 64\n"
+        'zero_stage = 1\nmicro_batch = 1\nrecompute = "{r}"\nstage_layers = [3'
+        + ", 4" * 13
+        + ', 3, 3]\ngpus = 2048\ngpu = "h800"\n'
+    )
+    assert "DSP606" not in _rules(v3 + table.format(r="full"))
+    assert "DSP606" in _rules(v3 + table.format(r="none"))

@@ -210,8 +210,8 @@ def layout_fits_memory(f: Facts) -> Iterator[Hit]:
         return
     gpu_id = lay.gpu or f.cfg.hardware.gpu
     m = f.cfg.model
-    if gpu_id is None or f.counts is None or m.moe is not None:
-        return  # no GPU named; or a model whose layout memory is not modelled (MoE)
+    if gpu_id is None or f.counts is None:
+        return  # no GPU named, or sizes the shape rules refuse
     from dataclasses import fields
 
     from dsplan.catalog.gpus import get_gpu
@@ -243,7 +243,7 @@ def layout_fits_memory(f: Facts) -> Iterator[Hit]:
             return  # a degree the memory model does not take yet
     try:
         mem = run_memory(
-            m.shape(),
+            m.shape() if m.moe is None else m.moe_shape(),
             MemoryLayout(**settings),  # type: ignore[arg-type]
             gpu_memory_gb=gpu.memory_gb,
             global_batch=lay.global_batch,
