@@ -58,3 +58,29 @@ MlaOption = Annotated[
     bool,
     typer.Option("--mla", help="--moe: Multi-head Latent Attention (DeepSeek-V2/V3's sizes)."),
 ]
+
+# Inference-aware allocation (Sardana et al. 2023): `dsplan budget` and `dsplan compare`.
+InferenceTokensOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Tokens the model will serve: plan the smaller, longer-trained model that reaches "
+        "the same loss for the least training + inference FLOPs (needs a preset with a loss law).",
+        show_default=False,
+    ),
+]
+TargetLossOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --inference-tokens: the loss to reach (nats, the preset's data) instead of "
+        "that of the compute-optimal plan at C; give no C.",
+        show_default=False,
+    ),
+]
+MatchQualityOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --inference-tokens: match the loss of this model size (parameters; M for a "
+        "law in M) trained compute-optimally, e.g. 13e9; give no C.",
+        show_default=False,
+    ),
+]

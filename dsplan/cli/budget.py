@@ -24,13 +24,16 @@ from dsplan.cli._options import (
     HeadDimOption,
     HeadsMultipleOption,
     HyperparametersOption,
+    InferenceTokensOption,
     KvHeadsOption,
     LayersMultipleOption,
+    MatchQualityOption,
     MlaOption,
     NExpertsOption,
     PresetOption,
     SeqLenOption,
     SharedExpertsOption,
+    TargetLossOption,
     TopKOption,
     UniqueTokensOption,
     VocabSizeOption,
@@ -72,6 +75,9 @@ def budget(
     preset: PresetOption = "current",
     hyperparameters: HyperparametersOption = None,
     unique_tokens: UniqueTokensOption = None,
+    inference_tokens: InferenceTokensOption = None,
+    target_loss: TargetLossOption = None,
+    match_quality: MatchQualityOption = None,
     seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
     vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
     aspect_ratio: AspectRatioOption = 128.0,
@@ -135,6 +141,10 @@ def budget(
 
         dsplan budget 1e24 --unique-tokens 3e11
 
+        dsplan budget 1e22 --preset chinchilla-a3 --inference-tokens 2e12
+
+        dsplan budget --match-quality 13e9 --inference-tokens 2e12 --preset chinchilla-a3
+
         dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
 
         dsplan budget 4e24 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --first-dense-layers 3 --mla
@@ -162,6 +172,9 @@ def budget(
                     "--heads-multiple": heads_multiple is not None,
                     "--field": field is not None,
                     "--export": export,
+                    "--inference-tokens": inference_tokens is not None,
+                    "--target-loss": target_loss is not None,
+                    "--match-quality": match_quality is not None,
                 },
                 preset=preset,
                 seq_len=seq_len,
@@ -203,7 +216,19 @@ def budget(
                 None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
             ),
         )
-        plans, costs = _plans(budgets, options, hardware)
+        if inference_tokens is None and target_loss is None and match_quality is None:
+            plans, costs = _plans(budgets, options, hardware)
+        else:
+            # Imported here: only inference-aware plans need their maths (start-up).
+            from dsplan.cli._inference_budget import inference_plans, inference_targets
+
+            targets, serve = inference_targets(
+                budgets,
+                inference_tokens=inference_tokens,
+                target_loss=target_loss,
+                match_quality=match_quality,
+            )
+            plans, costs = inference_plans(targets, serve, options, hardware)
         fits: list[LayoutFit | None] = [None] * len(plans)
         for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
             costs[i], fits[i] = lay_out(
@@ -268,6 +293,10 @@ def _document(p: Plan, cost: Cost | None, fit: LayoutFit | None) -> dict[str, An
         if fit is not None:
             doc["cost"]["layout"] = fit.to_dict()
         doc["warnings"] = [*doc["warnings"], *cost.warnings]
+        if p.inference is not None:
+            from dsplan.cli._inference_budget import inference_cost
+
+            doc["inference"]["cost"] = inference_cost(p, cost)
     return doc
 
 
@@ -276,12 +305,18 @@ def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
     from dsplan.output.table import to_text
     from dsplan.output.text import plan_text, plans_table, preset_footer
 
-    parts = [plan_text(plans[0]) if len(plans) == 1 else plans_table(plans)]
+    parts: list[Any] = [plan_text(plans[0]) if len(plans) == 1 else plans_table(plans)]
+    notes: list[str] = []
+    if plans[0].inference is not None:
+        from dsplan.output.inference import inference_notes, inference_table
+
+        parts += [inference_table(doc) for doc in documents]
+        notes.append(inference_notes(documents))
     if "cost" in documents[0]:
         parts.append(
             cost_table(documents[0]["cost"]) if len(plans) == 1 else costs_table(documents)
         )
-    out(to_text(*parts, preset_footer(plans)))
+    out(to_text(*parts, *notes, preset_footer(plans)))
     seen: set[str] = set()
     for p in plans:
         for w in p.warnings:

@@ -156,7 +156,17 @@ def allocate(compute_flops: float, preset: Preset, options: SearchOptions) -> Al
     References:
         docs/laws.md, "Units": which law counts what.
     """
-    prediction = predict(preset, compute_flops)
+    return allocate_prediction(compute_flops, predict(preset, compute_flops), options)
+
+
+def allocate_prediction(
+    compute_flops: float, prediction: LawPrediction, options: SearchOptions
+) -> Allocation:
+    """The shape that realises a given prediction at C, as :func:`allocate` finds it.
+
+    For a model size chosen by other means than the law's optimum at C (the inference-aware
+    allocation of :mod:`dsplan.laws.inference`), with C the compute its shape is trained with.
+    """
     unit = prediction.model_size_unit
     if unit == "flops_per_token":
         candidate = best_shape(prediction.model_size, options)

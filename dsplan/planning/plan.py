@@ -35,6 +35,7 @@ from dsplan.scheduling.schedules import DEEPSEEK_WARMUP_STEPS, Schedule, multist
 
 if TYPE_CHECKING:
     from dsplan.laws.forms import HyperparameterLaw
+    from dsplan.laws.inference import InferenceReport
     from dsplan.laws.repeated import DataConstraint
 
 SCHEMA_VERSION = 1
@@ -211,6 +212,7 @@ class Plan:
     warnings: tuple[str, ...] = field(default=())
     hyperparameter_law: HyperparameterLaw | None = None
     data: DataConstraint | None = None
+    inference: InferenceReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         schedule = self.schedule.to_dict()
@@ -257,6 +259,8 @@ class Plan:
             }
         if self.data is not None:
             doc["data_constrained"] = self.data.to_dict()
+        if self.inference is not None:
+            doc["inference"] = self.inference.to_dict()
         return doc
 
 
@@ -347,9 +351,19 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
     ):
         raise InputError(f"unique tokens must be positive, got {options.unique_tokens!r}")
     preset = load_preset(options.preset)
-    search = options.search
+    return plan_allocation(allocate(c, preset, options.search), preset, options)
 
-    alloc = allocate(c, preset, search)
+
+def plan_allocation(
+    alloc: Allocation,
+    preset: Preset,
+    options: PlanOptions,
+    inference: InferenceReport | None = None,
+) -> Plan:
+    """The plan that trains an allocation's shape on its C / M tokens (what :func:`plan` does
+    with the law's optimum at C; :mod:`dsplan.planning.inference` passes another model size)."""
+    c = alloc.compute_flops
+    search = options.search
     optimal = _optimal(alloc)
     candidate = alloc.candidate
     shape_counts = alloc.counts
@@ -473,4 +487,5 @@ def plan(compute_flops: float, options: PlanOptions | None = None) -> Plan:
         warnings=tuple(warnings),
         hyperparameter_law=hyper_law,
         data=data,
+        inference=inference,
     )

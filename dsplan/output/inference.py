@@ -1,0 +1,84 @@
+"""The inference-aware allocation of ``dsplan budget --inference-tokens`` as a text table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dsplan.output.table import Column, FitTable, Styled
+from dsplan.units import count, sci
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+
+def target_text(inference: dict[str, Any]) -> str:
+    """What the target loss stands for, in words."""
+    target = inference["target"]
+    kind, value = target["kind"], target["value"]
+    if kind == "compute":
+        where = f"the compute-optimal plan at {sci(value)} FLOPs"
+    elif kind == "model_size":
+        where = f"{count(value)} {inference['model_size_unit']} trained compute-optimally"
+    else:
+        where = "as given"
+    return f"{target['loss']:.4f} nats ({where})"
+
+
+def _size(value: float, unit: str) -> str:
+    return f"{count(value)} {'M' if unit == 'flops_per_token' else 'params'}"
+
+
+def inference_table(document: dict[str, Any]) -> RenderableType:
+    """The allocation beside the compute-optimal one at the same loss, in the law's units."""
+    inf = document["inference"]
+    co = inf["compute_optimal"]
+    unit = inf["model_size_unit"]
+    table = FitTable(
+        [
+            Column("", "text", style="bold"),
+            Column("inference-aware"),
+            Column("compute-optimal"),
+        ],
+        title=f"Inference-aware allocation ({inf['source']})",
+        box="simple_head",
+    )
+    loss = f"{inf['target']['loss']:.4f}"
+    table.add_row("tokens served", count(inf["inference_tokens"]), count(inf["inference_tokens"]))
+    table.add_row("loss (nats)", loss, loss)
+    table.add_row(f"model ({unit})", _size(inf["model_size"], unit), _size(co["model_size"], unit))
+    table.add_row("training tokens", count(inf["tokens"]), count(co["tokens"]))
+    if inf["tokens_per_param"] is not None:
+        table.add_row(
+            "tokens/parameter", f"{inf['tokens_per_param']:.1f}", f"{co['tokens_per_param']:.1f}"
+        )
+    for key in ("training_flops", "inference_flops", "total_flops"):
+        table.add_row(key.replace("_flops", " FLOPs"), sci(inf[key]), sci(co[key]))
+    cost = inf.get("cost")
+    if cost is not None:
+        table.add_row(
+            "training GPU-hours",
+            f"{cost['training_gpu_hours']:,.0f}",
+            f"{cost['compute_optimal_training_gpu_hours']:,.0f}",
+        )
+        if "training_cost_usd" in cost:
+            table.add_row(
+                "training cost",
+                f"${cost['training_cost_usd']:,.0f}",
+                f"${cost['compute_optimal_training_cost_usd']:,.0f}",
+            )
+    table.add_row(
+        Styled("saving", "cyan"),
+        f"{sci(inf['saving_flops'])} FLOPs",
+        f"{inf['saving_fraction']:.1%} of the total",
+    )
+    return table
+
+
+def inference_notes(documents: list[dict[str, Any]]) -> str:
+    """The targets, the FLOPs convention and the hyperparameter basis, one line each."""
+    inf = documents[0]["inference"]
+    lines = [f"target: {target_text(d['inference'])}" for d in documents]
+    lines += [f"FLOPs: {inf['convention']}", f"plan: {inf['hyperparameters_basis']}"]
+    if inf.get("cost") is not None:
+        lines.append("inference is counted in FLOPs, not priced: serving runs at an MFU of its own")
+    return "\n".join(lines)
