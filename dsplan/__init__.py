@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dsplan.errors import DsplanError, InputError, ProblemFound
     from dsplan.fitting.report import FitReport
     from dsplan.fitting.run import fit, read_sweep
+    from dsplan.laws.inference import InferenceOptimum, InferenceTarget, inference_optimum
     from dsplan.model.flops import Counts, Shape, counts
     from dsplan.model.hf_config import HfConfig, read_hf_config
     from dsplan.model.hf_moe import HfMoeConfig, read_any_hf_config
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from dsplan.model.shape import SearchOptions, best_shape
     from dsplan.planning.compare import Comparison, compare
     from dsplan.planning.cost import Cost, Hardware, estimate, resolve_hardware
+    from dsplan.planning.inference import inference_plan
     from dsplan.planning.model_report import ModelReport, model_report
     from dsplan.planning.moe_plan import MoePlan, MoePlanOptions, moe_plan
     from dsplan.planning.moe_report import MoeModelReport, moe_model_report
@@ -82,6 +84,10 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "search_moe": ("dsplan.model.moe_shape", "search_moe"),
     "MoeSearchOptions": ("dsplan.model.moe_shape", "MoeSearchOptions"),
     "moe_plan": ("dsplan.planning.moe_plan", "moe_plan"),
+    "inference_plan": ("dsplan.planning.inference", "inference_plan"),
+    "InferenceTarget": ("dsplan.laws.inference", "InferenceTarget"),
+    "inference_optimum": ("dsplan.laws.inference", "inference_optimum"),
+    "InferenceOptimum": ("dsplan.laws.inference", "InferenceOptimum"),
     "MoePlan": ("dsplan.planning.moe_plan", "MoePlan"),
     "MoePlanOptions": ("dsplan.planning.moe_plan", "MoePlanOptions"),
     # scheduling
@@ -125,6 +131,8 @@ __all__ = [
     "Hardware",
     "HfConfig",
     "HfMoeConfig",
+    "InferenceOptimum",
+    "InferenceTarget",
     "InputError",
     "Mla",
     "ModelReport",
@@ -157,6 +165,8 @@ __all__ = [
     "extend",
     "fit",
     "get_gpu",
+    "inference_optimum",
+    "inference_plan",
     "learning_rate_at",
     "load_config",
     "load_preset",

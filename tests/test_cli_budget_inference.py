@@ -23,9 +23,9 @@ def test_match_quality_reproduces_sardana_fig1() -> None:
     assert inf["saving_fraction"] == pytest.approx(0.163, abs=5e-4)
     assert inf["compute_optimal"]["model_size"] == 13_000_000_000
     assert inf["compute_optimal"]["tokens_per_param"] == pytest.approx(47.5, abs=0.05)
-    # The plan is that of the new training compute, with the shape nearest 7.12B parameters.
-    assert doc["compute_flops"] == pytest.approx(inf["training_flops"], rel=1e-6)
+    # The plan trains the shape nearest 7.12B parameters on D* tokens: C' = M x D*.
     assert doc["architecture"]["params_total"] == pytest.approx(7.12e9, rel=0.02)
+    assert doc["training"]["tokens"] == inf["tokens"]
     assert doc["training"]["tokens"] * doc["architecture"]["flops_per_token"] == pytest.approx(
         doc["compute_flops"], rel=1e-6
     )
@@ -97,3 +97,58 @@ def test_with_a_gpu_both_trainings_are_costed() -> None:
 )
 def test_bad_input_exits_2_with_one_line(args: tuple[str, ...], fragment: str) -> None:
     assert_input_error(run_cli("budget", *args), fragment)
+
+
+def run_config(*args: str) -> str:
+    result = run_cli("budget", *args, "--format", "toml")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "beyond_2x_d_opt"),
+    [
+        (("--match-quality", "13e9", "--inference-tokens", "2e12", *A3), False),
+        (("1e20", "--inference-tokens", "1e14", *A3, "--gpu", "h100"), True),
+        (("1e22", "--inference-tokens", "2e13", "--preset", "epoch"), True),
+    ],
+)
+def test_the_written_config_states_its_demand_and_checks_strict(
+    args: tuple[str, ...], beyond_2x_d_opt: bool
+) -> None:
+    """What dsplan writes, dsplan accepts: the over-training is declared in [plan], and DSP302
+    measures the tokens against the inference-aware allocation instead of D_opt."""
+    text = run_config(*args)
+    assert "[plan]" in text and "inference_tokens = " in text
+    assert "inference-aware run" in text
+    result = run_cli("check", "--strict", "--format", "json", "-", input=text)
+    assert result.exit_code == 0, result.stdout
+    rules = {f["rule"] for f in result.json()["files"][0]["findings"]}
+    assert "DSP302" not in rules
+    # Without the declaration, the same run is over-trained against D_opt(C) (the 13B anchor's
+    # 7.1B on 1.3T is 2x D_opt at its own C, at the edge of the band).
+    bare = text.replace("inference_tokens = ", "# inference_tokens = ")
+    plain = run_cli("check", "--format", "json", "-", input=bare).json()
+    assert ("DSP302" in {f["rule"] for f in plain["files"][0]["findings"]}) is beyond_2x_d_opt
+
+
+def test_a_declared_demand_too_small_for_the_tokens_is_still_reported() -> None:
+    text = run_config("1e20", "--inference-tokens", "1e14", *A3)
+    text = text.replace("inference_tokens = 100000000000000", "inference_tokens = 1000000000")
+    result = run_cli("check", "-", input=text)
+    assert "DSP302" in result.stdout
+    assert "over-trained even for that inference demand" in result.stdout
+
+
+def test_a_demand_under_a_preset_without_a_loss_law_is_said_so() -> None:
+    text = run_config("1e20", "--inference-tokens", "1e14", *A3)
+    result = run_cli("check", "--preset", "current", "-", input=text)
+    assert "preset current has no loss law" in result.stdout
+
+
+def test_a_negative_demand_is_a_load_error() -> None:
+    text = run_config("1e20", "--inference-tokens", "1e14", *A3)
+    text = text.replace("inference_tokens = 100000000000000", "inference_tokens = -5")
+    result = run_cli("check", "-", input=text)
+    assert result.exit_code == 2
+    assert "plan.inference_tokens: must be 0 or more tokens" in result.stderr

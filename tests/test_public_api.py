@@ -239,7 +239,24 @@ def _errors() -> None:
     assert issubclass(dsplan.ProblemFound, dsplan.DsplanError)
 
 
+def _inference() -> None:
+    """Sardana et al. 2023 (arXiv 2401.00448), Fig. 1: 13B of Chinchilla quality, 2T tokens served."""
+    loss = dsplan.load_preset("chinchilla-a3").loss
+    assert loss is not None
+    best = dsplan.inference_optimum(loss, 2.0238456965, 2e12)
+    assert isinstance(best, dsplan.InferenceOptimum)
+    assert best.optimum.model_size == pytest.approx(7.12e9, rel=5e-3)
+    target = dsplan.InferenceTarget("model_size", 13e9)
+    p = dsplan.inference_plan(target, 2e12, dsplan.PlanOptions(preset="chinchilla-a3"))
+    assert p.inference is not None
+    assert p.inference.optimum.saving_fraction == pytest.approx(0.163, abs=5e-4)
+
+
 CALLS: dict[str, Callable[..., None]] = {
+    "inference_plan": _inference,
+    "InferenceTarget": _inference,
+    "inference_optimum": _inference,
+    "InferenceOptimum": _inference,
     "plan": _plan,
     "Plan": _plan,
     "PlanOptions": _plan_options,

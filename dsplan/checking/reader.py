@@ -235,6 +235,9 @@ def parse_config(
     hyper_value = _hyperparameters(r, base)
     hardware = _hardware(r, base)
     ignore = r.get("check.ignore") or ()
+    inference_tokens = r.get("plan.inference_tokens")
+    if inference_tokens is not None and inference_tokens < 0:
+        r.problem("plan.inference_tokens", f"must be 0 or more tokens, got {inference_tokens!r}")
     chosen = _preset(r, base, preset, preset_value)
     layout = None
     if isinstance(data.get("parallelism"), dict) and model is not None and training is not None:
@@ -250,6 +253,7 @@ def parse_config(
         ignore=tuple(ignore),
         hyperparameters=hyper_value,
         given=frozenset(r.given),
+        inference_tokens=inference_tokens,
         lines=lines,
         layout=layout,
         trainer_keys=r.layout_names,

@@ -288,6 +288,8 @@ class RunConfig:
     ignore: tuple[str, ...] = ()
     hyperparameters: str | None = None
     given: frozenset[str] = frozenset()
+    # [plan] inference_tokens: the inference demand an over-trained run was planned for.
+    inference_tokens: float | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False)
     # Where the config came from: "dsplan" (this schema) or a trainer's dialect, with its layout.
     dialect: str = "dsplan"

@@ -173,6 +173,16 @@ SCHEMA: tuple[Key, ...] = (
         "the GPU table's price",
         "Price used against budget_usd.",
     ),
+    # [plan]: what the plan was made for, beyond its training run
+    Key(
+        "plan",
+        "inference_tokens",
+        "number",
+        "tokens",
+        _NO_DEFAULT,
+        "Tokens the model will serve: DSP302 then measures the tokens against the inference-aware "
+        "allocation at the model's loss (Sardana et al. 2023), not D_opt.",
+    ),
     # [check]
     Key("check", "ignore", "strings", "rule ids", [], "Rules to skip for this file."),
     # [parallelism]: the layout of the run on its GPUs (`dsplan budget --gpu G --gpus N` writes it);
@@ -273,7 +283,7 @@ SCHEMA: tuple[Key, ...] = (
     Key("model.mla", "v_head_dim", "int", "", 128, "MLA: value head width."),
 )
 
-TABLES = ("model", "training", "data", "hardware", "check", "parallelism")
+TABLES = ("model", "training", "data", "hardware", "plan", "check", "parallelism")
 # Tables inside [model]: an MoE model's experts and its MLA attention.
 SUBTABLES = ("model.moe", "model.mla")
 BY_PATH = {k.path: k for k in SCHEMA}

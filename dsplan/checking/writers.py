@@ -17,6 +17,7 @@ from dsplan.checking.schema import (
 from dsplan.io import toml_string
 
 if TYPE_CHECKING:
+    from dsplan.laws.inference import InferenceReport
     from dsplan.model.flops import Shape
     from dsplan.model.moe import MoeShape
     from dsplan.planning.cost import Cost
@@ -49,8 +50,9 @@ def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None =
     preset = plan.preset
     stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
     stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
+    kind = "compute-optimal" if plan.inference is None else "inference-aware"
     lines = [
-        f"# dsplan budget {plan.compute_flops:.4g}: compute-optimal run under preset {preset.id!r}.",
+        f"# dsplan budget {plan.compute_flops:.4g}: {kind} run under preset {preset.id!r}.",
         f"# C = M * D = {plan.architecture.flops_per_token} FLOPs/token x "
         f"{plan.training.tokens:.6g} tokens. Check it with: dsplan check FILE",
         f"schema_version = {CONFIG_SCHEMA_VERSION}",
@@ -75,6 +77,8 @@ def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None =
         lines += ["", *hardware_table(cost)]
     if layout is not None and layout.best is not None:
         lines += ["", *parallelism_table(layout)]
+    if plan.inference is not None:
+        lines += ["", *plan_table(plan.inference)]
     check = check_table(plan_ignores(plan))
     if check:
         lines += ["", *check]
@@ -219,6 +223,25 @@ def parallelism_table(fit: LayoutFit) -> list[str]:
         lines.append(f"stage_layers = [{', '.join(str(n) for n in stages)}]")
     lines += [f"gpus = {fit.gpus}", f"gpu = {toml_string(fit.gpu)}"]
     return lines
+
+
+def plan_table(inference: InferenceReport) -> list[str]:
+    """The ``[plan]`` table of an inference-aware plan: its inference demand, and why its tokens sit
+    above D_opt (``dsplan check`` measures them against the same allocation instead)."""
+    r = inference.optimum
+    best, co = r.optimum, r.compute_optimal
+    unit = inference.model_size_unit
+    return [
+        "[plan]",
+        f"# Inference-aware allocation (Sardana et al. 2023): to serve {r.inference_tokens:.4g} "
+        f"tokens at a loss of {r.target_loss:.4g} nats,",
+        f"# {best.model_size:.4g} {unit} on {best.tokens:.4g} tokens costs "
+        f"{best.total_flops:.4g} FLOPs of training + inference; the compute-optimal",
+        f"# {co.model_size:.4g} on {co.tokens:.4g} tokens costs {co.total_flops:.4g} "
+        f"({r.saving_fraction:.1%} more). The tokens sit above D_opt on purpose:",
+        "# dsplan check measures them against this allocation (DSP302).",
+        f"inference_tokens = {_toml_number('inference_tokens', r.inference_tokens)}",
+    ]
 
 
 def plan_ignores(plan: Plan) -> Ignores:

@@ -49,8 +49,9 @@ CONVENTION = (
     "for a law in parameters N, M and M / 3 for a law in M (FLOPs per token)"
 )
 HYPERPARAMETERS_BASIS = (
-    "batch, learning rate and schedule as for any plan at the training compute C = k X D of this "
-    "allocation; the hyperparameter laws were fitted on compute-optimal runs (an assumption here)"
+    "the shape nearest X trains on D tokens (C = M x D); batch, learning rate and schedule as for "
+    "any plan at that C, though the hyperparameter laws were fitted on compute-optimal runs "
+    "(an assumption here)"
 )
 _BRACKET_LIMIT = 4096.0  # phi - phi_0 beyond this is far past any float-representable D
 

@@ -39,7 +39,7 @@ def inference_table(document: dict[str, Any]) -> RenderableType:
             Column("inference-aware"),
             Column("compute-optimal"),
         ],
-        title=f"Inference-aware allocation ({inf['source']})",
+        title="Inference-aware allocation (Sardana et al. 2023)",
         box="simple_head",
     )
     loss = f"{inf['target']['loss']:.4f}"

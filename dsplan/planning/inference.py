@@ -2,12 +2,13 @@
 
 :func:`dsplan.laws.inference.inference_optimum` finds the model size X* and tokens D* that reach a
 target loss for the least training plus inference FLOPs. This module turns that into a plan like
-any other: the training compute ``C' = k X* D*`` (6 N* D*, or M* D* for a law in M) plays the part
-the budget C plays in :func:`dsplan.planning.plan.plan`. The shape is the one whose size (in the
-law's convention) is closest to X*, trained on ``C' / M_exact`` tokens; the batch, learning rate and
-schedule are those the preset's hyperparameter law gives at ``C'`` with that shape and those tokens,
-as for a compute-optimal plan at ``C'``. Beside it, the compute-optimal plan that reaches the same
-loss, and the FLOPs the inference-aware one saves.
+any other: the shape is the one whose size (in the law's convention) is closest to X*, trained on
+D* tokens, so its training compute is ``C' = M_exact D*``; the batch, learning rate and schedule
+are those the preset's hyperparameter law gives at ``C'`` with that shape and those tokens, as for
+any plan at ``C'``. (A compute-optimal plan trains its shape on C / M_exact tokens instead; here the
+tokens are what the target loss is made of, and at small scale, where the embeddings weigh in a
+parameter count and M is far from 6N, C / M would miss them by a factor.) Beside it, the
+compute-optimal plan that reaches the same loss, and the FLOPs the inference-aware one saves.
 
 The target is a loss (``--target-loss``), the loss of the compute-optimal plan at C (a budget), or
 that of a model of a given size trained compute-optimally (``--match-quality``).
@@ -16,6 +17,7 @@ that of a model of a given size trained compute-optimally (``--match-quality``).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dsplan.catalog.presets import load_preset
@@ -111,11 +113,13 @@ def inference_plan(
         reference_c = optimum.compute_optimal.training_flops / scale
     reference = plan(reference_c, options)
     best = optimum.optimum
-    c_train = best.training_flops / scale
+    prediction = LawPrediction(best.model_size, preset.predicts, best.tokens, BASIS)
+    shape = allocate_prediction(best.training_flops / scale, prediction, options.search)
+    # The shape trains on D* itself, the tokens the target loss needs: C' = M_exact x D*.
+    c_train = shape.flops_per_token * best.tokens
     if not (math.isfinite(c_train) and c_train > 0):
         raise InputError(f"the allocation's training compute {c_train!r} is not a finite number")
-    prediction = LawPrediction(best.model_size, preset.predicts, best.tokens, BASIS)
-    alloc = allocate_prediction(c_train, prediction, options.search)
+    alloc = replace(shape, compute_flops=c_train)
     report = InferenceReport(
         target,
         preset.predicts,

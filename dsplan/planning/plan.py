@@ -441,7 +441,7 @@ def plan_allocation(
             f"is {aspect:.3g} ({candidate.shape.n_layers} x {candidate.shape.d_model}; widths stop "
             f"at {MAX_D_MODEL}); see `dsplan shapes` for the alternatives"
         )
-    if not alloc.is_m_law:
+    if not alloc.is_m_law and inference is None:  # an inference plan trains the law's D
         warnings.append(
             f"preset {preset.id!r} predicts {prediction.model_size_unit}: the plan trains the "
             f"matching shape on C / M = {tokens:.3g} tokens, {tokens / prediction.law_tokens:.2f}x "

@@ -57,18 +57,72 @@ def _against_d_opt(f: Facts) -> tuple[float, str, str] | None:
     return ratio, lead, hint
 
 
+def _law_size(f: Facts) -> float | None:
+    """The config's model size in the preset's own convention (parameters of a kind, or M)."""
+    if f.counts is None or f.cfg.model.moe is not None:
+        return None
+    unit = f.preset.predicts
+    if unit == "flops_per_token":
+        return float(f.counts.flops_per_token)
+    if unit == "params_total":
+        return float(f.counts.params_total)
+    if unit == "params_non_embedding":
+        return float(f.counts.params_non_embedding)
+    if unit == "params_non_embedding_with_head":
+        m = f.cfg.model
+        return float(f.counts.params_non_embedding + m.vocab_size * m.d_model)
+    return None
+
+
+def _against_inference_optimum(f: Facts, served: float) -> tuple[float, str] | None:
+    """(tokens / D*, the comparison in words), D* the inference-aware tokens at the config's own
+    loss for ``plan.inference_tokens`` (Sardana et al. 2023); None where the preset has no loss law."""
+    loss, size, t = f.preset.loss, _law_size(f), f.cfg.training.tokens
+    if loss is None or size is None or t <= 0:
+        return None
+    from dsplan.laws.allocation import parametric_loss
+    from dsplan.laws.inference import flops_per_unit, inference_optimum
+
+    target = parametric_loss(loss, size, t)
+    best = inference_optimum(loss, target, served, flops_per_unit(f.preset.predicts)).optimum
+    return t / best.tokens, (
+        f"tokens = {fmt(t)} is {ratio_text(t / best.tokens)} D* = {best.tokens:.4g}, the "
+        f"inference-aware tokens for plan.inference_tokens = {fmt(served)} at this model's loss "
+        f"{target:.4g} nats (Sardana et al. 2023; model size {best.model_size:.3g})"
+    )
+
+
 @rule(
     "DSP302",
     INFO,
     "over-trained: tokens well above D_opt(C)",
-    "more than 2x D_opt (Eq. 4); often deliberate for cheaper inference",
+    "more than 2x D_opt (Eq. 4), or 2x the inference-aware D of a declared [plan] inference_tokens",
 )
 def over_trained(f: Facts) -> Iterator[Hit]:
     found = _against_d_opt(f)
-    if found is not None and found[0] > OVERTRAIN_FACTOR:
-        _, lead, hint = found
+    if found is None or found[0] <= OVERTRAIN_FACTOR:
+        return
+    _, lead, hint = found
+    served = f.cfg.inference_tokens
+    if served is None:
         yield Hit(
             "training.tokens", f"{lead}: over-trained, fine if inference cost is the goal", hint
+        )
+        return
+    inference = _against_inference_optimum(f, served)
+    if inference is None:
+        yield Hit(
+            "training.tokens",
+            f"{lead}: over-trained; plan.inference_tokens = {fmt(served)} is declared, but preset "
+            f"{f.preset.id} has no loss law to size an inference-aware allocation with",
+            hint,
+        )
+    elif inference[0] > OVERTRAIN_FACTOR:
+        yield Hit(
+            "training.tokens",
+            f"{inference[1]}: over-trained even for that inference demand",
+            f"tokens = {fmt(f.cfg.training.tokens / inference[0])} (dsplan budget "
+            f"--inference-tokens {fmt(served)} --preset {f.preset.id})",
         )
 
 
