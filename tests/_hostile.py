@@ -9,7 +9,8 @@ attacked tomorrow without a change here. Each option gets the values of its type
   ``--field`` path, and every hostile file (a text option may name a preset, GPU or law file);
 * paths: every hostile file (read options) or unwritable targets (write options).
 
-The hostile files: non-UTF-8 bytes, NUL bytes, 10,000-deep nested TOML and JSON, ``/dev/zero``, a
+The hostile files: non-UTF-8 bytes, NUL bytes, 10,000-deep nested TOML, JSON and YAML, a YAML alias
+bomb and a YAML tag that would run code, ``/dev/zero``, a
 file larger than dsplan's read bound (sparse, so it costs nothing to make), an empty file, a
 directory, a FIFO whose writer never stops, and valid files of each kind (preset, GPU table, run
 config, config.json, results CSV) with one value made hostile (wrong type, NaN, 1e308, 10**30, ...).
@@ -162,6 +163,14 @@ def build_corpus(root: Path, config_text: str, results_csv: str, grid_csv: str) 
     put("deep-json-array", "deep-array.json", "[" * DEPTH + "]" * DEPTH)
     put("deep-json-object", "deep-object.json", '{"a": ' * DEPTH + "1" + "}" * DEPTH)
     put("binary", "binary.csv", bytes(range(256)) * 4)
+    # YAML (the nanotron and OLMo dialects of check): nested past the recursion bound, an alias
+    # bomb of 10^9 values once expanded, a tag that would run code if constructed, Latin-1 bytes.
+    put("deep-yaml", "deep.yaml", "model:\n  model_config: " + "[" * DEPTH + "]" * DEPTH + "\n")
+    laughs = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    laughs += "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    put("yaml-alias-bomb", "laughs.yaml", laughs + "tokens: *l8\nparallelism: {}\n")
+    put("yaml-python-tag", "tag.yaml", "max_duration: !!python/object/apply:os.getcwd []\n")
+    put("yaml-non-utf8", "latin1.yaml", "max_duration: caf\xe9\n".encode("latin-1"))
     # A file past the read bound, sparse: it costs no disk and no time to make.
     big = root / "big.toml"
     with big.open("wb") as fh:

@@ -25,8 +25,9 @@ from dsplan.checking.rules import (
 )
 
 DATA = Path(__file__).parent / "data" / "configs"
-# dsplan's TOML, torchtitan job files (*.toml too) and Megatron-LM scripts and argument files.
-CONFIG_GLOBS = ("*.toml", "*.sh", "*.args")
+# dsplan's TOML, torchtitan job files (*.toml too), Megatron-LM scripts and argument files, and
+# nanotron and OLMo YAML.
+CONFIG_GLOBS = ("*.toml", "*.sh", "*.args", "*.yaml")
 VALID = sorted(p for g in CONFIG_GLOBS for p in (DATA / "valid").glob(g))
 INVALID = sorted(p for g in CONFIG_GLOBS for p in (DATA / "invalid").glob(g))
 DOCS = Path(__file__).parent.parent / "docs" / "check.md"

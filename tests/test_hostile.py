@@ -153,6 +153,16 @@ def test_deep_nesting_is_an_input_error(corpus: _hostile.Corpus) -> None:
     )
     r = run_cli("model", "--hf-config", str(corpus.files["deep-json-array"]))
     assert_input_error(r, "nested too deeply")
+    assert_input_error(run_cli("check", str(corpus.files["deep-yaml"])), "nested too deeply")
+
+
+def test_yaml_bombs_and_tags_are_input_errors(corpus: _hostile.Corpus) -> None:
+    bomb = run_cli("check", str(corpus.files["yaml-alias-bomb"]))
+    assert_input_error(bomb, "once its aliases are expanded (an alias bomb?)")
+    tag = run_cli("check", str(corpus.files["yaml-python-tag"]))
+    assert_input_error(tag, "tag !!python/object/apply:os.getcwd is not a plain YAML value")
+    latin = run_cli("check", str(corpus.files["yaml-non-utf8"]))
+    assert_input_error(latin, "not UTF-8 text (byte 0xe9 on line 1)")
 
 
 def test_an_overflow_names_the_inputs() -> None:

@@ -88,9 +88,22 @@ def parse_any(
         ConfigProblems: every problem of the file.
     """
     # Imported here for start-up: the dialects package only when a config is parsed.
-    from dsplan.checking.dialects import detect, translate
+    from dsplan.checking.dialects import YAML_SUFFIXES, detect, translate
 
     chosen = dialect or detect(text)
+    if chosen == "dsplan" and file.lower().endswith(YAML_SUFFIXES):
+        raise ConfigProblems(
+            [
+                Problem(
+                    file,
+                    None,
+                    "",
+                    "a YAML file that is neither a nanotron config (model.model_config, tokens, "
+                    "parallelism) nor an OLMo one (global_train_batch_size, max_duration); "
+                    "pass --dialect nanotron or --dialect olmo",
+                )
+            ]
+        )
     if chosen == "dsplan":
         return parse_config(text, file, base_dir=base_dir, preset=preset)
     if preset is not None:

@@ -241,8 +241,9 @@ class Layout:
     Degrees are the trainer's own: ``data`` is DP (torchtitan: replicate x shard), ``world_size``
     is None where the file does not say how many GPUs run it. ``split`` names whose rule divides
     the layers over pipeline stages: ``"megatron"`` (even, unless the first/last stage layers are
-    given), ``"torchtitan"`` (its own uneven split) or ``"dsplan"`` (even, unless
-    ``stage_layers`` states the split). ``zero`` (None: unknown), ``recompute``,
+    given), ``"torchtitan"`` (its own uneven split), ``"nanotron"`` (blocks spread
+    by their compute cost), ``"fsdp"`` (OLMo: no pipeline, DP is the world) or ``"dsplan"`` (even,
+    unless ``stage_layers`` states the split). ``zero`` (None: unknown), ``recompute``,
     ``sequence_parallel`` (None: with TP > 1), ``virtual_stages`` and ``gpu`` are what the memory
     rule needs, where the config says.
     """
@@ -296,6 +297,10 @@ class RunConfig:
     layout: Layout | None = None
     # A trainer dialect: the trainer's key or argument each dsplan key was read from.
     trainer_keys: dict[str, str] = field(default_factory=dict, compare=False)
+    # A trainer dialect: the schedule's quantities as the trainer writes them, for findings phrased
+    # in its own terms: "warmup" ("lr_warmup_steps 5000"), "steps" ("train_steps 20000"), "floor"
+    # ("min_decay_lr 3e-05") and "peak" ("learning_rate 0.0003").
+    terms: dict[str, str] = field(default_factory=dict, compare=False)
 
     def line_of(self, key: str) -> int | None:
         """The line where ``key`` (``training.learning_rate``) or its table is written, if known."""

@@ -47,7 +47,7 @@ IgnoreOption = Annotated[
 DialectOption = Annotated[
     str | None,
     typer.Option(
-        help="Read every file as this dialect: dsplan, torchtitan or megatron "
+        help="Read every file as this dialect: dsplan, torchtitan, megatron, nanotron or olmo "
         "(default: detected from each file's content).",
         show_default=False,
     ),
@@ -64,7 +64,8 @@ HfConfigOption = Annotated[
 WorldSizeOption = Annotated[
     int | None,
     typer.Option(
-        help="GPUs of the run, for trainer files that do not say (torchtitan's shard degree -1).",
+        help="GPUs of the run, for trainer files that do not say (torchtitan's shard degree -1, "
+        "OLMo's FSDP).",
         show_default=False,
     ),
 ]

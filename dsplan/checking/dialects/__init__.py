@@ -1,7 +1,7 @@
 """Trainer dialects: ``dsplan check`` reads a trainer's own file as it is.
 
 A dialect module translates one trainer's file (torchtitan's job TOML, a Megatron-LM launch script
-or argument file) into dsplan's :class:`~dsplan.checking.run_config.RunConfig`, with the trainer's
+or argument file, a nanotron or OLMo training YAML) into dsplan's :class:`~dsplan.checking.run_config.RunConfig`, with the trainer's
 defaults filled in where a key is absent, a :class:`~dsplan.checking.run_config.Layout` of the run on
 its GPUs, and a map from each dsplan key (``training.learning_rate``) to the line of the trainer's
 key or argument, so that every finding points into the trainer's file. The rules then run on the
@@ -23,7 +23,10 @@ from dsplan.errors import InputError
 if TYPE_CHECKING:
     from dsplan.checking.run_config import RunConfig
 
-DIALECTS = ("dsplan", "torchtitan", "megatron")
+DIALECTS = ("dsplan", "torchtitan", "megatron", "nanotron", "olmo")
+# The YAML dialects need PyYAML, an optional extra (dialects/yaml_doc.py).
+YAML_DIALECTS = ("nanotron", "olmo")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 # Tables only a torchtitan job file has (torchtitan/config/job_config.py), and its parallel
 # degrees; dsplan's own schema has none of them (its [parallelism] table says tensor_parallel,
@@ -42,6 +45,17 @@ _MEGATRON_FLAGS = re.compile(
 )
 
 
+# nanotron's keys (src/nanotron/config/config.py): its model config sits under model.model_config,
+# and a run has tokens and parallelism sections. A YAML key is "name:", which TOML never writes.
+_NANOTRON_MODEL = re.compile(r"^\s+model_config\s*:", re.MULTILINE)
+_NANOTRON_TOKENS = re.compile(r"^tokens\s*:", re.MULTILINE)
+_NANOTRON_PARALLELISM = re.compile(r"^parallelism\s*:", re.MULTILINE)
+# OLMo's top-level training keys (olmo/config.py TrainConfig).
+_OLMO_KEYS = re.compile(
+    r"^(global_train_batch_size|device_train_microbatch_size|max_duration)\s*:", re.MULTILINE
+)
+
+
 def check_dialect(name: str) -> str:
     """``name`` if it is a dialect dsplan reads, else InputError naming the choices."""
     if name not in DIALECTS:
@@ -50,7 +64,14 @@ def check_dialect(name: str) -> str:
 
 
 def detect(text: str) -> str:
-    """The dialect of a config's text: ``megatron``, ``torchtitan`` or ``dsplan`` (the default)."""
+    """The dialect of a config's text: ``nanotron``, ``olmo``, ``megatron``, ``torchtitan`` or
+    ``dsplan`` (the default)."""
+    if _NANOTRON_MODEL.search(text) or (
+        _NANOTRON_TOKENS.search(text) and _NANOTRON_PARALLELISM.search(text)
+    ):
+        return "nanotron"
+    if _OLMO_KEYS.search(text):
+        return "olmo"
     if _TORCHTITAN_TABLES.search(text):
         return "torchtitan"
     if _MEGATRON_FLAGS.search(text):
@@ -79,6 +100,18 @@ def translate(
         from dsplan.checking.dialects import torchtitan
 
         return torchtitan.translate(
+            text, file, base_dir=base_dir, preset=preset, hf_config=hf_config, world_size=world_size
+        )
+    if dialect == "nanotron":
+        from dsplan.checking.dialects import nanotron
+
+        return nanotron.translate(
+            text, file, base_dir=base_dir, preset=preset, hf_config=hf_config, world_size=world_size
+        )
+    if dialect == "olmo":
+        from dsplan.checking.dialects import olmo
+
+        return olmo.translate(
             text, file, base_dir=base_dir, preset=preset, hf_config=hf_config, world_size=world_size
         )
     from dsplan.checking.dialects import megatron

@@ -85,8 +85,12 @@ def build(
     schedule: dict[str, Any],
     preset: str | None,
     layout: Layout,
+    ignore: tuple[str, ...] = (),
+    terms: dict[str, str] | None = None,
 ) -> RunConfig:
-    """The run config of a translated trainer file."""
+    """The run config of a translated trainer file; ``ignore`` are the rule codes the file skips
+    (a YAML comment), ``terms`` the schedule's quantities in the trainer's words
+    (:attr:`RunConfig.terms`)."""
     training = TrainingConfig(
         tokens=tokens if math.isfinite(tokens) else 0.0,
         learning_rate=learning_rate,
@@ -110,6 +114,8 @@ def build(
         trainer_keys=dict(c.names),
         dialect=dialect,
         layout=layout,
+        ignore=ignore,
+        terms=dict(terms or {}),
     )
 
 

@@ -1,4 +1,5 @@
-"""DSP6xx: the parallel layout of a config (torchtitan, Megatron-LM, dsplan's ``[parallelism]``).
+"""DSP6xx: the parallel layout of a config (torchtitan, Megatron-LM, nanotron, OLMo, dsplan's
+``[parallelism]``).
 
 These rules read :attr:`RunConfig.layout <dsplan.checking.run_config.RunConfig.layout>`, which a
 trainer dialect sets (:mod:`dsplan.checking.dialects`) and a dsplan config sets with its
@@ -53,10 +54,13 @@ def degrees_divide_world(f: Facts) -> Iterator[Hit]:
     replicas = world // model
     if lay.split != "megatron" and lay.data is not None and lay.data * model != world:
         rest = "data_parallel_shard_degree = -1" if lay.split == "torchtitan" else "data_parallel"
+        hint = f"{rest} = {replicas} (the rest of the world)"
+        if lay.split == "nanotron":
+            hint = f"parallelism.dp = {replicas} (nanotron needs tp x pp x dp x cp = the world)"
         yield Hit(
             "layout.data",
             f"DP {lay.data} x {_degrees(f)} = {lay.data * model} GPUs, but the world is {world}",
-            f"{rest} = {replicas} (the rest of the world)",
+            hint,
         )
         return
     if lay.expert > 1 and (replicas * lay.context) % lay.expert:

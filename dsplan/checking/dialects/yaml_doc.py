@@ -1,0 +1,236 @@
+"""A trainer's YAML config read safely: plain values only, bounded, with the line of every key.
+
+PyYAML is an optional dependency (``pip install 'dsplan[yaml]'``), imported here and only when a
+YAML file is read. The text is *composed* (parsed into nodes, never constructed into objects), so a
+tag such as ``!!python/object`` is never acted on: it is reported. Values are built from the nodes
+by :func:`_value`, which accepts the plain YAML types only (mappings, sequences, strings, numbers,
+booleans, null) and counts every node it builds, so that an alias bomb (the "billion laughs":
+aliases of aliases that expand exponentially) stops at :data:`MAX_NODES`. The composer is PyYAML's
+pure-Python one, which recursion bounds: a file nested thousands of levels deep is an error, not a
+crash. Being pure Python it reads some 50 KiB a second on a loaded machine, so a YAML config is
+refused above :data:`MAX_YAML_BYTES` (a trainer's config is a few KiB).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dsplan.checking.dialects._common import Collector, number
+from dsplan.checking.schema import ConfigProblems, Problem
+from dsplan.errors import InputError
+
+MAX_YAML_BYTES = 256 * 1024
+"""The largest YAML config dsplan reads (256 KiB, some fifty times a real trainer config)."""
+MAX_NODES = 100_000
+"""The most values a YAML config may hold once its aliases are expanded."""
+
+INSTALL_HINT = "reading a YAML config needs PyYAML: pip install 'dsplan[yaml]'"
+
+_PLAIN = "tag:yaml.org,2002:"
+_SCALARS = {f"{_PLAIN}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
+
+
+class _TooMany(Exception):
+    """More than :data:`MAX_NODES` values after aliases are expanded."""
+
+
+def _yaml() -> Any:
+    """The ``yaml`` module, or InputError naming the extra that installs it."""
+    try:
+        import yaml
+    except ImportError:
+        raise InputError(INSTALL_HINT) from None
+    return yaml
+
+
+def load(text: str, file: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """The mapping at the top of a YAML config, and the 1-based line of each dotted key path.
+
+    ``model.model_config.hidden_size`` (and each prefix, ``model``) maps to the line of the key;
+    an item of a sequence is numbered (``data_stages.0.name``).
+
+    Raises:
+        InputError: PyYAML is not installed.
+        ConfigProblems: too large, not valid YAML, nested too deeply, an alias bomb, a tag that is
+            not a plain YAML value, or a top level that is not a mapping.
+    """
+    yaml = _yaml()
+    size = len(text.encode("utf-8"))
+    if size > MAX_YAML_BYTES:
+        raise _problem(
+            file,
+            None,
+            f"larger than {MAX_YAML_BYTES // 1024} KiB, the most dsplan reads of a YAML config",
+        )
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise _problem(file, None, "not valid YAML: nested too deeply") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise _problem(file, line, f"not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise _problem(file, None, f"not valid YAML: {exc}") from None
+    if root is None:
+        raise _problem(file, None, "an empty YAML document")
+    if not isinstance(root, yaml.MappingNode):
+        raise _problem(
+            file, root.start_mark.line + 1, "the top of a trainer config must be a mapping"
+        )
+    lines: dict[str, int] = {}
+    budget = [MAX_NODES]
+    try:
+        data = _value(yaml, root, "", lines, budget, file)
+    except _TooMany:
+        raise _problem(
+            file,
+            None,
+            f"more than {MAX_NODES} values once its aliases are expanded (an alias bomb?)",
+        ) from None
+    except RecursionError:
+        raise _problem(file, None, "not valid YAML: nested too deeply") from None
+    assert isinstance(data, dict)
+    return data, lines
+
+
+def _problem(file: str, line: int | None, message: str) -> ConfigProblems:
+    return ConfigProblems([Problem(file, line, "", message)])
+
+
+def _value(
+    yaml: Any, node: Any, path: str, lines: dict[str, int], budget: list[int], file: str
+) -> Any:
+    """The plain Python value of ``node``, recording key lines under ``path``."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooMany
+    plain = {
+        yaml.ScalarNode: _SCALARS,
+        yaml.SequenceNode: {f"{_PLAIN}seq"},
+        yaml.MappingNode: {f"{_PLAIN}map"},
+    }[type(node)]
+    if node.tag not in plain:
+        raise _problem(
+            file,
+            node.start_mark.line + 1,
+            f"tag {node.tag.replace(_PLAIN, '!!')} is not a plain YAML value; dsplan reads "
+            "strings, numbers, booleans, lists and mappings only",
+        )
+    if isinstance(node, yaml.ScalarNode):
+        return yaml.constructor.SafeConstructor().construct_object(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _value(yaml, item, _join(path, str(i)), lines, budget, file)
+            for i, item in enumerate(node.value)
+        ]
+    out: dict[str, Any] = {}
+    merged: list[Any] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == f"{_PLAIN}merge":  # ``<<: *base``: the base's keys, unless set here
+            merged += (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            continue
+        key = _value(yaml, key_node, path, {}, budget, file)
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise _problem(
+                file, key_node.start_mark.line + 1, "a mapping key must be a plain value"
+            )
+        name = _join(path, str(key))
+        lines.setdefault(name, key_node.start_mark.line + 1)
+        out[str(key)] = _value(yaml, value_node, name, lines, budget, file)
+    for base in merged:
+        value = _value(yaml, base, path, {}, budget, file)
+        if not isinstance(value, dict):
+            raise _problem(file, base.start_mark.line + 1, "a merge key (<<) takes a mapping")
+        for key, item in value.items():
+            out.setdefault(key, item)
+    return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+_KINDS = {
+    "int": "an integer",
+    "number": "a finite number",
+    "string": "a string",
+    "bool": "a boolean",
+}
+
+
+class Doc:
+    """A loaded YAML config: values by dotted path, their lines, and the problems of the file."""
+
+    def __init__(self, data: dict[str, Any], lines: dict[str, int], c: Collector) -> None:
+        self.data, self.lines, self.c = data, lines, c
+
+    def line(self, path: str) -> int | None:
+        """The line of ``path``, else of its nearest written parent."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rpartition(".")[0]
+        return None
+
+    def node(self, path: str) -> Any:
+        value: Any = self.data
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def has(self, path: str) -> bool:
+        """Whether ``path`` is written with a value (``key: null`` counts as absent, as the
+        trainers' dataclasses read it: the default applies)."""
+        return self.node(path) is not None
+
+    def get(self, path: str, kind: str, default: Any = None) -> Any:
+        """The value at ``path`` (``default`` if absent), checked to be of ``kind``; None (and a
+        problem) if it is not."""
+        if not self.has(path):
+            return default
+        value = self.node(path)
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": number(value),
+            "string": isinstance(value, str),
+            "bool": isinstance(value, bool),
+        }[kind]
+        if not ok:
+            self.c.problem(self.line(path), path, f"expected {_KINDS[kind]}, got {value!r}")
+            return None
+        return float(value) if kind == "number" else value
+
+    def required(self, path: str, kind: str, why: str = "") -> Any:
+        if not self.has(path):
+            self.c.problem(self.line(path), path, f"missing required key{why}")
+            return None
+        return self.get(path, kind)
+
+    def table(self, path: str) -> None:
+        """A problem if ``path`` is written but is not a mapping."""
+        value = self.node(path)
+        if value is not None and not isinstance(value, dict):
+            self.c.problem(self.line(path), path, f"must be a mapping, got {value!r}")
+
+
+# ``# dsplan: ignore DSP305, DSP106 (why)``: a trainer's YAML has no room for a [check] table (nanotron
+# refuses unknown keys), so a comment carries it.
+_IGNORE = re.compile(r"^\s*#\s*dsplan:\s*ignore\s+((?:DSP\w*)(?:\s*,\s*DSP\w*)*)", re.IGNORECASE)
+
+
+def comment_ignores(text: str) -> tuple[tuple[str, ...], int | None]:
+    """The rule codes of every ``# dsplan: ignore CODES`` comment, and the line of the first."""
+    codes: list[str] = []
+    first = None
+    for number_, raw in enumerate(text.splitlines(), start=1):
+        found = _IGNORE.match(raw)
+        if found:
+            codes += [code.strip() for code in found.group(1).split(",")]
+            first = first or number_
+    return tuple(codes), first
