@@ -80,7 +80,7 @@ def test_detection_and_the_yaml_a_dialect_cannot_place(tmp_path: Path) -> None:
     first = run_cli("check", str(NANOTRON)).stdout.splitlines()[0]
     assert "read as nanotron" in first
     other = _write(tmp_path, "name: something\nsteps: 3\n")
-    assert_input_error(run_cli("check", str(other)), "pass --dialect nanotron or --dialect olmo")
+    assert_input_error(run_cli("check", str(other)), "`dsplan check --dialect nanotron` (or olmo)")
     forced = run_cli("check", str(OLMO), "--dialect", "nanotron")
     assert forced.exit_code == 2 and "tokens.sequence_length: missing required key" in forced.stderr
 

@@ -100,7 +100,7 @@ def parse_any(
                     "",
                     "a YAML file that is neither a nanotron config (model.model_config, tokens, "
                     "parallelism) nor an OLMo one (global_train_batch_size, max_duration); "
-                    "pass --dialect nanotron or --dialect olmo",
+                    "name its dialect: `dsplan check --dialect nanotron` (or olmo)",
                 )
             ]
         )
