@@ -152,3 +152,32 @@ def test_a_negative_demand_is_a_load_error() -> None:
     result = run_cli("check", "-", input=text)
     assert result.exit_code == 2
     assert "plan.inference_tokens: must be 0 or more tokens" in result.stderr
+
+
+def test_compare_gains_the_inference_aware_allocation_per_law() -> None:
+    args = ("compare", "1e22", "--preset", "chinchilla-a3", "--preset", "current")
+    plain = run_cli(*args, "--format", "json")
+    assert "inference_tokens" not in plain.json()["inputs"]
+    assert all("inference" not in row for row in plain.json()["budgets"][0]["laws"])
+    result = run_cli(*args, "--inference-tokens", "2e12", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["inputs"]["inference_tokens"] == 2e12
+    a3, current = doc["budgets"][0]["laws"]
+    planned = run_cli("budget", "1e22", "--inference-tokens", "2e12", *A3, "--format", "json")
+    inf = planned.json()["inference"]
+    assert a3["inference"]["available"] is True
+    for key in ("model_size", "tokens", "total_flops", "saving_flops", "saving_fraction"):
+        assert a3["inference"][key] == inf[key]
+    assert a3["inference"]["compute_optimal_total_flops"] == inf["compute_optimal"]["total_flops"]
+    assert current["inference"]["available"] is False
+    assert "no loss law" in current["inference"]["reason"]
+    text = run_cli(*args, "--inference-tokens", "2e12")
+    assert "Inference-aware (Sardana et al. 2023): 2T tokens served" in text.stdout
+    assert "N/A: current predicts the allocation directly" in text.stdout
+
+
+def test_compare_rejects_bad_inference_tokens() -> None:
+    assert_input_error(
+        run_cli("compare", "1e22", "--inference-tokens", "lots"), "--inference-tokens must be"
+    )

@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from dsplan.cli._options import SeqLenOption, UniqueTokensOption, VocabSizeOption
+from dsplan.cli._options import (
+    InferenceTokensOption,
+    SeqLenOption,
+    UniqueTokensOption,
+    VocabSizeOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out, warn_line
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
 from dsplan.units import parse_positive, positive_int
@@ -31,6 +36,7 @@ def compare(
         ),
     ] = None,
     unique_tokens: UniqueTokensOption = None,
+    inference_tokens: InferenceTokensOption = None,
     seq_len: SeqLenOption = DEFAULT_SEQ_LEN,
     vocab_size: VocabSizeOption = DEFAULT_VOCAB_SIZE,
     plot: Annotated[
@@ -54,6 +60,8 @@ def compare(
         dsplan compare 1e24 --preset current --preset chinchilla-a3 --preset llama3
 
         dsplan compare 1e24 --unique-tokens 3e11 --hyperparameters step-law
+
+        dsplan compare 1e22 --inference-tokens 2e12
     """
     from dsplan.model.shape import SearchOptions
     from dsplan.planning.compare import compare as run_compare
@@ -62,6 +70,11 @@ def compare(
     with exit_on_error():
         budgets = [parse_positive(text, "compute budget") for text in compute]
         unique = None if unique_tokens is None else parse_positive(unique_tokens, "--unique-tokens")
+        serve = (
+            None
+            if inference_tokens is None
+            else parse_positive(inference_tokens, "--inference-tokens")
+        )
         search = SearchOptions(
             seq_len=positive_int(seq_len, "--seq-len"),
             vocab_size=positive_int(vocab_size, "--vocab-size"),
@@ -77,13 +90,18 @@ def compare(
             search=search,
             hyperparameters=hyperparameters,
             unique_tokens=unique,
+            inference_tokens=serve,
         )
         if plot is not None:
             from dsplan.output.plot import plot_comparison
 
             plot_comparison(plot, budgets, preset or None, search)
         document = comparison_document(
-            comparisons, hyperparameters=hyperparameters, unique_tokens=unique, search=search
+            comparisons,
+            hyperparameters=hyperparameters,
+            unique_tokens=unique,
+            search=search,
+            inference_tokens=serve,
         )
         if format is Format.json:
             out(dumps(document))

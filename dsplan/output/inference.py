@@ -82,3 +82,51 @@ def inference_notes(documents: list[dict[str, Any]]) -> str:
     if inf.get("cost") is not None:
         lines.append("inference is counted in FLOPs, not priced: serving runs at an MFU of its own")
     return "\n".join(lines)
+
+
+def inference_compare_table(budget: dict[str, Any], inference_tokens: float) -> RenderableType:
+    """``dsplan compare --inference-tokens``: each law's inference-aware allocation at the loss of
+    its compute-optimal plan at C, in its own units; N/A, with the reason, for laws without one."""
+    table = FitTable(
+        [
+            Column("law", "text"),
+            Column("model"),
+            Column("tokens"),
+            Column("D/N"),
+            Column("total FLOPs"),
+            Column("compute-optimal"),
+            Column("saving"),
+        ],
+        title=(
+            f"Inference-aware (Sardana et al. 2023): {count(inference_tokens)} tokens served, "
+            "each law's loss at C"
+        ),
+    )
+    for row in budget["laws"]:
+        inf = row.get("inference")
+        if inf is None:
+            continue
+        if not inf["available"]:
+            table.add_row(row["id"], "N/A", "", "", "", "", "no loss law")
+            continue
+        per = inf["tokens_per_param"]
+        table.add_row(
+            row["id"],
+            _size(inf["model_size"], row["model_size_unit"]),
+            count(inf["tokens"]),
+            "-" if per is None else f"{per:.1f}",
+            sci(inf["total_flops"]),
+            sci(inf["compute_optimal_total_flops"]),
+            f"{inf['saving_fraction']:.1%}",
+        )
+    missing = [r["id"] for r in budget["laws"] if not r.get("inference", {}).get("available", True)]
+    if not missing:
+        return table
+    from rich.console import Group
+
+    return Group(
+        table,
+        f"N/A: {', '.join(missing)} {'predicts' if len(missing) == 1 else 'predict'} the "
+        "allocation directly, with no loss law L(N, D) "
+        "to trade model size for tokens at equal loss",
+    )

@@ -100,6 +100,10 @@ def compare_text(document: dict[str, Any]) -> list[RenderableType]:
                 style="red",
             ),
         ]
+        if any("inference" in row for row in budget["laws"]):
+            from dsplan.output.inference import inference_compare_table
+
+            parts.append(inference_compare_table(budget, document["inputs"]["inference_tokens"]))
         for row in budget["laws"]:
             data = row.get("data_constrained")
             if data is None:

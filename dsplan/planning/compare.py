@@ -13,7 +13,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsplan.catalog.presets import (
     REPETITION_PRESET,
@@ -23,10 +23,19 @@ from dsplan.catalog.presets import (
     resolve_hyperparameter_law,
 )
 from dsplan.errors import InputError
-from dsplan.laws.allocation import Allocation, allocate, predicted_loss
+from dsplan.laws.allocation import (
+    Allocation,
+    allocate,
+    chinchilla_optimum,
+    law_compute,
+    predicted_loss,
+)
 from dsplan.laws.hyperparameters import HyperparameterValues, hyperparameters_for
 from dsplan.laws.repeated import DataConstraint, data_constraint
 from dsplan.laws.types import Preset
+
+if TYPE_CHECKING:
+    from dsplan.laws.inference import InferenceOptimum
 from dsplan.model.shape import SearchOptions
 from dsplan.planning.plan import check_compute
 
@@ -47,6 +56,9 @@ class LawRow:
     predicted_loss: float | None
     orders_beyond_fit: float
     data: DataConstraint | None = None
+    # With inference tokens: the inference-aware allocation at this law's loss at C, or why none.
+    inference: InferenceOptimum | None = None
+    inference_note: str | None = None
 
     @property
     def params_total(self) -> int:
@@ -91,7 +103,31 @@ class LawRow:
         }
         if self.data is not None:
             out["data_constrained"] = self.data.to_dict()
+        if self.inference is not None or self.inference_note is not None:
+            out["inference"] = self._inference_dict()
         return out
+
+    def _inference_dict(self) -> dict[str, Any] | None:
+        """The ``inference`` object of a row: the allocation against the compute-optimal one at
+        the same loss, in the law's own units (``available`` false, with the reason, without)."""
+        r = self.inference
+        if r is None:
+            return {"available": False, "reason": self.inference_note}
+        best, co = r.optimum, r.compute_optimal
+        per_param = self.allocation.prediction.model_size_unit.startswith("params_")
+        return {
+            "available": True,
+            "target_loss": r.target_loss,
+            "model_size": best.model_size,
+            "tokens": best.tokens,
+            "tokens_per_param": best.tokens_per_unit if per_param else None,
+            "training_flops": best.training_flops,
+            "inference_flops": best.inference_flops,
+            "total_flops": best.total_flops,
+            "compute_optimal_total_flops": co.total_flops,
+            "saving_flops": r.saving_flops,
+            "saving_fraction": r.saving_fraction,
+        }
 
 
 def verdict(ratio: float) -> str:
@@ -157,6 +193,7 @@ def compare(
     search: SearchOptions | None = None,
     hyperparameters: str | None = None,
     unique_tokens: float | None = None,
+    inference_tokens: float | None = None,
 ) -> list[Comparison]:
     """Evaluate every law (or the given presets) at every budget.
 
@@ -167,6 +204,9 @@ def compare(
         hyperparameters: Evaluate this hyperparameter law for every row instead of each law's own.
         unique_tokens: Unique tokens available: adds epochs, Muennighoff's effective data and a
             re-allocated plan per row.
+        inference_tokens: Tokens the model will serve: adds, for every law with a loss law, the
+            inference-aware allocation at the loss of its compute-optimal plan at C (Sardana et
+            al. 2023); the others say why they have none.
 
     Raises:
         InputError: a bad budget, unknown preset or hyperparameter law.
@@ -177,6 +217,13 @@ def compare(
     search = search or SearchOptions()
     if unique_tokens is not None and not (math.isfinite(unique_tokens) and unique_tokens > 0):
         raise InputError(f"unique tokens must be positive, got {unique_tokens!r}")
+    if inference_tokens is not None and not (
+        math.isfinite(inference_tokens) and inference_tokens >= 0
+    ):
+        raise InputError(
+            f"inference tokens must be a non-negative number, got {inference_tokens!r}",
+            quantity="inference_tokens",
+        )
     if hyperparameters is not None:
         load_hyperparameter_law(hyperparameters)  # fail early on an unknown id
     loaded = [load_preset(name) for name in (presets or preset_ids())]
@@ -193,6 +240,9 @@ def compare(
             if unique_tokens is not None and repetition_law is not None:
                 data, notes = data_constraint(c, unique_tokens, alloc, search, repetition_law)
                 warnings.extend(f"{preset.id}: {n}" for n in notes)
+            inference, inference_note = None, None
+            if inference_tokens is not None:
+                inference, inference_note = _inference_at(preset, c, inference_tokens)
             rows.append(
                 LawRow(
                     preset=preset,
@@ -207,10 +257,31 @@ def compare(
                         c, pred.law_params, pred.law_tokens
                     ),
                     data=data,
+                    inference=inference,
+                    inference_note=inference_note,
                 )
             )
         out.append(Comparison(c, tuple(rows), tuple(warnings)))
     return out
+
+
+def _inference_at(
+    preset: Preset, c: float, inference_tokens: float
+) -> tuple[InferenceOptimum | None, str | None]:
+    """The inference-aware allocation at the loss of the law's optimum at C, or why there is none."""
+    if preset.loss is None:
+        return None, (
+            f"no loss law: {preset.id} predicts {preset.predicts} directly ({preset.form}), "
+            "with no L(N, D) to trade model size for tokens at equal loss"
+        )
+    # Imported here: only --inference-tokens needs it.
+    from dsplan.laws.inference import flops_per_unit, inference_optimum, loss_at_compute
+
+    k = flops_per_unit(preset.predicts)
+    c_law = law_compute(preset, c)
+    target = loss_at_compute(preset.loss, c_law, k)
+    exact = chinchilla_optimum(preset.loss, c_law, k)
+    return inference_optimum(preset.loss, target, inference_tokens, k, exact), None
 
 
 def comparison_document(
@@ -219,9 +290,10 @@ def comparison_document(
     hyperparameters: str | None,
     unique_tokens: float | None,
     search: SearchOptions,
+    inference_tokens: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of ``dsplan compare``."""
-    return {
+    """The JSON document of ``dsplan compare`` (``inputs.inference_tokens`` only when given)."""
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "inputs": {
             "hyperparameters": hyperparameters,
@@ -232,6 +304,9 @@ def comparison_document(
         },
         "budgets": [c.to_dict() for c in comparisons],
     }
+    if inference_tokens is not None:
+        doc["inputs"]["inference_tokens"] = inference_tokens
+    return doc
 
 
 PLOT_POINTS = 25
