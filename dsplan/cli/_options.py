@@ -43,7 +43,15 @@ UniqueTokensOption = Annotated[
     ),
 ]
 
-# Mixture-of-experts shapes (with --moe): `dsplan budget` and `dsplan shapes`.
+# Mixture-of-experts shapes (with --moe): `dsplan budget`, `dsplan shapes` and `dsplan layout`.
+MoeOption = Annotated[
+    bool,
+    typer.Option(
+        "--moe",
+        help="Plan a mixture-of-experts model: Eq. 4 applied to the activated compute (an "
+        "assumption of dsplan's). Needs --n-experts and --top-k.",
+    ),
+]
 NExpertsOption = Annotated[
     int | None, typer.Option(help="--moe: routed experts per MoE layer.", show_default=False)
 ]

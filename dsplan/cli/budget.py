@@ -29,6 +29,7 @@ from dsplan.cli._options import (
     LayersMultipleOption,
     MatchQualityOption,
     MlaOption,
+    MoeOption,
     NExpertsOption,
     PresetOption,
     SeqLenOption,
@@ -107,14 +108,7 @@ def budget(
     price_per_gpu_hour: PriceOption = None,
     days: DaysOption = None,
     max_cost_usd: MaxCostOption = None,
-    moe: Annotated[
-        bool,
-        typer.Option(
-            "--moe",
-            help="Plan a mixture-of-experts model: Eq. 4 applied to the activated compute (an "
-            "assumption of dsplan's). Needs --n-experts and --top-k.",
-        ),
-    ] = False,
+    moe: MoeOption = False,
     n_experts: NExpertsOption = None,
     top_k: TopKOption = None,
     n_shared_experts: SharedExpertsOption = 0,

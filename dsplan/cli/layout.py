@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from dsplan.cli._hardware import DtypeOption, MfuOption
+from dsplan.cli._options import (
+    FirstDenseLayersOption,
+    MlaOption,
+    MoeOption,
+    NExpertsOption,
+    SharedExpertsOption,
+    TopKOption,
+)
 from dsplan.cli._output import Format, dumps, exit_on_error, format_option, out, require_finite
 from dsplan.errors import InputError, ProblemFound
 from dsplan.model.defaults import DEFAULT_SEQ_LEN, DEFAULT_VOCAB_SIZE
@@ -43,7 +51,9 @@ def layout(
     ] = False,
     hf_config: Annotated[
         Path | None,
-        typer.Option(help="A Hugging Face config.json of a dense model (as `dsplan model`)."),
+        typer.Option(
+            help="A Hugging Face config.json, dense or mixture-of-experts (as `dsplan model`)."
+        ),
     ] = None,
     seq_len: Annotated[
         int | None,
@@ -73,11 +83,17 @@ def layout(
     ] = 2,
     top: Annotated[int, typer.Option(help="Layouts to print (text; json lists all).")] = 5,
     format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
+    moe: MoeOption = False,
+    n_experts: NExpertsOption = None,
+    top_k: TopKOption = None,
+    n_shared_experts: SharedExpertsOption = 0,
+    first_dense_layers: FirstDenseLayersOption = 0,
+    mla: MlaOption = False,
 ) -> None:
     """The tensor/pipeline/data-parallel layouts of a model that fit a cluster, best first.
 
-    Enumerates TP (within a node), PP, DP, ZeRO stage, micro-batch, interleaving and
-    recomputation; keeps what fits in GPU memory (docs/memory.md) and ranks it by an estimated
+    Enumerates TP (within a node), PP, DP, EP (mixture-of-experts models), ZeRO stage,
+    micro-batch, interleaving and recomputation; keeps what fits in GPU memory (docs/memory.md) and ranks it by an estimated
     step time: compute at the MFU, recomputation and the pipeline bubble. Exit 1 when none fits.
 
     Examples:
@@ -87,6 +103,8 @@ def layout(
         dsplan layout --n-layers 126 --d-model 16384 --n-heads 128 --n-kv-heads 8 --d-ff 53248 --vocab-size 128256 --seq-len 8192 --batch-size-tokens 16777216 --gpu h100 --gpus 8192 --mfu 0.43
 
         dsplan layout --hf-config config.json --seq-len 4096 --batch-size-tokens 4194304 --gpu h100 --gpus 512 --format json
+
+        dsplan layout --budget 4e24 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --first-dense-layers 3 --mla --gpu h800 --gpus 2048
     """
     with exit_on_error():
         positive_int(gpus, "--gpus")
@@ -114,6 +132,21 @@ def layout(
             "--tied-embeddings": tied_embeddings or None,
         }
         given = [flag for flag, value in shape_flags.items() if value is not None]
+        moe_flags = {
+            "--n-experts": n_experts is not None,
+            "--top-k": top_k is not None,
+            "--n-shared-experts": n_shared_experts != 0,
+            "--first-dense-layers": first_dense_layers != 0,
+            "--mla": mla,
+        }
+        stray = [flag for flag, set_ in moe_flags.items() if set_]
+        if moe and budget is None:
+            raise InputError(
+                "--moe plans a mixture-of-experts model for --budget C; give a trained one as "
+                "--hf-config"
+            )
+        if stray and not moe:
+            raise InputError(f"{', '.join(stray)} plan a mixture-of-experts model: add --moe")
         if budget is not None:
             clash = given + [
                 flag
@@ -128,28 +161,34 @@ def layout(
                     f"give --budget or a model, not both ({', '.join(clash)} given with --budget; "
                     "the shape and the batch come from the plan)"
                 )
-            from dsplan.model.shape import SearchOptions
-            from dsplan.planning.plan import PlanOptions, plan
+            compute = parse_positive(budget, "--budget")
+            if moe:
+                shape, global_batch = _moe_plan(
+                    compute,
+                    seq_len or DEFAULT_SEQ_LEN,
+                    n_experts=n_experts,
+                    top_k=top_k,
+                    n_shared_experts=n_shared_experts,
+                    first_dense_layers=first_dense_layers,
+                    mla=mla,
+                )
+            else:
+                from dsplan.model.shape import SearchOptions
+                from dsplan.planning.plan import PlanOptions, plan
 
-            planned = plan(
-                parse_positive(budget, "--budget"),
-                PlanOptions(search=SearchOptions(seq_len=seq_len or DEFAULT_SEQ_LEN)),
-            )
-            shape = planned.architecture.shape
-            global_batch = planned.hyperparameters.batch_size_sequences
+                planned = plan(
+                    compute, PlanOptions(search=SearchOptions(seq_len=seq_len or DEFAULT_SEQ_LEN))
+                )
+                shape = planned.architecture.shape
+                global_batch = planned.hyperparameters.batch_size_sequences
         else:
             train_seq_len = seq_len or DEFAULT_SEQ_LEN
             if hf_config is not None:
                 if given:
                     raise InputError(f"give --hf-config or {', '.join(given)}, not both")
-                from dsplan.model.hf_moe import HfMoeConfig, read_any_hf_config
+                from dsplan.model.hf_moe import read_any_hf_config
 
-                read = read_any_hf_config(hf_config, seq_len=train_seq_len)
-                if isinstance(read, HfMoeConfig):
-                    raise InputError(
-                        "--hf-config: layouts of mixture-of-experts models are not modelled yet"
-                    )
-                shape = read.shape
+                shape = read_any_hf_config(hf_config, seq_len=train_seq_len).shape
             else:
                 if n_layers is None or d_model is None:
                     raise InputError(
@@ -199,6 +238,35 @@ def layout(
                 f"({hardware.gpu.memory_gb:g} GB); try more GPUs, a larger --max-zero or a "
                 "smaller --batch-size-tokens"
             )
+
+
+def _moe_plan(
+    compute: float,
+    seq_len: int,
+    *,
+    n_experts: int | None,
+    top_k: int | None,
+    n_shared_experts: int,
+    first_dense_layers: int,
+    mla: bool,
+) -> tuple[Any, int]:
+    """The shape and the batch in sequences of ``budget --moe``'s plan for ``compute``."""
+    from dsplan.cli._moe_options import moe_search_options
+    from dsplan.model.shape import DEFAULT_ASPECT_RATIO
+    from dsplan.planning.moe_plan import MoePlanOptions, moe_plan
+
+    search = moe_search_options(
+        n_experts=n_experts,
+        top_k=top_k,
+        n_shared_experts=n_shared_experts,
+        first_dense_layers=first_dense_layers,
+        mla=mla,
+        aspect_ratio=DEFAULT_ASPECT_RATIO,
+        vocab_size=DEFAULT_VOCAB_SIZE,
+        seq_len=seq_len,
+    )
+    planned = moe_plan(compute, MoePlanOptions(search=search))
+    return planned.candidate.shape, planned.hyperparameters.batch_size_sequences
 
 
 def register(app: typer.Typer) -> None:

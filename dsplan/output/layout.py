@@ -14,10 +14,13 @@ def _gb(value: float) -> str:
 def layout_text(document: dict[str, Any], top: int) -> str:
     """The best ``top`` layouts of a ``LayoutSearch.to_dict()`` document, as plain text."""
     shape = document["shape"]
+    d_ff = shape["d_ff"]  # 0 for a mixture-of-experts model without dense layers
     lines = [
         f"dsplan layout: {shape['n_layers']} layers x {shape['d_model']} wide, "
-        f"{shape['n_heads']} heads / {shape['n_kv_heads']} KV heads, d_ff {shape['d_ff']}, "
+        f"{shape['n_heads']} heads / {shape['n_kv_heads']} KV heads, "
+        f"{f'd_ff {d_ff}, ' if d_ff else ''}"
         f"vocab {shape['vocab_size']}",
+        *_experts_line(shape),
         f"  cluster   {document['gpus']:,} x {document['gpu']} ({document['dtype']}, MFU "
         f"{document['mfu']:g}), TP within nodes of {document['node_size']}",
         f"  batch     {document['global_batch_sequences']:,} sequences of "
@@ -29,16 +32,20 @@ def layout_text(document: dict[str, Any], top: int) -> str:
     if not layouts:
         lines.append("  no layout fits")
         return "\n".join(lines)
+    moe = "n_experts" in shape
+    ep_head = f"{'EP':>3} " if moe else ""
     header = (
-        f"{'#':>2} {'TP':>3} {'PP':>4} {'DP':>6} {'ZeRO':>4} {'mb':>3} {'v':>2} {'recompute':>9} "
+        f"{'#':>2} {'TP':>3} {'PP':>4} {'DP':>6} {ep_head}{'ZeRO':>4} {'mb':>3} {'v':>2} "
+        f"{'recompute':>9} "
         f"{'m':>6} {'bubble':>6} {'step s':>9} {'weights':>8} {'grads':>7} {'optim':>7} "
         f"{'activ':>7} {'head':>5} {'total GB':>9}"
     )
     lines += ["", header]
     for i, c in enumerate(layouts[:top], start=1):
         lay, mem = c["layout"], c["memory"]
+        ep = f"{lay['ep']:>3} " if moe else ""
         lines.append(
-            f"{i:>2} {lay['tp']:>3} {lay['pp']:>4} {lay['dp']:>6} {lay['zero']:>4} "
+            f"{i:>2} {lay['tp']:>3} {lay['pp']:>4} {lay['dp']:>6} {ep}{lay['zero']:>4} "
             f"{lay['micro_batch']:>3} {lay['virtual_stages']:>2} {lay['recompute']:>9} "
             f"{c['micro_batches']:>6} {c['bubble']:>6.1%} {c['step_seconds']:>9.3g} "
             f"{_gb(mem['weights_bytes']):>8} {_gb(mem['gradients_bytes']):>7} "
@@ -57,3 +64,15 @@ def layout_text(document: dict[str, Any], top: int) -> str:
         "memory model and its derivation: docs/memory.md",
     ]
     return "\n".join(lines)
+
+
+def _experts_line(shape: dict[str, Any]) -> list[str]:
+    """A mixture-of-experts model's experts and attention, one line (none for a dense model)."""
+    if "n_experts" not in shape:
+        return []
+    shared = f" + {shape['n_shared_experts']} shared" if shape["n_shared_experts"] else ""
+    dense = f"; first {shape['n_dense_layers']} layers dense" if shape["n_dense_layers"] else ""
+    return [
+        f"  experts   {shape['n_experts']} routed experts (top-{shape['top_k']}){shared}, "
+        f"{shape['d_ff_expert']} wide{dense}; {shape['attention'].upper()} attention"
+    ]

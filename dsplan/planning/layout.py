@@ -2,8 +2,8 @@
 
 Enumerates TP (powers of two up to the node size, dividing the heads and KV heads), PP (any stage
 count up to the layers, split by :func:`dsplan.planning.memory.stage_layers`), DP (the rest, which
-must divide the global batch), the micro-batch, interleaved virtual stages, the ZeRO stage and the
-recomputation; keeps what fits (:func:`dsplan.planning.memory.run_memory`) and ranks it by an
+must divide the global batch), EP for a mixture-of-experts model (:func:`expert_parallel_sizes`),
+the micro-batch, interleaved virtual stages, the ZeRO stage and the recomputation; keeps what fits (:func:`dsplan.planning.memory.run_memory`) and ranks it by an
 estimated step time: compute at the MFU, recomputation included, stretched by the pipeline bubble.
 Communication is not modelled yet (docs/memory.md, "The layout search").
 """
@@ -19,7 +19,8 @@ from dsplan.records import record
 from dsplan.units import positive_int
 
 if TYPE_CHECKING:
-    from dsplan.model.flops import Shape
+    from dsplan.model.flops import Counts, Shape
+    from dsplan.model.moe import MoeCounts, MoeShape
     from dsplan.planning.cost import Hardware
 
 # GPUs per node, the ceiling of tensor parallelism (NVLink domain of an HGX/DGX board).
@@ -74,6 +75,7 @@ class Candidate:
                 "allowance_bytes": mem.allowance_bytes,
                 "required_bytes": mem.required_bytes,
                 "gpu_memory_bytes": mem.gpu_memory_bytes,
+                **({"expert_params": peak.expert_params} if mem.moe else {}),
             },
         }
 
@@ -82,7 +84,7 @@ class Candidate:
 class LayoutSearch:
     """Every layout of ``shape`` on ``n_gpus`` that fits, best first."""
 
-    shape: Shape
+    shape: Shape | MoeShape
     gpu: str
     dtype: str
     mfu: float
@@ -118,8 +120,25 @@ def _divisors(n: int, limit: int) -> list[int]:
     return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
 
 
+def expert_parallel_sizes(shape: Shape | MoeShape, ranks: int) -> list[int]:
+    """The expert-parallel sizes searched for ``ranks`` = DP x CP GPUs holding the same dense
+    weights: 1 for a dense model; for a mixture-of-experts model every divisor of its routed experts
+    that divides ``ranks`` (Megatron-LM carves EP out of DP x CP)."""
+    from dsplan.model.moe import MoeShape
+
+    if not isinstance(shape, MoeShape):
+        return [1]
+    return [e for e in _divisors(shape.n_experts, ranks) if ranks % e == 0]
+
+
+def _counts(shape: Shape | MoeShape) -> Counts | MoeCounts:
+    from dsplan.model.moe import MoeShape, moe_counts
+
+    return moe_counts(shape) if isinstance(shape, MoeShape) else counts(shape)
+
+
 def search_layouts(
-    shape: Shape,
+    shape: Shape | MoeShape,
     hardware: Hardware,
     *,
     n_gpus: int,
@@ -156,7 +175,7 @@ def search_layouts(
             f"the allowance must be in [0, 1), got {allowance!r}", quantity="allowance"
         )
     peak = hardware.peak_flops_per_gpu
-    c = counts(shape)
+    c = _counts(shape)
     tokens = global_batch * shape.seq_len
     cluster = n_gpus * peak * hardware.mfu
     compute = c.flops_per_token_hardware * tokens / cluster
@@ -180,16 +199,17 @@ def search_layouts(
                 for v in VIRTUAL_STAGES:
                     if v > 1 and (pp == 1 or m % pp):
                         continue
-                    found = _first_fit(
-                        shape, tp, pp, dp, mb, v, zeros, gpu_gb, global_batch, allowance
-                    )
-                    examined += found[1]
-                    mem = found[0]
-                    if mem is None:
-                        continue
-                    rec = recompute_full if mem.layout.recompute == "full" else 0.0
-                    bubble = (compute + rec) * mem.bubble
-                    candidates.append(Candidate(mem, compute, rec, bubble))
+                    for ep in expert_parallel_sizes(shape, dp):
+                        found = _first_fit(
+                            shape, tp, pp, dp, ep, mb, v, zeros, gpu_gb, global_batch, allowance
+                        )
+                        examined += found[1]
+                        mem = found[0]
+                        if mem is None:
+                            continue
+                        rec = recompute_full if mem.layout.recompute == "full" else 0.0
+                        bubble = (compute + rec) * mem.bubble
+                        candidates.append(Candidate(mem, compute, rec, bubble))
         tp *= 2
     candidates.sort(key=_rank)
     return LayoutSearch(
@@ -208,10 +228,11 @@ def search_layouts(
 
 
 def _first_fit(
-    shape: Shape,
+    shape: Shape | MoeShape,
     tp: int,
     pp: int,
     dp: int,
+    ep: int,
     mb: int,
     v: int,
     zeros: tuple[int, ...],
@@ -226,6 +247,7 @@ def _first_fit(
                 tp=tp,
                 pp=pp,
                 dp=dp,
+                ep=ep,
                 zero=zero,
                 micro_batch=mb,
                 recompute=recompute,
@@ -250,6 +272,7 @@ def _rank(c: Candidate) -> tuple[Any, ...]:
     return (
         c.step_seconds,
         lay.tp,
+        lay.ep,
         lay.zero,
         lay.pp,
         lay.virtual_stages,

@@ -275,6 +275,7 @@ class RunMemory:
     gpu_memory_bytes: float
     allowance: float
     dense_layer: LayerActivations | None = None
+    moe: bool = False
 
     @property
     def peak(self) -> StageMemory:
@@ -450,6 +451,7 @@ def run_memory(
         gpu_memory_gb * 1e9,
         allowance,
         model.dense_layer,
+        any(layer.kind == "moe" for layer, _ in model.runs),
     )
 
 
