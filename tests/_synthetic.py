@@ -89,3 +89,47 @@ def grid_csv(
                 loss = base * bowl * (1 + noise * rng.standard_normal())
                 w.writerow([repr(float(c)), repr(loss), repr(float(lr)), repr(float(b))])
     return buf.getvalue()
+
+
+# DeepSeek's Eq. 4, M_opt = 0.1715 C^0.5243 (arXiv 2401.02954, Table 4, 'Ours (Current Data)'):
+# where `dsplan sweep` centres its model sizes with the default preset.
+SWEEP_CENTRE = (0.1715, 0.5243)
+
+
+def sweep_like(
+    law: Law,
+    count: int = 8,
+    points: int = 10,
+    span: float = 1.0,
+    noise: float = 0.002,
+    seed: int = 0,
+    centre: tuple[float, float] = SWEEP_CENTRE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A sweep laid out as `dsplan sweep` lays it out, scored by ``law`` with relative noise.
+
+    ``count`` budgets log-evenly from 1e17 to 3e20 (rounded to 6 digits), ``points`` model sizes
+    log-evenly over the preset's M_opt(C) x 10^(+-span) (not the law's: the sweep does not know
+    it), D = C / M. Without the shape search, so M is the target itself. Returns (C, M, D, loss).
+    """
+    rng = np.random.default_rng(seed)
+    budgets = np.array([float(f"{c:.6g}") for c in np.geomspace(1e17, 3e20, count)])
+    k, a = centre
+    m = (k * budgets**a)[:, None] * np.logspace(-span, span, points)[None, :]
+    c = np.broadcast_to(budgets[:, None], m.shape)
+    d = c / m
+    loss = (law.e + law.a / m**law.alpha + law.b / d**law.beta) * (
+        1 + noise * rng.standard_normal(m.shape)
+    )
+    return c.ravel(), m.ravel(), d.ravel(), loss.ravel()
+
+
+def sweep_data_of(columns: tuple[np.ndarray, ...], source: str = "synthetic"):  # type: ignore[no-untyped-def]
+    """A SweepData from (C, M, D, loss) arrays, without the CSV round trip."""
+    from dsplan.fitting import SweepData
+
+    names = ("compute_flops", "flops_per_token", "tokens", "loss")
+    return SweepData(
+        source=source,
+        lines=tuple(range(2, len(columns[0]) + 2)),
+        columns={n: tuple(float(v) for v in col) for n, col in zip(names, columns, strict=True)},
+    )

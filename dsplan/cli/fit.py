@@ -78,6 +78,13 @@ def fit(
     format: Annotated[
         Format, format_option(FORMATS, "Output: text, json or toml (the preset).")
     ] = Format.text,
+    curve: Annotated[
+        str,
+        typer.Option(
+            help="The curve through each IsoFLOP profile: family (E + P/M^alpha + Q/D^beta, "
+            "exponents shared) or parabola (in ln M, the fit before issue #16; biased)."
+        ),
+    ] = "family",
     parametric: Annotated[
         bool,
         typer.Option(
@@ -107,8 +114,8 @@ def fit(
 ) -> None:
     """Fit M_opt, D_opt, the loss and (from a grid) LR and batch-size laws to your sweep.
 
-    IsoFLOP: a parabola of loss against ln M per budget, its minimum as (M_opt, D_opt), then power
-    laws in C. Hyperparameters: power laws through the runs within --threshold of each budget's
+    IsoFLOP: the curve E + P/M^alpha + Q/D^beta through each budget's runs (exponents shared), its
+    minimum as (M_opt, D_opt), then power laws in C. Hyperparameters: power laws through the runs within --threshold of each budget's
     best loss. NaN losses are dropped with a warning; other bad cells are refused (exit 2).
 
     Examples:
@@ -137,6 +144,7 @@ def fit(
             drop_highest_loss=drop_highest_loss,
             starts=starts,
             params_convention=params_convention,
+            curve=curve,
         )
         return
     with exit_on_error():
@@ -149,6 +157,8 @@ def fit(
                 else "--params-convention"
             )
             raise InputError(f"{flag} goes with --parametric")
+        if curve not in ("family", "parabola"):
+            raise InputError(f"--curve must be family or parabola, got {curve!r}")
         from dsplan import fitting as core
         from dsplan.catalog.presets import load_preset
         from dsplan.io import write_text
@@ -180,7 +190,9 @@ def fit(
         if "isoflop" in datasets:
             data = datasets["isoflop"]
             with _progress(len(data) * bootstrap, "IsoFLOP bootstrap") as tick:
-                iso = core.fit_isoflop(data, bootstrap=bootstrap, seed=seed, progress=tick)
+                iso = core.fit_isoflop(
+                    data, bootstrap=bootstrap, seed=seed, progress=tick, curve=curve
+                )
         if "hyperparameters" in datasets:
             data = datasets["hyperparameters"]
             with _progress(len(data) * bootstrap, "hyperparameter bootstrap") as tick:
@@ -227,6 +239,7 @@ def _fit_parametric(
     drop_highest_loss: int,
     starts: int,
     params_convention: str,
+    curve: str,
 ) -> None:
     """``dsplan fit --parametric``: the loss surface L(X, D) (dsplan.fitting.parametric)."""
     with exit_on_error():
@@ -237,6 +250,7 @@ def _fit_parametric(
         for given, flag in (
             (kind != "isoflop", "--kind"),
             (hyperparameters is not None, "--hyperparameters"),
+            (curve != "family", "--curve"),
         ):
             if given:
                 raise InputError(f"{flag} does not go with --parametric")

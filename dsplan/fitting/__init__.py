@@ -2,23 +2,24 @@
 
 The maths (docs/sweep-and-fit.md writes it out):
 
-* **IsoFLOP** (arXiv 2401.02954, Section 3.2, Figure 4). At each budget C, fit a parabola of the
-  loss against u = ln M (standardised per budget) through that budget's runs (at least 3); its vertex
-  is M_opt(C) and the loss there L_opt(C). D_opt(C) is the vertex of the same parabola against
-  ln D. Then least squares in log-log space across budgets: M_opt = k C^a, D_opt = k' C^b, and
-  L_opt = k'' C^g (the paper's Figure 5 fits a power law of the optimal loss to compute; its form
-  and coefficients are unpublished, so the pure power law is our choice).
+* **IsoFLOP** (arXiv 2401.02954, Section 3.2, Figure 4). Through each budget's runs, the curve of
+  the loss law's own form, E_b + P_b / M^alpha + Q_b / D^beta, with alpha and beta shared by the
+  budgets (:mod:`dsplan.fitting.curves`; the paper does not state its curve, and a parabola in ln M,
+  still available, puts its vertex off the true minimum, issue #16). Its minimum along the budget's
+  IsoFLOP line is M_opt(C), D_opt(C) = C / M_opt(C) and L_opt(C). Then least squares in log-log
+  space across budgets: M_opt = k C^a, D_opt = k' C^b, L_opt = k'' C^g, and L_opt = E + k C^g with
+  an irreducible term.
 * **Hyperparameters** (Section 3.1, Figure 3). At each budget keep the runs whose loss is at most
   ``threshold`` (0.25% in the paper) above that budget's best, then fit ln eta = ln k + e ln C and
   ln B = ln k + e ln C by least squares over all the near-optimal runs together.
-* **Bootstrap.** Resample the runs with replacement *within each budget* (the budgets are the
-  design, not a sample), refit, and take the 2.5th and 97.5th percentiles. Every resample is a
-  vector of counts per run, so the sums behind all parabolas and regressions are one batched matrix
-  product per chunk of resamples: 10,000 runs x 1,000 resamples take well under 5 s (bench/fit.py).
-  A budget whose resampled profile loses its minimum (fewer than 3 distinct runs, or not convex)
-  is left out of that resample's regression; a resample left with fewer than 2 budgets fails and
-  is counted. The intervals reflect run-to-run noise only, not the parabola's misfit to the true
-  profile (docs/sweep-and-fit.md, "How far to trust the intervals").
+* **Bootstrap.** IsoFLOP: the residuals of each budget's curve are resampled with replacement and
+  added back (the runs' sizes are the sweep's design, not a sample), each resample takes one
+  Gauss-Newton step for the exponents and exact least squares for the coefficients, and the
+  intervals are the 2.5th and 97.5th percentiles. Hyperparameters (and ``curve="parabola"``): runs
+  resampled with replacement within each budget. Every resample is a row of counts or draws per
+  run, so the sums behind all fits are batched matrix products per chunk of resamples (10,000
+  runs x 1,000 resamples in a few seconds, bench/fit.py). A test measures the intervals' coverage
+  on synthetic sweeps with a known truth (tests/test_fit_isoflop_curve.py).
 
 numpy is imported inside the functions that need it, never at module level, so that importing
 :mod:`dsplan.fitting` (and ``dsplan --help``) stays fast.

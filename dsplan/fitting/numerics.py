@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dsplan.catalog.presets import PowerLaw
@@ -34,9 +34,20 @@ class LawFit:
     exponent: float
     coefficient_interval: tuple[float, float] | None = None
     exponent_interval: tuple[float, float] | None = None
+    # The bootstrap's (exponents, ln coefficients) of the resamples that succeeded, for intervals
+    # of the law's value at a budget (a joint quantity: not the ends of the two intervals above).
+    samples: tuple[Any, Any] | None = field(default=None, compare=False, repr=False)
 
     def __call__(self, compute_flops: float) -> float:
         return float(self.coefficient * compute_flops**self.exponent)
+
+    def interval_at(self, compute_flops: float) -> tuple[float, float] | None:
+        """The 95% bootstrap interval of the law's value at ``compute_flops`` (None: no bootstrap)."""
+        if self.samples is None:
+            return None
+        slopes, intercepts = self.samples
+        iv = percentile_interval(intercepts + slopes * math.log(compute_flops))
+        return None if iv is None else (math.exp(iv[0]), math.exp(iv[1]))
 
     def power_law(self) -> PowerLaw:
         return PowerLaw(self.coefficient, self.exponent)
@@ -61,6 +72,7 @@ class Bootstrap:
     resamples: int
     seed: int
     failed: int
+    method: str = "runs resampled with replacement within each budget; percentile intervals"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +80,7 @@ class Bootstrap:
             "seed": self.seed,
             "failed": self.failed,
             "confidence": CONFIDENCE,
-            "method": "runs resampled with replacement within each budget; percentile intervals",
+            "method": self.method,
         }
 
 
@@ -122,6 +134,27 @@ def weight_chunks(
             progress(done, resamples)
 
 
+def draw_chunks(
+    sizes: Any, width: int, resamples: int, seed: int, progress: Progress | None
+) -> Any:
+    """Yield chunks of draws (r, budgets, width): for each run slot, the index of a run of the same
+    budget drawn with replacement (the residual bootstrap's draws; padding slots draw too, and are
+    masked by their users)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_budgets = len(sizes)
+    chunk = max(1, CHUNK_CELLS // (n_budgets * width))
+    done = 0
+    while done < resamples:
+        r = min(chunk, resamples - done)
+        draws = (rng.random((r, n_budgets, width)) * sizes[None, :, None]).astype(np.int64)
+        done += r
+        yield draws
+        if progress is not None:
+            progress(done, resamples)
+
+
 def parabola_vertex(sums: Any, offset: int) -> tuple[Any, Any, Any]:
     """Vertex (u*, y*) of the least-squares parabola y = c0 + c1 u + c2 u^2, and its validity.
 
@@ -165,7 +198,7 @@ def loglinear(x: Any, y: Any, mask: Any = None) -> tuple[Any, Any]:
         return slope, my - slope * mx
 
 
-def _interval(samples: Any) -> tuple[float, float] | None:
+def percentile_interval(samples: Any) -> tuple[float, float] | None:
     import numpy as np
 
     if samples.size == 0:
@@ -189,10 +222,11 @@ def law_from(point: tuple[float, float], samples: tuple[Any, Any, Any] | None) -
     if samples is None:
         return LawFit(math.exp(intercept), slope)
     slopes, intercepts, ok = samples
-    exp_iv = _interval(slopes[ok])
-    int_iv = _interval(intercepts[ok])
+    exp_iv = percentile_interval(slopes[ok])
+    int_iv = percentile_interval(intercepts[ok])
     coef_iv = None if int_iv is None else (math.exp(int_iv[0]), math.exp(int_iv[1]))
-    return LawFit(math.exp(intercept), slope, coef_iv, exp_iv)
+    kept = (slopes[ok], intercepts[ok]) if ok.any() else None
+    return LawFit(math.exp(intercept), slope, coef_iv, exp_iv, kept)
 
 
 # The loss-vs-compute law with a floor, L = E + k C^g: E is searched on a grid of this many fractions
@@ -233,14 +267,22 @@ def _floor_block(x: Any, ly: Any, w: Any) -> tuple[Any, Any, Any]:
     loss = np.where(w > 0, loss, 2 * lowest[:, None])  # left out below; kept above any E
     target = np.where(w > 0, ly, 0.0)
 
+    # The regression's x side does not depend on E: its weighted moments are computed once.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sw = w.sum(axis=-1)
+        mx = (w * x).sum(axis=-1) / sw
+        wxc = w * (x - mx[:, None])
+        sxx = (wxc * (x - mx[:, None])).sum(axis=-1)
+
     def search(fractions: Any) -> tuple[Any, Any, Any, Any]:
         e = fractions * lowest[:, None]  # (R, S)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             r = np.log(loss[:, None, :] - e[:, :, None])  # (R, S, B)
-            weights = np.broadcast_to(w[:, None, :], r.shape)
-            slope, intercept = loglinear(x, r, weights > 0)
+            r = np.where(w[:, None, :] > 0, r, 0.0)
+            slope = (wxc[:, None, :] * r).sum(axis=-1) / sxx[:, None]
+            intercept = (w[:, None, :] * r).sum(axis=-1) / sw[:, None] - slope * mx[:, None]
             pred = np.log(e[:, :, None] + np.exp(intercept[:, :, None] + slope[:, :, None] * x))
-            sse = (weights * (pred - target[:, None, :]) ** 2).sum(axis=-1)
+            sse = (w[:, None, :] * (pred - target[:, None, :]) ** 2).sum(axis=-1)
         sse = np.where(np.isfinite(sse), sse, np.inf)
         return e, slope, intercept, sse
 
@@ -250,14 +292,21 @@ def _floor_block(x: Any, ly: Any, w: Any) -> tuple[Any, Any, Any]:
     step = grid[1] - grid[0]
     lo = np.clip(grid[best] - step, 0.0, FLOOR_MAX_FRACTION)
     hi = np.clip(grid[best] + step, 0.0, FLOOR_MAX_FRACTION)
-    # Golden-section search in the bracket around the best grid point, every resample at once.
+    # Golden-section search in the bracket around the best grid point, every resample at once; each
+    # step keeps one inner point and its value, and evaluates one new point.
     ratio = (math.sqrt(5) - 1) / 2
+    left, right = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    *_, pair = search(np.stack([left, right], axis=-1))
+    f_left, f_right = pair[:, 0], pair[:, 1]
     for _ in range(FLOOR_REFINE):
-        left, right = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        *_, pair = search(np.stack([left, right], axis=-1))
-        keep_left = pair[:, 0] <= pair[:, 1]
+        keep_left = f_left <= f_right
         hi = np.where(keep_left, right, hi)
         lo = np.where(keep_left, lo, left)
+        new = np.where(keep_left, hi - ratio * (hi - lo), lo + ratio * (hi - lo))
+        *_, value = search(new[:, None])
+        value = value[:, 0]
+        left, right = np.where(keep_left, new, right), np.where(keep_left, left, new)
+        f_left, f_right = np.where(keep_left, value, f_right), np.where(keep_left, f_left, value)
     e, slope, intercept, sse = search(((lo + hi) / 2)[:, None])
     rows = np.arange(len(ly))
     best = np.zeros(len(ly), dtype=np.int64)
@@ -276,9 +325,22 @@ class FloorLawFit:
     irreducible_interval: tuple[float, float] | None = None
     coefficient_interval: tuple[float, float] | None = None
     exponent_interval: tuple[float, float] | None = None
+    # The bootstrap's (E, g, ln k) of the resamples that succeeded.
+    samples: tuple[Any, Any, Any] | None = field(default=None, compare=False, repr=False)
 
     def __call__(self, compute_flops: float) -> float:
         return float(self.irreducible + self.coefficient * compute_flops**self.exponent)
+
+    def interval_at(self, compute_flops: float) -> tuple[float, float] | None:
+        """The 95% bootstrap interval of L_opt at ``compute_flops`` (None: no bootstrap)."""
+        import numpy as np
+
+        if self.samples is None:
+            return None
+        e, g, lk = self.samples
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = e + np.exp(lk + g * math.log(compute_flops))
+        return percentile_interval(values[np.isfinite(values)])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -302,12 +364,13 @@ def floor_law_from(
         return FloorLawFit(e, math.exp(lk), g)
     se, sg, slk = samples
     ok = np.isfinite(se) & np.isfinite(sg) & np.isfinite(slk)
-    k_iv = _interval(slk[ok])
+    k_iv = percentile_interval(slk[ok])
     return FloorLawFit(
         e,
         math.exp(lk),
         g,
-        _interval(se[ok]),
+        percentile_interval(se[ok]),
         None if k_iv is None else (math.exp(k_iv[0]), math.exp(k_iv[1])),
-        _interval(sg[ok]),
+        percentile_interval(sg[ok]),
+        (se[ok], sg[ok], slk[ok]) if ok.any() else None,
     )

@@ -33,9 +33,13 @@ class Prediction:
     batch_size_tokens: float | None
     # The pure power law's L_opt (`loss` is that of the law with a floor, when there is one).
     loss_power_law: float | None = None
+    # 95% bootstrap intervals of the three (None without a bootstrap).
+    flops_per_token_interval: tuple[float, float] | None = None
+    tokens_interval: tuple[float, float] | None = None
+    loss_interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,11 @@ class FitReport:
                     "model_scaling": iso.model_scaling.to_dict(),
                     "data_scaling": iso.data_scaling.to_dict(),
                     "loss_scaling": iso.loss_scaling.to_dict(),
+                    "isoflop_curve": (
+                        {"form": "parabola in ln M and in ln D per budget"}
+                        if iso.curve is None
+                        else iso.curve.to_dict()
+                    ),
                     "loss_floor_scaling": (
                         None if iso.loss_floor_scaling is None else iso.loss_floor_scaling.to_dict()
                     ),
@@ -104,6 +113,12 @@ def _loss_opt(isoflop: IsoFlopFit, compute_flops: float) -> float:
     return isoflop.loss_scaling(compute_flops) if floor is None else floor(compute_flops)
 
 
+def _loss_interval(isoflop: IsoFlopFit, compute_flops: float) -> tuple[float, float] | None:
+    floor = isoflop.loss_floor_scaling
+    law = isoflop.loss_scaling if floor is None else floor
+    return law.interval_at(compute_flops)
+
+
 def predict(
     isoflop: IsoFlopFit | None, hyperparameters: HyperparameterFit | None, compute_flops: float
 ) -> tuple[Prediction, list[str]]:
@@ -132,6 +147,13 @@ def predict(
                 None if hyperparameters is None else hyperparameters.batch_size(compute_flops)
             ),
             loss_power_law=None if isoflop is None else isoflop.loss_scaling(compute_flops),
+            flops_per_token_interval=(
+                None if isoflop is None else isoflop.model_scaling.interval_at(compute_flops)
+            ),
+            tokens_interval=(
+                None if isoflop is None else isoflop.data_scaling.interval_at(compute_flops)
+            ),
+            loss_interval=None if isoflop is None else _loss_interval(isoflop, compute_flops),
         ),
         warnings,
     )
@@ -216,6 +238,20 @@ def preset_toml(fit: FitReport, preset_id: str, base: Preset) -> str:
             f"[{table}]    # {comment}",
             f"coefficient = {number_text('coefficient', law.coefficient)}",
             f"exponent = {number_text('exponent', law.exponent)}",
+        ]
+    floor = None if iso is None else iso.loss_floor_scaling
+    if floor is not None:
+        lines += [
+            "",
+            "[loss_opt]    # L_opt = irreducible + coefficient * C ** exponent, the loss at M_opt",
+        ]
+        lines += [
+            f"{key} = {number_text(key, value)}"
+            for key, value in (
+                ("irreducible", floor.irreducible),
+                ("coefficient", floor.coefficient),
+                ("exponent", floor.exponent),
+            )
         ]
     for table, rng in (("fit_range", alloc_range), ("hyperparameter_fit_range", hp_range)):
         lines += ["", f"[{table}]    # FLOPs"]

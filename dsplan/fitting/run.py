@@ -93,6 +93,7 @@ def fit(
     bootstrap: int = 0,
     seed: int = 0,
     predict_at: Sequence[float] = (),
+    curve: str = "family",
 ) -> FitReport:
     """Fit the laws to a sweep's results, compared with ``preset``.
 
@@ -105,6 +106,7 @@ def fit(
         bootstrap: Resamples for 95% intervals (0: none).
         seed: Seed of the bootstrap.
         predict_at: Budgets (FLOPs) at which to evaluate the fitted laws.
+        curve: The curve through each IsoFLOP profile (:func:`dsplan.fitting.fit_isoflop`).
 
     Raises:
         InputError: an unreadable file, a bad cell or column, a preset whose laws are not in M.
@@ -119,7 +121,7 @@ def fit(
     datasets = {what: read_sweep(path, kind=what, column_map=column_map) for path, what in files}
     iso = hp = None
     if "isoflop" in datasets:
-        iso = fit_isoflop(datasets["isoflop"], bootstrap=bootstrap, seed=seed)
+        iso = fit_isoflop(datasets["isoflop"], bootstrap=bootstrap, seed=seed, curve=curve)
     if "hyperparameters" in datasets:
         hp = fit_hyperparameters(
             datasets["hyperparameters"], threshold=threshold, bootstrap=bootstrap, seed=seed

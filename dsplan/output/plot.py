@@ -96,6 +96,7 @@ def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -
         data = datasets["isoflop"]
         c = np.array(data.column("compute_flops"))
         m = np.array(data.column("flops_per_token"))
+        d = np.array(data.column("tokens"))
         loss = np.array(data.column("loss"))
         keys = np.array([budget_key(v) for v in c])
         ax = ax_of["profiles"]
@@ -106,9 +107,17 @@ def plot_fit(report: FitReport, datasets: Mapping[str, SweepData], path: Path) -
             sel = keys == b.compute_flops
             x, y = np.log(m[sel]), loss[sel]
             ax.scatter(m[sel], y, s=12, color=colour, label=f"{b.compute_flops:.0e}")
-            coef = np.polyfit(x, y, 2)
             grid = np.linspace(x.min(), x.max(), 100)
-            ax.plot(np.exp(grid), np.polyval(coef, grid), color=colour, lw=1)
+            if iso.curve is None:
+                curve = np.polyval(np.polyfit(x, y, 2), grid)
+            else:  # the fitted family, its exponents shared, along the budget's IsoFLOP line
+                alpha, beta = iso.curve.alpha, iso.curve.beta
+                lx, ld = x - x.mean(), np.log(d[sel]) - np.log(d[sel]).mean()
+                basis = np.stack([np.ones_like(lx), np.exp(-alpha * lx), np.exp(-beta * ld)], -1)
+                coef = np.linalg.lstsq(basis, y, rcond=None)[0]
+                gx = grid - x.mean()  # on the line through the runs, centred ln D is -gx
+                curve = coef[0] + coef[1] * np.exp(-alpha * gx) + coef[2] * np.exp(beta * gx)
+            ax.plot(np.exp(grid), curve, color=colour, lw=1)
             ax.scatter([b.flops_per_token_opt], [b.loss_opt], marker="*", s=80, color=colour)
         ax.set(xscale="log", xlabel="M (FLOPs/token)", ylabel="loss", title="IsoFLOP profiles")
         ax.legend(fontsize=6, title="C (FLOPs)", title_fontsize=6)

@@ -289,17 +289,29 @@ def fit_text(result: FitReport) -> list[RenderableType]:
             f"preset {ref.id}: a = {ref_laws.model_scaling.exponent}, "
             f"b = {ref_laws.data_scaling.exponent}"
         )
+        parts.append(
+            "curve through each profile: parabola in ln M (--curve parabola)"
+            if iso.curve is None
+            else f"curve through each profile: E_b + P_b / M^{iso.curve.alpha:.3f} + "
+            f"Q_b / D^{iso.curve.beta:.3f} (exponents shared by the budgets)"
+        )
     for p in result.predictions:
         words = [f"at C = {p.compute_flops:.3g} FLOPs:"]
         if p.flops_per_token is not None and p.tokens is not None and p.loss is not None:
             words.append(
-                f"M_opt {p.flops_per_token:.4g} FLOPs/token, D_opt {p.tokens:.4g} tokens, "
-                f"loss {p.loss:.4f}"
+                f"M_opt {p.flops_per_token:.4g}{_around(p.flops_per_token_interval, '.4g')} "
+                f"FLOPs/token, D_opt {p.tokens:.4g}{_around(p.tokens_interval, '.4g')} tokens, "
+                f"loss {p.loss:.4f}{_around(p.loss_interval, '.4f')}"
             )
         if p.learning_rate is not None and p.batch_size_tokens is not None:
             words.append(f"LR {p.learning_rate:.3e}, batch {p.batch_size_tokens:.4g} tokens")
         parts.append(" ".join(words))
     return parts
+
+
+def _around(interval: tuple[float, float] | None, fmt: str) -> str:
+    """`` [low, high]`` after a value, or nothing without an interval."""
+    return "" if interval is None else f" [{interval[0]:{fmt}}, {interval[1]:{fmt}}]"
 
 
 def _interval(interval: tuple[float, float] | None, fmt: str) -> str:
