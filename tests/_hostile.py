@@ -449,6 +449,10 @@ def check_stdout(fmt: str, stdout: str, args: tuple[str, ...] = ()) -> None:
         json.loads(stdout, parse_constant=_no_constant)
     elif fmt == "toml":
         _finite_everywhere(tomllib.loads(stdout))
+    elif fmt == "nanotron":
+        import yaml
+
+        _finite_everywhere(yaml.safe_load(stdout))
     elif fmt == "csv":
         rows = list(csv.reader(io.StringIO(stdout)))
         assert rows, "empty CSV"

@@ -229,3 +229,22 @@ def test_no_yaml_tag_is_ever_constructed(tmp_path: Path) -> None:
     with pytest.raises(ConfigProblems):
         load(text, "x.yaml")
     assert not marker.exists()
+
+
+def test_the_memory_rule_reads_nanotrons_zero_and_recomputation(tmp_path: Path) -> None:
+    # 64 sequences of 2048 tokens per micro-batch on one GPU, no recomputation: the activations
+    # alone exceed an H100's 80 GB; recompute_layer (full recomputation) and a micro-batch of 4 fit.
+    text = NANOTRON.read_text().replace("micro_batch_size: 4", "micro_batch_size: 64")
+    text = text.replace("batch_accumulation_per_replica: 4", "batch_accumulation_per_replica: 1")
+    text = text.replace("  tp: 2", "  tp: 1").replace("  dp: 32", "  dp: 8")
+    report = check_files([str(_write(tmp_path, text))], gpu="h100")
+    assert "DSP606" in {f.rule for f in report.files[0].findings}
+    cfg = parse_any(text, "run.yaml", base_dir=tmp_path)
+    assert cfg.layout is not None
+    assert (cfg.layout.zero, cfg.layout.recompute, cfg.layout.sequence_parallel) == (
+        1,
+        "none",
+        True,
+    )
+    fits = check_files([str(NANOTRON)], gpu="h100")
+    assert "DSP606" not in {f.rule for f in fits.files[0].findings}

@@ -28,6 +28,7 @@ class Format(str, Enum):
     toml = "toml"
     csv = "csv"
     github = "github"
+    nanotron = "nanotron"
 
 
 def error_line(message: str) -> None:

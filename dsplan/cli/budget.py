@@ -61,7 +61,9 @@ if TYPE_CHECKING:
     from dsplan.planning.layout_fit import LayoutFit
 
 
-FORMATS = (Format.text, Format.json, Format.env, Format.toml)
+FORMATS = (Format.text, Format.json, Format.env, Format.toml, Format.nanotron)
+# The formats that write one run config a launcher or `dsplan check` reads: one budget each.
+CONFIG_FORMATS = (Format.toml, Format.nanotron)
 
 
 def budget(
@@ -88,7 +90,12 @@ def budget(
     heads_multiple: HeadsMultipleOption = None,
     warmup_steps: WarmupStepsOption = DEEPSEEK_WARMUP_STEPS,
     format: Annotated[
-        Format, format_option(FORMATS, "Output: text, json, env or toml.")
+        Format,
+        format_option(
+            FORMATS,
+            "Output: text, json, env, toml (a dsplan run config) or nanotron (a nanotron "
+            "training YAML).",
+        ),
     ] = Format.text,
     field: Annotated[
         str | None, typer.Option(help="Print one value bare, e.g. hyperparameters.learning_rate.")
@@ -140,6 +147,8 @@ def budget(
         dsplan budget --match-quality 13e9 --inference-tokens 2e12 --preset chinchilla-a3
 
         dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
+
+        dsplan budget 1e22 --gpu h100 --gpus 64 --format nanotron | dsplan check --strict -
 
         dsplan budget 4e24 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --first-dense-layers 3 --mla
     """
@@ -247,15 +256,26 @@ def budget(
             from dsplan.output.text import env_lines
 
             out(env_lines(documents[0], export=export))
-        elif format is Format.toml:
+        elif format in CONFIG_FORMATS:
             if len(documents) != 1:
-                raise InputError("--format toml takes one budget: it writes one run config")
-            from dsplan.checking.config import config_toml
-
-            out(config_toml(plans[0], costs[0] if costs else None, fits[0]))
+                raise InputError(
+                    f"--format {format.value} takes one budget: it writes one run config"
+                )
+            out(_config(format, plans[0], costs[0] if costs else None, fits[0]))
         else:
             _text(plans, documents)
         finish_costs(costs)
+
+
+def _config(format: Format, p: Plan, cost: Cost | None, fit: LayoutFit | None) -> str:
+    """The run config of one plan in a config format (imported here: start-up)."""
+    if format is Format.nanotron:
+        from dsplan.checking.nanotron_writer import nanotron_yaml
+
+        return nanotron_yaml(p, fit)
+    from dsplan.checking.config import config_toml
+
+    return config_toml(p, cost, fit)
 
 
 def _plans(

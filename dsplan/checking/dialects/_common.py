@@ -87,6 +87,7 @@ def build(
     layout: Layout,
     ignore: tuple[str, ...] = (),
     terms: dict[str, str] | None = None,
+    hyperparameters: str | None = None,
 ) -> RunConfig:
     """The run config of a translated trainer file; ``ignore`` are the rule codes the file skips
     (a YAML comment), ``terms`` the schedule's quantities in the trainer's words
@@ -116,6 +117,7 @@ def build(
         layout=layout,
         ignore=ignore,
         terms=dict(terms or {}),
+        hyperparameters=hyperparameters,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.checking.dialects._common import Collector, build, schedule_fields
-from dsplan.checking.dialects.yaml_doc import Doc, comment_ignores, load
+from dsplan.checking.dialects.yaml_doc import Doc, comment_ignores, comment_settings, load
 from dsplan.checking.run_config import Layout, ModelConfig, RunConfig
 from dsplan.numbers import text as number_text
 
@@ -165,7 +165,7 @@ def translate(
     world_size: int | None = None,
 ) -> RunConfig:
     """A nanotron config as a run config; see the module's docstring."""
-    del base_dir, hf_config  # the shape is inline
+    del hf_config  # the shape is inline
     c = Collector(file)
     data, lines = load(text, file)
     doc = Doc(data, lines, c)
@@ -182,6 +182,9 @@ def translate(
     cp = doc.get("parallelism.context_parallel_size", "int", 1)
     ep = doc.get("parallelism.expert_parallel_size", "int", 1)
     lr = doc.required(f"{SCHED}.learning_rate", "number")
+    zero = doc.get("optimizer.zero_stage", "int", None)
+    recompute = doc.get("parallelism.recompute_layer", "bool", False)
+    tp_mode = doc.get("parallelism.tp_mode", "string", "ALL_REDUCE")
     c.raise_if_any()
     for key, value in (
         ("tokens.sequence_length", seq),
@@ -233,6 +236,8 @@ def translate(
     c.place("layout", doc.line("parallelism"), given=False)
     ignore, ignore_line = comment_ignores(text)
     c.place("check.ignore", ignore_line, given=False)
+    settings = comment_settings(text, base_dir, c)
+    c.raise_if_any()
     layout = Layout(
         tensor=tp,
         pipeline=pp,
@@ -243,6 +248,11 @@ def translate(
         micro_batch=mbs,
         global_batch=gbs,
         split="nanotron",
+        # ZeRO-1 over DP when zero_stage > 0 (src/nanotron/optim/zero.py); recompute_layer
+        # recomputes whole layers; REDUCE_SCATTER is sequence parallelism.
+        zero=None if zero is None else min(zero, 1),
+        recompute="full" if recompute else "none",
+        sequence_parallel=tp_mode.upper() == "REDUCE_SCATTER",
     )
     return build(
         c,
@@ -252,9 +262,10 @@ def translate(
         learning_rate=lr,
         global_batch=gbs,
         schedule=fields,
-        preset=preset,
+        preset=preset or settings.get("preset"),
         layout=layout,
         ignore=ignore,
+        hyperparameters=settings.get("hyperparameters"),
         terms=terms,
     )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dsplan.checking.dialects._common import Collector, build, schedule_fields
-from dsplan.checking.dialects.yaml_doc import Doc, comment_ignores, load
+from dsplan.checking.dialects.yaml_doc import Doc, comment_ignores, comment_settings, load
 from dsplan.checking.run_config import Layout, ModelConfig, RunConfig
 from dsplan.numbers import text as number_text
 
@@ -239,7 +239,7 @@ def translate(
     world_size: int | None = None,
 ) -> RunConfig:
     """An OLMo config as a run config; see the module's docstring."""
-    del base_dir, hf_config  # the shape is inline
+    del hf_config  # the shape is inline
     c = Collector(file)
     data, lines = load(text, file)
     doc = Doc(data, lines, c)
@@ -250,6 +250,8 @@ def translate(
     gbs = _get(doc, "global_train_batch_size", "int")
     micro = _get(doc, "device_train_microbatch_size", "int")
     lr = _get(doc, "optimizer.learning_rate", "number")
+    checkpointing = doc.get("activation_checkpointing", "string", None)
+    strategy = doc.get("fsdp.sharding_strategy", "string", "FULL_SHARD")
     c.raise_if_any()
     assert model is not None
     for key, value in (("global_train_batch_size", gbs), ("device_train_microbatch_size", micro)):
@@ -293,12 +295,18 @@ def translate(
     c.place("training", doc.line("max_duration") or doc.line("optimizer"), given=False)
     ignore, ignore_line = comment_ignores(text)
     c.place("check.ignore", ignore_line, given=False)
+    settings = comment_settings(text, base_dir, c)
+    c.raise_if_any()
     layout = Layout(
         data=world_size,
         world_size=world_size,
         micro_batch=micro,
         global_batch=gbs,
         split="fsdp",
+        # FULL_SHARD (the default) shards weights, gradients and optimizer states: ZeRO-3;
+        # SHARD_GRAD_OP keeps the weights whole: ZeRO-2. whole_layer recomputes every layer.
+        zero={"FULL_SHARD": 3, "SHARD_GRAD_OP": 2, "NO_SHARD": 0}.get(str(strategy).upper()),
+        recompute="full" if checkpointing == "whole_layer" else "none",
     )
     return build(
         c,
@@ -308,8 +316,9 @@ def translate(
         learning_rate=lr,
         global_batch=gbs,
         schedule=fields,
-        preset=preset,
+        preset=preset or settings.get("preset"),
         layout=layout,
         ignore=ignore,
+        hyperparameters=settings.get("hyperparameters"),
         terms=terms,
     )

@@ -14,6 +14,7 @@ refused above :data:`MAX_YAML_BYTES` (a trainer's config is a few KiB).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from dsplan.checking.dialects._common import Collector, number
@@ -234,3 +235,31 @@ def comment_ignores(text: str) -> tuple[tuple[str, ...], int | None]:
             codes += [code.strip() for code in found.group(1).split(",")]
             first = first or number_
     return tuple(codes), first
+
+
+# ``# dsplan: preset kaplan`` and ``# dsplan: hyperparameters step-law``: a YAML config's
+# [data] preset and hyperparameters, which only dsplan reads.
+_SETTING = re.compile(r"^\s*#\s*dsplan:\s*(preset|hyperparameters)\s+(\S+)", re.IGNORECASE)
+
+
+def comment_settings(text: str, base_dir: Path, c: Collector) -> dict[str, str]:
+    """The ``preset`` and ``hyperparameters`` of ``# dsplan: NAME VALUE`` comments (the first of
+    each), a relative file path taken from the config's folder, each loaded once to check it (a
+    problem at the comment's line if it cannot be)."""
+    from dsplan.catalog.presets import load_hyperparameter_law, load_preset, looks_like_path
+
+    found: dict[str, str] = {}
+    for number_, raw in enumerate(text.splitlines(), start=1):
+        match = _SETTING.match(raw)
+        if not match or match.group(1).lower() in found:
+            continue
+        name, value = match.group(1).lower(), match.group(2)
+        if looks_like_path(value) and not Path(value).is_absolute():
+            value = str(base_dir / value)
+        try:
+            (load_preset if name == "preset" else load_hyperparameter_law)(value)
+        except InputError as exc:
+            c.problem(number_, f"data.{name}", str(exc))
+            continue
+        found[name] = value
+    return found
