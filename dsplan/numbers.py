@@ -43,9 +43,13 @@ _WHOLE_WORDS = frozenset(
     {"tokens", "steps", "step", "sequences", "params", "parameters", "flops", "bytes"}
 )
 # Words that make it a ratio, a difference or an estimate even when it names a whole quantity.
+# A duration is never whole: step_seconds is seconds a step, not a count of steps.
 _RATIO_WORDS = frozenset(
-    {"per", "vs", "ratio", "error", "drift", "fraction", "fractions", "exact", "orders", "factor"}
-)
+    {
+        "per", "vs", "ratio", "error", "drift", "fraction", "fractions", "exact", "orders",
+        "factor", "seconds",
+    }
+)  # fmt: skip
 # Whole quantities whose names read as ratios: M is FLOPs per token (of a real shape), a batch is
 # tokens per step, a GPU holds bytes. Each reads as one whole word (flops_per_token_error is still
 # an error, target_flops_per_token still whole).
@@ -58,8 +62,9 @@ _WHOLE_KEYS = frozenset({"model_size"})
 def is_integer_key(key: str) -> bool:
     """Whether the value under ``key`` is a whole number in reality (written as an integer).
 
-    >>> [is_integer_key(k) for k in ("tokens", "batch_size_tokens", "tokens_per_param", "mfu")]
-    [True, True, False, False]
+    >>> keys = ("tokens", "batch_size_tokens", "tokens_per_param", "mfu", "step_seconds")
+    >>> [is_integer_key(k) for k in keys]
+    [True, True, False, False, False]
     """
     name = key.lower()
     if name in _WHOLE_KEYS:

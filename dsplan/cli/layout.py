@@ -24,6 +24,7 @@ from dsplan.units import parse_positive, positive_int
 FORMATS = (Format.text, Format.json)
 MAX_GPUS = 2**20  # a bound on the search: a million GPUs
 MAX_TOP = 1000
+MAX_LINK_GB_PER_S = 1e6  # a bound on a link: a petabyte a second
 
 
 def layout(
@@ -75,11 +76,24 @@ def layout(
         ),
     ] = 0.05,
     node_size: Annotated[
-        int, typer.Option(help="GPUs per node: the largest tensor-parallel size.")
-    ] = 8,
+        int | None,
+        typer.Option(
+            help="GPUs per node: the largest tensor-parallel size [default: the GPU table's, else 8]."
+        ),
+    ] = None,
+    intra_node_gb_per_s: Annotated[
+        float | None,
+        typer.Option(help="GB/s one direction per GPU within a node [default: the GPU table's]."),
+    ] = None,
+    inter_node_gb_per_s: Annotated[
+        float | None,
+        typer.Option(
+            help="GB/s one direction per GPU across nodes [default: the GPU table's, else 50]."
+        ),
+    ] = None,
     max_zero: Annotated[
         int,
-        typer.Option(help="Highest ZeRO stage to search, 1 to 3 (ZeRO-3's traffic is not priced)."),
+        typer.Option(help="Highest ZeRO stage to search, 1 to 3."),
     ] = 2,
     top: Annotated[int, typer.Option(help="Layouts to print (text; json lists all).")] = 5,
     format: Annotated[Format, format_option(FORMATS, "Output: text or json.")] = Format.text,
@@ -90,11 +104,12 @@ def layout(
     first_dense_layers: FirstDenseLayersOption = 0,
     mla: MlaOption = False,
 ) -> None:
-    """The tensor/pipeline/data-parallel layouts of a model that fit a cluster, best first.
+    """The tensor/context/pipeline/data-parallel layouts of a model that fit a cluster, best first.
 
-    Enumerates TP (within a node), PP, DP, EP (mixture-of-experts models), ZeRO stage,
-    micro-batch, interleaving and recomputation; keeps what fits in GPU memory (docs/memory.md) and ranks it by an estimated
-    step time: compute at the MFU, recomputation and the pipeline bubble. Exit 1 when none fits.
+    Enumerates TP (within a node), CP, PP, DP, EP (mixture-of-experts models), ZeRO stage,
+    micro-batch, interleaving and recomputation; keeps what fits in GPU memory (docs/memory.md)
+    and ranks it by an estimated step time: compute at the MFU, recomputation, the exposed
+    communication over the GPU table's links and the pipeline bubble. Exit 1 when none fits.
 
     Examples:
 
@@ -113,15 +128,32 @@ def layout(
         positive_int(top, "--top")
         if top > MAX_TOP:
             raise InputError(f"--top must be at most {MAX_TOP:,}, got {top:,}")
-        positive_int(node_size, "--node-size")
-        if node_size > MAX_GPUS:
-            raise InputError(f"--node-size must be at most {MAX_GPUS:,}, got {node_size:,}")
+        if node_size is not None:
+            positive_int(node_size, "--node-size")
+            if node_size > MAX_GPUS:
+                raise InputError(f"--node-size must be at most {MAX_GPUS:,}, got {node_size:,}")
+        for flag, value in (
+            ("--intra-node-gb-per-s", intra_node_gb_per_s),
+            ("--inter-node-gb-per-s", inter_node_gb_per_s),
+        ):
+            if value is not None and not 0 < value <= MAX_LINK_GB_PER_S:
+                raise InputError(
+                    f"{flag} must be a positive number of GB/s up to {MAX_LINK_GB_PER_S:g}, "
+                    f"got {value!r}"
+                )
         if seq_len is not None:
             positive_int(seq_len, "--seq-len")
+        from dsplan.planning.communication import links_of
         from dsplan.planning.cost import resolve_hardware
         from dsplan.planning.layout import search_layouts
 
         hardware = resolve_hardware(gpu, dtype=dtype, mfu=mfu, n_gpus=gpus)
+        links = links_of(
+            hardware.gpu,
+            node_size=node_size,
+            intra_node_gb_per_s=intra_node_gb_per_s,
+            inter_node_gb_per_s=inter_node_gb_per_s,
+        )
         shape_flags = {
             "--n-layers": n_layers,
             "--d-model": d_model,
@@ -220,9 +252,9 @@ def layout(
             hardware,
             n_gpus=gpus,
             global_batch=global_batch,
-            node_size=node_size,
             allowance=allowance,
             max_zero=max_zero,
+            links=links,
         )
         document = search.to_dict()
         require_finite(document)

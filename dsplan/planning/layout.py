@@ -1,11 +1,12 @@
-"""The layout search: which tensor/pipeline/data-parallel layouts of a model fit a cluster, ranked.
+"""The layout search: which tensor/context/pipeline/data-parallel layouts of a model fit a cluster.
 
-Enumerates TP (powers of two up to the node size, dividing the heads and KV heads), PP (any stage
-count up to the layers, split by :func:`dsplan.planning.memory.stage_layers`), DP (the rest, which
-must divide the global batch), EP for a mixture-of-experts model (:func:`expert_parallel_sizes`),
-the micro-batch, interleaved virtual stages, the ZeRO stage and the recomputation; keeps what fits (:func:`dsplan.planning.memory.run_memory`) and ranks it by an
-estimated step time: compute at the MFU, recomputation included, stretched by the pipeline bubble.
-Communication is not modelled yet (docs/memory.md, "The layout search").
+Enumerates TP (powers of two up to the node size, dividing the heads and KV heads), CP (powers of
+two that leave every rank at least :data:`CP_MIN_TOKENS` of each sequence), PP (any stage count up
+to the layers, split by :func:`dsplan.planning.memory.stage_layers`), DP (the rest, which must
+divide the global batch), EP for a mixture-of-experts model (:func:`expert_parallel_sizes`), the
+micro-batch, interleaved virtual stages, the ZeRO stage and the recomputation; keeps what fits (:func:`dsplan.planning.memory.run_memory`) and ranks it by an
+estimated step time: compute at the MFU, recomputation, the exposed communication
+(:mod:`dsplan.planning.communication`) and the pipeline bubble (docs/memory.md, "The layout search").
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
 from dsplan.model.flops import counts
+from dsplan.planning.communication import (
+    OVERLAP_NOTE,
+    Links,
+    StepCommunication,
+    links_of,
+    step_communication,
+)
 from dsplan.planning.memory import DEFAULT_ALLOWANCE, Layout, RunMemory, run_memory
 from dsplan.records import record
 from dsplan.units import positive_int
@@ -23,36 +31,53 @@ if TYPE_CHECKING:
     from dsplan.model.moe import MoeCounts, MoeShape
     from dsplan.planning.cost import Hardware
 
-# GPUs per node, the ceiling of tensor parallelism (NVLink domain of an HGX/DGX board).
+# GPUs per node, the ceiling of tensor parallelism (NVLink domain of an HGX/DGX board), when the GPU
+# table states none.
 DEFAULT_NODE_SIZE = 8
 MICRO_BATCHES = (1, 2, 4, 8)
+# Context parallelism is searched in powers of two that leave every rank at least this many tokens
+# of each sequence (and split it into 2 cp equal chunks, as Megatron-LM's causal load balancing
+# does): Llama 3 405B ran CP 16 on 131,072-token sequences, 8,192 tokens a rank.
+CP_MIN_TOKENS = 8192
 VIRTUAL_STAGES = (1, 2, 4)
 # Tried in this order; the first that fits is kept: less sharding, less recomputation first.
-# ZeRO-3 gathers the weights again for every micro-batch, traffic this estimate cannot price:
-# it is searched only when asked for (``max_zero=3``).
+# ZeRO-3 gathers the weights again for every micro-batch; it is searched only when asked for
+# (``max_zero=3``).
 ZERO_ORDER = (1, 2, 3)
 DEFAULT_MAX_ZERO = 2
 RECOMPUTE_ORDER = ("none", "full")
 SEARCH_NOTE = (
-    "step time = compute at the MFU (a full recomputation adds one forward pass of the layers) "
-    "x (1 + pipeline bubble); communication is not modelled, so ties go to less tensor "
-    "parallelism, a lower ZeRO stage and fewer stages, and ZeRO-3 is searched only when asked "
-    "for; sequence parallelism with TP, flash attention, 1F1B"
+    "step time = compute at the MFU + full recomputation (one more forward pass of the layers) + "
+    "exposed communication + pipeline bubble (the per-micro-batch part x (p - 1) / (v m)); "
+    + OVERLAP_NOTE
+    + "; ZeRO-3 is searched only when asked for; sequence parallelism with TP, flash attention, 1F1B"
 )
 
 
 @record
 class Candidate:
-    """A layout that fits, with its memory and its estimated step time in seconds."""
+    """A layout that fits, with its memory and its estimated step time in seconds: compute,
+    recomputation, the exposed communication and the bubble."""
 
     memory: RunMemory
     compute_seconds: float
     recompute_seconds: float
     bubble_seconds: float
+    communication: StepCommunication | None = None
+
+    @property
+    def communication_seconds(self) -> float:
+        """The communication the step waits for (none when it was not priced)."""
+        return self.communication.exposed if self.communication is not None else 0.0
 
     @property
     def step_seconds(self) -> float:
-        return self.compute_seconds + self.recompute_seconds + self.bubble_seconds
+        return (
+            self.compute_seconds
+            + self.recompute_seconds
+            + self.communication_seconds
+            + self.bubble_seconds
+        )
 
     def to_dict(self) -> dict[str, Any]:
         mem = self.memory
@@ -65,6 +90,10 @@ class Candidate:
             "compute_seconds": self.compute_seconds,
             "recompute_seconds": self.recompute_seconds,
             "bubble_seconds": self.bubble_seconds,
+            "communication_seconds": self.communication_seconds,
+            "communication": (
+                self.communication.to_dict() if self.communication is not None else None
+            ),
             "memory": {
                 "peak_stage": peak.stage,
                 "weights_bytes": peak.weights,
@@ -95,6 +124,7 @@ class LayoutSearch:
     max_zero: int
     examined: int
     candidates: tuple[Candidate, ...]
+    links: Links | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +137,7 @@ class LayoutSearch:
             "global_batch_sequences": self.global_batch,
             "global_batch_tokens": self.global_batch * self.shape.seq_len,
             "node_size": self.node_size,
+            "links": self.links.to_dict() if self.links is not None else None,
             "allowance": self.allowance,
             "max_zero": self.max_zero,
             "examined": self.examined,
@@ -137,15 +168,27 @@ def _counts(shape: Shape | MoeShape) -> Counts | MoeCounts:
     return moe_counts(shape) if isinstance(shape, MoeShape) else counts(shape)
 
 
+def context_parallel_sizes(seq_len: int, n_gpus: int) -> list[int]:
+    """The context-parallel sizes searched: 1, and the powers of two that split ``seq_len`` into
+    2 cp equal chunks of at least :data:`CP_MIN_TOKENS` / 2 tokens and divide the GPUs."""
+    out = [1]
+    cp = 2
+    while seq_len % (2 * cp) == 0 and seq_len // cp >= CP_MIN_TOKENS and n_gpus % cp == 0:
+        out.append(cp)
+        cp *= 2
+    return out
+
+
 def search_layouts(
     shape: Shape | MoeShape,
     hardware: Hardware,
     *,
     n_gpus: int,
     global_batch: int,
-    node_size: int = DEFAULT_NODE_SIZE,
+    node_size: int | None = None,
     allowance: float = DEFAULT_ALLOWANCE,
     max_zero: int = DEFAULT_MAX_ZERO,
+    links: Links | None = None,
 ) -> LayoutSearch:
     """Search the layouts of ``shape`` on ``n_gpus`` GPUs of ``hardware`` that fit, best first.
 
@@ -154,17 +197,22 @@ def search_layouts(
         hardware: The GPU, precision and MFU (``dsplan.planning.cost.resolve_hardware``).
         n_gpus: The cluster's GPU count.
         global_batch: Sequences per optimizer step.
-        node_size: GPUs per node, the largest tensor-parallel size.
+        node_size: GPUs per node, the largest tensor-parallel size (default: the GPU table's,
+            else 8).
         allowance: Fraction of each GPU's memory set aside (see ``run_memory``).
         max_zero: The highest ZeRO stage to search (1, 2 or 3).
+        links: The node size and bandwidths (default: ``links_of(hardware.gpu)``); ``node_size``
+            overrides its node size.
 
     Returns:
-        A :class:`LayoutSearch`. For each TP x PP x DP, micro-batch and interleaving it keeps the
-        lowest ZeRO stage (1, 2, 3) and the least recomputation (none, full) that fit.
+        A :class:`LayoutSearch`. For each TP x CP x PP x DP, micro-batch and interleaving it keeps
+        the lowest ZeRO stage (1, 2, 3) and the least recomputation (none, full) that fit, priced
+        with its communication.
     """
     positive_int(n_gpus, "n_gpus", "the GPU count")
     positive_int(global_batch, "global_batch", "the global batch")
-    positive_int(node_size, "node_size", "the node size")
+    if node_size is not None:
+        positive_int(node_size, "node_size", "the node size")
     if max_zero not in ZERO_ORDER:
         raise InputError(
             f"the highest ZeRO stage must be 1, 2 or 3, got {max_zero!r}", quantity="max_zero"
@@ -174,42 +222,48 @@ def search_layouts(
         raise InputError(
             f"the allowance must be in [0, 1), got {allowance!r}", quantity="allowance"
         )
-    peak = hardware.peak_flops_per_gpu
-    c = _counts(shape)
-    tokens = global_batch * shape.seq_len
-    cluster = n_gpus * peak * hardware.mfu
-    compute = c.flops_per_token_hardware * tokens / cluster
-    recompute_full = c.flops_per_token / 3 * tokens / cluster
+    if links is None:
+        links = links_of(hardware.gpu, node_size=node_size)
+    elif node_size is not None:
+        links = Links(
+            node_size, links.intra_node_gb_per_s, links.inter_node_gb_per_s, links.assumed
+        )
+    node = links.node_size
+    compute, recompute_full = _step_compute(shape, hardware, n_gpus, global_batch)
     gpu_gb = hardware.gpu.memory_gb
     candidates: list[Candidate] = []
     examined = 0
+    cps = context_parallel_sizes(shape.seq_len, n_gpus)
     tp = 1
-    while tp <= node_size:
+    while tp <= node:
         if n_gpus % tp or shape.n_heads % tp or shape.n_kv_heads % tp:
             tp *= 2
             continue
-        for pp in _divisors(n_gpus // tp, shape.n_layers):
-            dp = n_gpus // (tp * pp)
-            if global_batch % dp:
+        for cp in cps:
+            if (n_gpus // tp) % cp:
                 continue
-            for mb in MICRO_BATCHES:
-                if (global_batch // dp) % mb:
+            for pp in _divisors(n_gpus // (tp * cp), shape.n_layers):
+                dp = n_gpus // (tp * cp * pp)
+                if global_batch % dp:
                     continue
-                m = global_batch // (dp * mb)
-                for v in VIRTUAL_STAGES:
-                    if v > 1 and (pp == 1 or m % pp):
+                for mb in MICRO_BATCHES:
+                    if (global_batch // dp) % mb:
                         continue
-                    for ep in expert_parallel_sizes(shape, dp):
-                        found = _first_fit(
-                            shape, tp, pp, dp, ep, mb, v, zeros, gpu_gb, global_batch, allowance
-                        )
-                        examined += found[1]
-                        mem = found[0]
-                        if mem is None:
+                    m = global_batch // (dp * mb)
+                    for v in VIRTUAL_STAGES:
+                        if v > 1 and (pp == 1 or m % pp):
                             continue
-                        rec = recompute_full if mem.layout.recompute == "full" else 0.0
-                        bubble = (compute + rec) * mem.bubble
-                        candidates.append(Candidate(mem, compute, rec, bubble))
+                        for ep in expert_parallel_sizes(shape, dp * cp):
+                            lay = Layout(
+                                tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, micro_batch=mb, virtual_stages=v
+                            )
+                            mem, tried = _first_fit(
+                                shape, lay, zeros, gpu_gb, global_batch, allowance
+                            )
+                            examined += tried
+                            if mem is None:
+                                continue
+                            candidates.append(_price(shape, mem, links, compute, recompute_full))
         tp *= 2
     candidates.sort(key=_rank)
     return LayoutSearch(
@@ -219,22 +273,62 @@ def search_layouts(
         hardware.mfu,
         n_gpus,
         global_batch,
-        node_size,
+        node,
         allowance,
         max_zero,
         examined,
         tuple(candidates),
+        links,
     )
+
+
+def _step_compute(
+    shape: Shape | MoeShape, hardware: Hardware, n_gpus: int, global_batch: int
+) -> tuple[float, float]:
+    """Seconds per step of the compute at the MFU and of a full recomputation's extra forward."""
+    c = _counts(shape)
+    cluster = n_gpus * hardware.peak_flops_per_gpu * hardware.mfu
+    tokens = global_batch * shape.seq_len
+    return c.flops_per_token_hardware * tokens / cluster, c.flops_per_token / 3 * tokens / cluster
+
+
+def _price(
+    shape: Shape | MoeShape, mem: RunMemory, links: Links, compute: float, recompute_full: float
+) -> Candidate:
+    rec = recompute_full if mem.layout.recompute == "full" else 0.0
+    comm = step_communication(shape, mem, links, compute_seconds=compute, recompute_seconds=rec)
+    bubble = (compute + rec + comm.per_micro_batch) * mem.bubble
+    return Candidate(mem, compute, rec, bubble, comm)
+
+
+def price_layout(
+    shape: Shape | MoeShape,
+    hardware: Hardware,
+    layout: Layout,
+    *,
+    global_batch: int,
+    allowance: float = DEFAULT_ALLOWANCE,
+    links: Links | None = None,
+) -> Candidate:
+    """The memory and estimated step time of one given ``layout``, whether it fits or not.
+
+    The same estimate as :func:`search_layouts` (``candidate.memory.fits`` says whether it fits);
+    ``links`` default to the GPU table's (:func:`dsplan.planning.communication.links_of`).
+    """
+    mem = run_memory(
+        shape,
+        layout,
+        gpu_memory_gb=hardware.gpu.memory_gb,
+        global_batch=global_batch,
+        allowance=allowance,
+    )
+    compute, recompute_full = _step_compute(shape, hardware, layout.n_gpus, global_batch)
+    return _price(shape, mem, links or links_of(hardware.gpu), compute, recompute_full)
 
 
 def _first_fit(
     shape: Shape | MoeShape,
-    tp: int,
-    pp: int,
-    dp: int,
-    ep: int,
-    mb: int,
-    v: int,
+    base: Layout,
     zeros: tuple[int, ...],
     gpu_gb: float,
     global_batch: int,
@@ -244,15 +338,16 @@ def _first_fit(
     for recompute in RECOMPUTE_ORDER:
         for zero in zeros:
             lay = Layout(
-                tp=tp,
-                pp=pp,
-                dp=dp,
-                ep=ep,
+                tp=base.tp,
+                pp=base.pp,
+                cp=base.cp,
+                dp=base.dp,
+                ep=base.ep,
                 zero=zero,
-                micro_batch=mb,
+                micro_batch=base.micro_batch,
                 recompute=recompute,
-                sequence_parallel=tp > 1,
-                virtual_stages=v,
+                sequence_parallel=base.tp > 1,
+                virtual_stages=base.virtual_stages,
             )
             tried += 1
             try:
@@ -272,6 +367,7 @@ def _rank(c: Candidate) -> tuple[Any, ...]:
     return (
         c.step_seconds,
         lay.tp,
+        lay.cp,
         lay.ep,
         lay.zero,
         lay.pp,
