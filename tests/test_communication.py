@@ -181,3 +181,25 @@ def test_llama3_long_context_layout_ranks_among_the_best() -> None:
     # micro-batches: every CP 1 layout pays a bubble that makes it several times slower.
     no_cp = [c.step_seconds for c in found.candidates if c.memory.layout.cp == 1]
     assert no_cp and min(no_cp) > 3 * best.step_seconds
+
+
+def test_deepseek_v3_expert_parallel_traffic_is_about_its_compute() -> None:
+    # DeepSeek-V3 (arXiv 2412.19437, Section 3.2): 2,048 H800 in nodes of 8, PP 16, EP 64 across 8
+    # nodes, ZeRO-1, no TP; 15,360 sequences of 4,096 tokens. Section 3.2.1 puts the cross-node
+    # expert parallelism at a computation-to-communication ratio of about 1:1 (hence DualPipe,
+    # which hides it; dsplan prices 1F1B, where it is exposed).
+    from pathlib import Path
+
+    from dsplan.model.hf_moe import read_any_hf_config
+
+    config = Path(__file__).parent / "data" / "hf" / "deepseek-ai--DeepSeek-V3.json"
+    v3 = read_any_hf_config(config, seq_len=4096).shape
+    lay = Layout(tp=1, pp=16, dp=128, ep=64, zero=1, recompute="full", sequence_parallel=False)
+    priced = price_layout(v3, resolve_hardware("h800"), lay, global_batch=15360)
+    assert priced.memory.fits and priced.communication is not None
+    # By hand: per MoE layer and micro-batch, dispatch and combine, forward and backward, each
+    # sends 63/64 of 4,096 tokens x top-8 x 7,168 bf16 over 50 GB/s InfiniBand; the fullest
+    # stages hold 4 MoE layers; 15,360 / 128 = 120 micro-batches.
+    per_layer = 4 * (63 / 64) * 2 * 4096 * 8 * 7168 / 50e9
+    assert priced.communication.expert_parallel == pytest.approx(4 * 120 * per_layer)
+    assert 0.5 < priced.communication.expert_parallel / priced.compute_seconds < 1.5
