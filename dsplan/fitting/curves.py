@@ -14,10 +14,10 @@ coefficients eliminated (a Schur complement over the budgets). The parabola in l
 alpha = beta -> 0 of this family (the span of 1, e^(-eps x), e^(eps x) tends to that of 1, x, x^2),
 so the family contains the old curve rather than replacing it with a different guess.
 
-The bootstrap does not redo the search per resample: from the full data's exponents, each resample
-takes its own linear solution and one Gauss-Newton step in (alpha, beta) with the coefficients, all
-from one batched matrix product of its weights with 21 columns per run (a one-step bootstrap, which
-agrees with full refits to first order). numpy is imported inside the functions.
+The bootstrap (fitting/isoflop.py) does not redo the search per resample: each resample's residuals
+move the exponents by one Gauss-Newton step from the fit (:func:`linearised_step`, linear in the
+residuals), and its coefficients are then solved exactly at those exponents. numpy is imported
+inside the functions.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from typing import Any
 EXPONENT_MIN = 0.02
 EXPONENT_MAX = 4.0
 GRID = 9  # grid points per exponent for the starting values (log-spaced between the bounds)
+GRID_CELLS = 20_000  # runs the grid looks at, at most (every k-th run of each budget)
 MAX_STEPS = 40  # Gauss-Newton steps of the point estimate
 TOLERANCE = 1e-9  # stop when a step moves the exponents less than this
 # Columns per run: c0 = 1, c1 = e^(-alpha x1) - 1, c2 = e^(-beta x2) - 1, c3 = x1 e^(-alpha x1),
-# c4 = x2 e^(-beta x2) (c3, c4 are minus the derivatives of c1, c2 in alpha, beta), then the
-# products c_j c_k (j <= k), c_j y and y^2.
+# c4 = x2 e^(-beta x2) (c3, c4 are minus the derivatives of c1, c2 in alpha, beta); a fit needs the
+# weighted sums of the products c_j c_k (j <= k), c_j y and y^2: 21 numbers per budget.
 PAIRS = [(j, k) for j in range(5) for k in range(j, 5)]
 N_FEATURES = len(PAIRS) + 5 + 1
 
@@ -48,16 +49,31 @@ T_INDEX = [len(PAIRS) + j for j in range(5)]
 YY_INDEX = len(PAIRS) + 5
 
 
-def features(x1: Any, x2: Any, y: Any, alpha: float, beta: float) -> Any:
-    """The 21 columns per run (shape ``x1.shape + (21,)``) whose weighted sums define a fit."""
+def columns(x1: Any, x2: Any, alpha: float, beta: float) -> list[Any]:
+    """The columns c0..c4 per run (each shaped like ``x1``)."""
     import numpy as np
 
     with np.errstate(over="ignore", invalid="ignore"):
         f1 = np.exp(-alpha * x1)
         f2 = np.exp(-beta * x2)
-        c = [np.ones_like(x1), f1 - 1, f2 - 1, x1 * f1, x2 * f2]
-        cols = [c[j] * c[k] for j, k in PAIRS] + [cj * y for cj in c] + [y * y]
-    return np.stack(cols, axis=-1)
+        return [np.ones_like(x1), f1 - 1, f2 - 1, x1 * f1, x2 * f2]
+
+
+def weighted_sums(x1: Any, x2: Any, y: Any, weights: Any, alpha: float, beta: float) -> Any:
+    """The 21 weighted sums over each budget's runs (shape ``x1.shape[:-1] + (21,)``) that define
+    a fit and its Gauss-Newton step: c_j c_k (j <= k), c_j y and y^2."""
+    import numpy as np
+
+    c = columns(x1, x2, alpha, beta)
+    wc = [weights * cj for cj in c]
+    out = np.empty((*x1.shape[:-1], N_FEATURES))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for n, (j, k) in enumerate(PAIRS):
+            out[..., n] = (wc[j] * c[k]).sum(-1)
+        for j in range(5):
+            out[..., T_INDEX[j]] = (wc[j] * y).sum(-1)
+        out[..., YY_INDEX] = (weights * y * y).sum(-1)
+    return out
 
 
 def linear_inverse(sums: Any) -> tuple[Any, Any]:
@@ -213,31 +229,53 @@ class CurveFit:
     converged: bool
 
 
-def fit_curves(x1: Any, x2: Any, y: Any, weights: Any, use: Any) -> CurveFit:
-    """The point estimate: exponents by grid, then Gauss-Newton with step halving.
+def linear_sums(x1: Any, x2: Any, y: Any, weights: Any, alpha: float, beta: float) -> Any:
+    """The sums of :func:`features` that the linear fit and its residuals need (the others 0).
 
-    ``x1``, ``x2``, ``y``, ``weights``: (B, W) arrays (padding has weight 0); ``use``: (B,) the
-    budgets whose residuals fit the exponents.
+    Cheaper than all 21: the search for the exponents evaluates many of them.
     """
     import numpy as np
 
-    def total(a: float, b: float) -> tuple[float, Any, Any, Any]:
-        sums = np.einsum("bw,bwk->bk", weights, features(x1, x2, y, a, b))
+    out = np.zeros((*x1.shape[:-1], N_FEATURES))
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = [weights, np.expm1(-alpha * x1) * weights, np.expm1(-beta * x2) * weights]
+        wy = weights * y
+        for j in range(3):
+            for k in range(j, 3):
+                out[..., G_INDEX[j][k]] = (c[j] * c[k]).sum(-1) if j else c[k].sum(-1)
+            out[..., T_INDEX[j]] = (c[j] * y).sum(-1)
+        out[..., YY_INDEX] = (wy * y).sum(-1)
+    return out
+
+
+def fit_curves(x1: Any, x2: Any, y: Any, weights: Any, use: Any) -> CurveFit:
+    """The point estimate: exponents by grid, then Gauss-Newton with step halving.
+
+    ``x1``, ``x2``, ``y``, ``weights``: (B, W) arrays (padding has weight 0, the others 1);
+    ``use``: (B,) the budgets whose residuals fit the exponents. The grid only finds the starting
+    point: on a large sweep it looks at every k-th run of each budget (at most GRID_CELLS cells).
+    """
+    import numpy as np
+
+    def sse_of(sums: Any) -> tuple[float, Any, Any]:
         theta, ok = solve_linear(sums)
         sse = np.where(use & ok, _sse(sums, theta), 0.0).sum()
-        return float(sse) if np.isfinite(sse) else np.inf, sums, theta, ok
+        return float(sse) if np.isfinite(sse) else np.inf, theta, ok
 
+    stride = max(1, -(-x1.size // GRID_CELLS))
+    sx1, sx2, sy, sw = (v[:, ::stride] for v in (x1, x2, y, weights))
     grid = np.geomspace(EXPONENT_MIN, EXPONENT_MAX / 4, GRID)
     best = (np.inf, grid[0], grid[0])
     for a in grid:
         for b in grid:
-            sse = total(a, b)[0]
+            sse = sse_of(linear_sums(sx1, sx2, sy, sw, a, b))[0]
             if sse < best[0]:
                 best = (sse, a, b)
     _, a, b = best
-    sse, sums, theta, ok = total(a, b)
+    sse, theta, ok = sse_of(linear_sums(x1, x2, y, weights, a, b))
     converged = False
     for _ in range(MAX_STEPS):
+        sums = weighted_sums(x1, x2, y, weights, a, b)
         da, db, _ = gauss_newton_step(sums, theta, use & ok)
         da, db = float(da), float(db)
         factor = 1.0
@@ -245,11 +283,11 @@ def fit_curves(x1: Any, x2: Any, y: Any, weights: Any, use: Any) -> CurveFit:
         for _ in range(30):
             na = min(max(a + factor * da, EXPONENT_MIN), EXPONENT_MAX)
             nb = min(max(b + factor * db, EXPONENT_MIN), EXPONENT_MAX)
-            new = total(na, nb)
+            new = sse_of(linear_sums(x1, x2, y, weights, na, nb))
             if new[0] <= sse:
                 moved = abs(na - a) + abs(nb - b) > TOLERANCE
                 a, b = na, nb
-                sse, sums, theta, ok = new
+                sse, theta, ok = new
                 break
             factor /= 2
         if not moved:

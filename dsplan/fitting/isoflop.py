@@ -15,12 +15,13 @@ from dsplan.fitting.curves import (
     G_INDEX,
     N_FEATURES,
     T_INDEX,
+    columns,
     fit_curves,
     linearised_step,
     minima,
     solve_linear,
+    weighted_sums,
 )
-from dsplan.fitting.curves import features as curve_features
 from dsplan.fitting.data import SweepData
 from dsplan.fitting.numerics import (
     MAX_BOOTSTRAP,
@@ -370,7 +371,6 @@ def _family_solver(
         # A budget without a minimum (a concave or monotone profile) is left out, and does not
         # bend the exponents the other budgets share.
         fit = fit_curves(x1, x2, yc, w, keep)
-    feat = curve_features(x1, x2, yc, fit.alpha, fit.beta)  # (B, width, 21)
 
     def at(alpha: Any, beta: Any, theta: Any, ok: Any) -> tuple[Any, Any, Any, Any]:
         x, value, has = minima(alpha, beta, theta)
@@ -384,10 +384,10 @@ def _family_solver(
                 good,
             )
 
-    base = np.einsum("bw,bwk->bk", w, feat)  # (B, 21)
+    base = weighted_sums(x1, x2, yc, w, fit.alpha, fit.beta)  # (B, 21)
     # Per run: the columns c0..c4 (1, c1, c2 and the derivatives' c3, c4; curves.py).
-    columns = feat[..., [G_INDEX[0][k] for k in range(5)]]  # (B, width, 5)
-    fitted = np.einsum("bwk,bk->bw", columns[..., :3], fit.theta)
+    cols = np.stack(columns(x1, x2, fit.alpha, fit.beta), axis=-1)  # (B, width, 5)
+    fitted = np.einsum("bwk,bk->bw", cols[..., :3], fit.theta)
     # Residuals scaled by sqrt(n / (n - 3)) for the 3 coefficients each budget spends on them.
     n = w.sum(axis=1)
     inflate = np.sqrt(np.where(n > MIN_POINTS, n / np.maximum(n - MIN_POINTS, 1), 0.0))
@@ -401,7 +401,7 @@ def _family_solver(
         if draws is None:
             return tuple(v[None] for v in at(fit.alpha, fit.beta, fit.theta, fit.ok & enough))
         noise = np.where(slots[None], resid[rows, draws], 0.0)  # (R, B, width)
-        u = np.matmul(noise.transpose(1, 0, 2), columns).transpose(1, 0, 2)  # (R, B, 5)
+        u = np.matmul(noise.transpose(1, 0, 2), cols).transpose(1, 0, 2)  # (R, B, 5)
         # The design is the point fit's, so the Jacobian is too: each resample's exponents are the
         # one Gauss-Newton step its residuals ask for; its coefficients are then solved exactly at
         # those exponents (linear least squares: the first-order step is poor for them when the
