@@ -53,7 +53,11 @@ def test_written_nanotron_configs_pass_check_strict(args: tuple[str, ...]) -> No
     assert batch == plan["hyperparameters"]["batch_size_sequences"]
     if "--gpus" in args:
         layout = plan["cost"]["layout"]["best"]["layout"]
-        assert (par["tp"], par["pp"], par["dp"]) == (layout["tp"], layout["pp"], layout["dp"])
+        if layout["zero"] <= 1:
+            assert (par["tp"], par["pp"], par["dp"]) == (layout["tp"], layout["pp"], layout["dp"])
+        else:
+            # nanotron stops at ZeRO-1: the best layout that fits with it is written instead.
+            assert data["optimizer"]["zero_stage"] == 1 and "best with ZeRO-1" in text
         assert run_cli("check", "--strict", "-", "--gpu", args[2], input=text).exit_code == 0
 
 

@@ -69,13 +69,18 @@ def nanotron_yaml(plan: Plan, fit: LayoutFit | None = None) -> str:
         "# parallelism.dp and divide batch_accumulation_per_replica by the same factor.",
     ]
     best = fit.best if fit is not None else None
+    if fit is not None and best is not None and best.memory.layout.zero > 1:
+        # nanotron's zero_stage stops at 1: the best layout that needs no more, if one fits.
+        expressible = [c for c in fit.search.candidates if c.memory.layout.zero <= 1]
+        best = expressible[0] if expressible else best
     if fit is not None and best is not None:
         lay = best.memory.layout
         if batch % (lay.dp * lay.micro_batch) == 0:
             tp, pp, dp, micro = lay.tp, lay.pp, lay.dp, lay.micro_batch
             zero, recompute, sequence_parallel = lay.zero, lay.recompute, lay.sequence_parallel
             layout_note = [
-                f"# Layout: dsplan's best on {fit.gpus:,} x {fit.gpu} "
+                f"# Layout: dsplan's best{' with ZeRO-1' if best is not fit.best else ''} on "
+                f"{fit.gpus:,} x {fit.gpu} "
                 f"({best.memory.required_bytes / 1e9:.1f} of {fit.gpu_memory_gb:g} GB on the "
                 "fullest GPU; `dsplan layout` lists the others).",
             ]
