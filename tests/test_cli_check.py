@@ -296,8 +296,40 @@ def test_a_folder_is_every_toml_under_it_sorted_and_recursive(tmp_path: Path) ->
     assert files == ["a.toml", "b.toml", "sub/c.toml", "sub/deeper/d.toml"]
 
 
+def test_a_folder_holds_every_file_a_dialect_recognises(tmp_path: Path) -> None:
+    data = Path(SEVEN_B).parent
+    for source, name in (
+        (data / "deepseek-7b.toml", "a.toml"),
+        (data / "torchtitan-llama3-8b.toml", "titan.toml"),
+        (data / "megatron-1b.sh", "sub/pretrain.sh"),
+        (data / "megatron-1b.args", "sub/run.args"),
+        (data / "nanotron-tinyllama-1b.yaml", "yaml/nanotron.yaml"),
+        (data / "olmo-1b.yaml", "yaml/olmo.yml"),
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source.read_text())
+    # Not configs: skipped, not errors.
+    (tmp_path / "ci.yaml").write_text("on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n")
+    (tmp_path / "setup.sh").write_text("#!/bin/bash\npip install -e .\n")
+    (tmp_path / "binary.args").write_bytes(bytes(range(256)))
+    r = run_cli("check", str(tmp_path), "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    found = {
+        Path(f["file"]).relative_to(tmp_path).as_posix(): f["derived"]["dialect"]
+        for f in r.json()["files"]
+    }
+    assert found == {
+        "a.toml": "dsplan",
+        "sub/pretrain.sh": "megatron",
+        "sub/run.args": "megatron",
+        "titan.toml": "torchtitan",
+        "yaml/nanotron.yaml": "nanotron",
+        "yaml/olmo.yml": "olmo",
+    }
+
+
 def test_a_folder_without_configs_exits_2(tmp_path: Path) -> None:
-    assert_input_error(run_cli("check", str(tmp_path)), "a folder with no *.toml file under it")
+    assert_input_error(run_cli("check", str(tmp_path)), "a folder with no config under it")
 
 
 def test_quiet_prints_only_the_summary_line() -> None:

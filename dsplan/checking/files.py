@@ -37,12 +37,32 @@ def read_config_text(name: str) -> tuple[str, str, Path]:
     return text, name, Path(name).parent
 
 
-def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:
-    """The files to check: each name as given, a folder replaced by every ``*.toml`` under it.
+# Files in a folder that may hold a trainer's config: kept when a trainer dialect recognises the
+# content (a CI workflow YAML or a helper script is skipped, not an error).
+TRAINER_SUFFIXES = (".yaml", ".yml", ".sh", ".bash", ".args")
 
-    A folder is walked recursively, without following symbolic links to folders and skipping
-    hidden folders (``.git``, ``.venv``), and its files come in sorted order, so a report is the
-    same on every machine. A folder with no ``*.toml`` file is a problem (exit 2), not a pass.
+
+def _trainer_file(path: Path) -> bool:
+    """Whether a file in a folder is a trainer config dsplan reads (nanotron, OLMo, Megatron)."""
+    from dsplan.checking.dialects import detect
+
+    try:
+        text = read_input(path)
+    except UnreadableFile:
+        return False  # not text: not a config
+    return detect(text) not in ("dsplan", "torchtitan")
+
+
+def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:
+    """The files to check: each name as given, a folder replaced by the configs under it.
+
+    A folder stands for every ``*.toml`` under it (dsplan's TOML or a torchtitan job file) and
+    every ``*.yaml``, ``*.yml``, ``*.sh``, ``*.bash`` and ``*.args`` file whose content a trainer
+    dialect recognises (a nanotron or OLMo YAML, a Megatron-LM script or argument file; others,
+    such as a CI workflow, are skipped). It is walked recursively, without following symbolic links
+    to folders and skipping hidden folders (``.git``, ``.venv``), and its files come in sorted
+    order, so a report is the same on every machine. A folder with no config is a problem (exit
+    2), not a pass.
 
     Returns:
         ``(paths, problems)``.
@@ -56,9 +76,22 @@ def config_paths(names: Sequence[str]) -> tuple[list[str], list[Problem]]:
         found = []
         for root, dirs, files in os.walk(name):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
-            found += [Path(root, f) for f in files if f.endswith(".toml")]
+            for f in files:
+                path = Path(root, f)
+                if f.endswith(".toml") or (
+                    f.lower().endswith(TRAINER_SUFFIXES) and _trainer_file(path)
+                ):
+                    found.append(path)
         if not found:
-            problems.append(Problem(name, None, "", "a folder with no *.toml file under it"))
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    "",
+                    "a folder with no config under it (*.toml, or a nanotron or OLMo YAML or a "
+                    "Megatron-LM script or argument file)",
+                )
+            )
         paths += [str(p) for p in sorted(found)]
     return paths, problems
 

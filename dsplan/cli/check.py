@@ -18,7 +18,9 @@ FORMATS = (Format.text, Format.json, Format.github)
 Paths = Annotated[
     list[str],
     typer.Argument(
-        help="Run config files (TOML), folders (every *.toml under them), or - for standard input.",
+        help="Run configs (dsplan or torchtitan TOML, Megatron-LM scripts or argument files, nanotron "
+        "or OLMo YAML), folders (every *.toml under them, and every YAML, script or argument file "
+        "a trainer dialect recognises), or - for standard input.",
         show_default=False,
     ),
 ]
