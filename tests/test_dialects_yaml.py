@@ -248,3 +248,55 @@ def test_the_memory_rule_reads_nanotrons_zero_and_recomputation(tmp_path: Path) 
     )
     fits = check_files([str(NANOTRON)], gpu="h100")
     assert "DSP606" not in {f.rule for f in fits.files[0].findings}
+
+
+@pytest.mark.parametrize(
+    ("path", "rule", "message"),
+    [
+        (
+            "DSP402-nanotron-long-warmup.yaml",
+            "DSP402",
+            "lr_warmup_steps 25000 is 25.0% of train_steps 100000",
+        ),
+        (
+            "DSP402-torchtitan-long-warmup.toml",
+            "DSP402",
+            "lr_scheduler.warmup_steps 10000 is 20.8% of training.steps 48000",
+        ),
+        (
+            "DSP402-olmo-long-warmup.yaml",
+            "DSP402",
+            "scheduler.t_warmup 20000 is 21.0% of max_duration '2e11T' (95368 steps)",
+        ),
+        (
+            "DSP407-nanotron-no-min-decay-lr.yaml",
+            "DSP407",
+            "the run ends at its peak rate, learning_rate 0.0004: it never decays (min_decay_lr "
+            "absent: nanotron's default is learning_rate)",
+        ),
+        (
+            "DSP408-nanotron-min-lr-above-peak.yaml",
+            "DSP408",
+            "min_decay_lr 0.004 is above the peak, learning_rate 0.0004: the run ends at 10x the peak",
+        ),
+        (
+            "DSP403-nanotron-constant-warmup.yaml",
+            "DSP403",
+            "lr_warmup_style constant (lr_warmup_steps 2000): the run starts at the peak learning rate",
+        ),
+    ],
+)
+def test_schedule_findings_speak_the_trainers_terms(path: str, rule: str, message: str) -> None:
+    report = check_files([str(DATA / "invalid" / path)])
+    (finding,) = [f for f in report.files[0].findings if f.rule == rule]
+    assert finding.message == message
+
+
+def test_megatron_schedule_findings_name_its_arguments(tmp_path: Path) -> None:
+    script = (DATA / "valid" / "megatron-1b.sh").read_text()
+    long = script.replace("--lr-warmup-iters 2000", "--lr-warmup-iters 40000")
+    report = check_files([str(_write(tmp_path, long, "run.sh"))])
+    (finding,) = [f for f in report.files[0].findings if f.rule == "DSP401"]
+    assert finding.message.startswith(
+        "--lr-warmup-iters 40000 is longer than the run, --train-iters"
+    )

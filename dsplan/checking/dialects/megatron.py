@@ -231,6 +231,7 @@ def translate(
     return build(
         c,
         dialect="megatron",
+        terms=_terms(a, lr, ramp_iters == 0),
         model=model,
         tokens=tokens,
         learning_rate=lr,
@@ -239,6 +240,22 @@ def translate(
         preset=preset,
         layout=layout,
     )
+
+
+def _terms(a: Args, lr: float, whole_batches: bool) -> dict[str, str]:
+    """The schedule in Megatron's arguments, for findings (RunConfig.terms): the warm-up and the
+    run's length only where they are counted in iterations of the full batch, as dsplan counts."""
+    from dsplan.numbers import text as number_text
+
+    terms = {
+        "peak": f"--lr {number_text('learning_rate', lr)}",
+        "floor": f"--min-lr {a.raw('min-lr')}" if a.has("min-lr") else "--min-lr 0 (the default)",
+    }
+    if a.has("lr-warmup-iters"):
+        terms["warmup"] = f"--lr-warmup-iters {a.raw('lr-warmup-iters')}"
+    if a.has("train-iters") and whole_batches:
+        terms["steps"] = f"--train-iters {a.raw('train-iters')}"
+    return terms
 
 
 def _schedule(a: Args, c: Collector, lr: float, gbs: int, total: int) -> dict[str, object] | None:

@@ -150,7 +150,7 @@ def _schedule(doc: Doc, lr: float, steps: int) -> tuple[dict[str, Any], dict[str
         "peak": f"learning_rate {number_text('learning_rate', lr)}",
         "floor": f"min_decay_lr {number_text('learning_rate', floor)}"
         if doc.has(f"{SCHED}.min_decay_lr")
-        else "no min_decay_lr (nanotron's default: learning_rate)",
+        else "min_decay_lr absent: nanotron's default is learning_rate",
     }
     return schedule_fields(style, ramp, steps, decay_in_run, final), terms
 

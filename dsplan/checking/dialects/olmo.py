@@ -211,7 +211,7 @@ def _schedule(
     warmup = round(warm / per)
     end = steps if t_max is None else round(t_max / per)
     terms = {
-        "warmup": f"scheduler.t_warmup {number_text('t_warmup', warm)}"
+        "warmup": f"scheduler.t_warmup {int(warm) if warm == int(warm) else warm:g}"
         + (" tokens" if units == "tokens" else ""),
         "steps": duration,
         "peak": f"optimizer.learning_rate {number_text('learning_rate', lr)}",

@@ -327,6 +327,15 @@ def translate(
         global_batch=gbs,
         split="torchtitan",
     )
+    from dsplan.numbers import text as number_text
+
+    # The schedule in torchtitan's words, for findings (RunConfig.terms).
+    terms = {
+        "warmup": f"lr_scheduler.warmup_steps {warmup}",
+        "steps": f"training.steps {steps}",
+        "peak": f"optimizer.lr {number_text('learning_rate', lr)}",
+        "floor": f"lr_scheduler.min_lr_factor {min_factor:g}",
+    }
     return build(
         c,
         dialect="torchtitan",
@@ -337,4 +346,5 @@ def translate(
         schedule=schedule_fields(style, warmup, steps, decay, min_factor),
         preset=preset,
         layout=layout,
+        terms=terms,
     )

@@ -26,6 +26,12 @@ _SCHEDULE_KEYS: dict[str, set[str]] = {
 _DEEPSEEK_FACTORS = f"stage_factors = {list(DEFAULT_STAGE_FACTORS)} (DeepSeek)"
 
 
+def _term(f: Facts, name: str) -> str | None:
+    """A schedule quantity in the trainer's own words (``lr_warmup_steps 5000``), where the
+    config's dialect states it (:attr:`RunConfig.terms`)."""
+    return f.cfg.terms.get(name)
+
+
 def _warmup_suggestion(steps: int | None) -> int:
     """DeepSeek's 2000 steps, or 1% of a shorter run (2000 is 0.9% of the 7B's ~212K steps)."""
     if steps is None:
@@ -78,9 +84,13 @@ def warmup_within_run(f: Facts) -> Iterator[Hit]:
             f"warmup_steps = {_warmup_suggestion(steps)} (DeepSeek: 2000)",
         )
     elif steps is not None and warm >= steps:
+        said, run = _term(f, "warmup"), _term(f, "steps")
         yield Hit(
             "training.warmup_steps",
-            f"warmup_steps = {warm} but the run has only {steps} step{'' if steps == 1 else 's'} "
+            f"{said} is {'longer than' if warm > steps else 'as long as'} the run, {run}"
+            if said and run
+            else f"warmup_steps = {warm} but the run has only {steps} "
+            f"step{'' if steps == 1 else 's'} "
             f"({fmt(t.tokens)} tokens / {fmt(f.batch_tokens or 0)} tokens per step)",
             f"warmup_steps = {_warmup_suggestion(steps)} (1% of the run, as DeepSeek 7B)",
         )
@@ -96,9 +106,12 @@ def warmup_share(f: Facts) -> Iterator[Hit]:
     warm, steps = f.cfg.training.warmup_steps, f.total_steps
     if steps is None or not 0 <= warm < steps or warm <= MAX_WARMUP_FRACTION * steps:
         return
+    said, run = _term(f, "warmup"), _term(f, "steps")
     yield Hit(
         "training.warmup_steps",
-        f"warmup_steps = {warm} is {warm / steps:.1%} of the run's {steps} steps",
+        f"{said} is {warm / steps:.1%} of {run}"
+        if said and run
+        else f"warmup_steps = {warm} is {warm / steps:.1%} of the run's {steps} steps",
         f"warmup_steps <= {math.floor(MAX_WARMUP_FRACTION * steps)} "
         f"({MAX_WARMUP_FRACTION:.0%} of the run)",
     )
@@ -107,9 +120,10 @@ def warmup_share(f: Facts) -> Iterator[Hit]:
 @rule("DSP403", WARNING, "no warm-up", "DeepSeek warms up over 2000 steps (Section 2.3)")
 def warmup_given(f: Facts) -> Iterator[Hit]:
     if f.cfg.training.warmup_steps == 0:
+        said = _term(f, "warmup") or "warmup_steps = 0"
         yield Hit(
             "training.warmup_steps",
-            "warmup_steps = 0: the run starts at the peak learning rate",
+            f"{said}: the run starts at the peak learning rate",
             f"warmup_steps = {_warmup_suggestion(f.total_steps)} (DeepSeek: 2000)",
         )
 
@@ -192,9 +206,13 @@ def rate_decays(f: Facts) -> Iterator[Hit]:
     if t.schedule == "multistep":
         return
     if t.final_lr_fraction == 1:
+        peak, floor = _term(f, "peak"), _term(f, "floor")
         yield Hit(
             "training.final_lr_fraction",
-            f"final_lr_fraction = 1: the {t.schedule} schedule ends at its peak, it never decays",
+            f"the run ends at its peak rate, {peak}: it never decays ({floor})"
+            if peak and floor
+            else f"final_lr_fraction = 1: the {t.schedule} schedule ends at its peak, it never "
+            "decays",
             "final_lr_fraction = 0.1",
         )
     if t.schedule == "wsd" and t.decay_fraction == 0:
@@ -222,9 +240,13 @@ def factors_in_range(f: Facts) -> Iterator[Hit]:
             _DEEPSEEK_FACTORS,
         )
     if t.schedule in ("cosine", "wsd") and not 0 <= t.final_lr_fraction <= 1:
+        peak, floor = _term(f, "peak"), _term(f, "floor")
+        where = "above the peak" if t.final_lr_fraction > 1 else "below zero"
         yield Hit(
             "training.final_lr_fraction",
-            f"final_lr_fraction = {t.final_lr_fraction:g} outside [0, 1]",
+            f"{floor} is {where}, {peak}: the run ends at {t.final_lr_fraction:g}x the peak"
+            if peak and floor
+            else f"final_lr_fraction = {t.final_lr_fraction:g} outside [0, 1]",
             "final_lr_fraction = 0.1",
         )
 
