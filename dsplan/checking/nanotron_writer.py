@@ -1,8 +1,8 @@
 """A plan as a nanotron training YAML: ``dsplan budget C --format nanotron``.
 
 nanotron's model config is inline, so the plan's shape goes in whole (a ``LlamaConfig``), with the
-batch, the duration and the learning-rate schedule; with ``--gpu`` and ``--gpus`` the best layout
-that fits sets ``parallelism`` and the micro-batch. ``dsplan check --strict`` reads it back through
+batch, the duration and the learning-rate schedule; with ``--gpu`` and ``--gpus`` the best fitting
+layout that nanotron can run sets ``parallelism`` and the micro-batch. ``dsplan check --strict`` reads it back through
 the nanotron dialect (:mod:`dsplan.checking.dialects.nanotron`) without a finding; where the plan
 departs from the laws on purpose, a ``# dsplan: ignore CODES`` comment says so, with the reason, as
 a dsplan TOML's ``[check]`` table does. The YAML is written by hand (no PyYAML needed to write it),
@@ -20,6 +20,7 @@ from dsplan.checking.writers import plan_ignores, preset_reference
 from dsplan.scheduling.schedules import MAX_WARMUP_FRACTION
 
 if TYPE_CHECKING:
+    from dsplan.planning.layout import Candidate
     from dsplan.planning.layout_fit import LayoutFit
     from dsplan.planning.plan import Plan
 
@@ -39,6 +40,24 @@ def yaml_float(value: float) -> str:
     if "." not in mantissa:
         mantissa += ".0"
     return f"{mantissa}{e}{exponent}"
+
+
+def _nanotron_layout(fit: LayoutFit, batch: int) -> Candidate | None:
+    """The best fitting layout nanotron can run: ZeRO-1 at most (``zero_stage``), no or full
+    recomputation (``recompute_layer``), no context or expert parallelism and no virtual stages
+    in this writer, and a micro-batch x DP that divides the batch."""
+    for candidate in fit.search.candidates:
+        lay = candidate.memory.layout
+        if (
+            lay.zero <= 1
+            and lay.recompute in ("none", "full")
+            and getattr(lay, "cp", 1) == 1
+            and getattr(lay, "ep", 1) == 1
+            and lay.virtual_stages == 1
+            and batch % (lay.dp * lay.micro_batch) == 0
+        ):
+            return candidate
+    return None
 
 
 def nanotron_yaml(plan: Plan, fit: LayoutFit | None = None) -> str:
@@ -68,32 +87,23 @@ def nanotron_yaml(plan: Plan, fit: LayoutFit | None = None) -> str:
         "# No layout given (budget --gpu G --gpus N): written for one data-parallel rank. Raise",
         "# parallelism.dp and divide batch_accumulation_per_replica by the same factor.",
     ]
-    best = fit.best if fit is not None else None
-    if fit is not None and best is not None and best.memory.layout.zero > 1:
-        # nanotron's zero_stage stops at 1: the best layout that needs no more, if one fits.
-        expressible = [c for c in fit.search.candidates if c.memory.layout.zero <= 1]
-        best = expressible[0] if expressible else best
+    best = _nanotron_layout(fit, batch) if fit is not None else None
+    if fit is not None and best is None:
+        layout_note = [
+            f"# No layout that fits on {fit.gpus:,} x {fit.gpu} is one nanotron can run (ZeRO-1 at",
+            "# most, full or no recomputation, no context or expert parallelism, no virtual",
+            "# stages): written for one data-parallel rank. See `dsplan layout`.",
+        ]
     if fit is not None and best is not None:
         lay = best.memory.layout
-        if batch % (lay.dp * lay.micro_batch) == 0:
-            tp, pp, dp, micro = lay.tp, lay.pp, lay.dp, lay.micro_batch
-            zero, recompute, sequence_parallel = lay.zero, lay.recompute, lay.sequence_parallel
-            layout_note = [
-                f"# Layout: dsplan's best{' with ZeRO-1' if best is not fit.best else ''} on "
-                f"{fit.gpus:,} x {fit.gpu} "
-                f"({best.memory.required_bytes / 1e9:.1f} of {fit.gpu_memory_gb:g} GB on the "
-                "fullest GPU; `dsplan layout` lists the others).",
-            ]
-            if zero > 1:
-                layout_note.append(
-                    f"# dsplan's layout shards with ZeRO-{zero}; nanotron's zero_stage 1 shards "
-                    "the optimizer states only."
-                )
-            if recompute == "selective":
-                layout_note.append(
-                    "# Selective recomputation (attention scores): flash attention, nanotron's "
-                    "default, does not store them."
-                )
+        tp, pp, dp, micro = lay.tp, lay.pp, lay.dp, lay.micro_batch
+        zero, recompute, sequence_parallel = lay.zero, lay.recompute, lay.sequence_parallel
+        first = fit.best is best
+        layout_note = [
+            f"# Layout: dsplan's {'best' if first else 'best nanotron can run'} on "
+            f"{fit.gpus:,} x {fit.gpu} ({best.memory.required_bytes / 1e9:.1f} of "
+            f"{fit.gpu_memory_gb:g} GB on the fullest GPU; `dsplan layout` lists the others).",
+        ]
     accumulation = batch // (dp * micro)
     lr = h.learning_rate
     lines = [
