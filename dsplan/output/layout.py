@@ -75,7 +75,8 @@ def _experts_line(shape: dict[str, Any]) -> list[str]:
     if "n_experts" not in shape:
         return []
     shared = f" + {shape['n_shared_experts']} shared" if shape["n_shared_experts"] else ""
-    dense = f"; first {shape['n_dense_layers']} layers dense" if shape["n_dense_layers"] else ""
+    n = shape["n_dense_layers"]
+    dense = f"; first {n} layer{'s' if n > 1 else ''} dense" if n else ""
     return [
         f"  experts   {shape['n_experts']} routed experts (top-{shape['top_k']}){shared}, "
         f"{shape['d_ff_expert']} wide{dense}; {shape['attention'].upper()} attention"
