@@ -94,7 +94,12 @@ def test_hostile_command_lines(
     command: str,
     corpus: _hostile.Corpus,
     bounded: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A hostile string may land in an option that names a file to write (a preset id, a relative
+    # --output): whatever a line writes goes to a scratch folder, never into the checkout.
+    monkeypatch.chdir(tmp_path)
     selected = [
         c
         for c in _hostile.sample(_hostile.cases(corpus), PER_MILLE)
