@@ -238,7 +238,12 @@ def hostile_lines(draw: st.DrawFn, corpus: _hostile.Corpus) -> _hostile.Case:
             args.append(param.opts[0])
             continue
         pool = [value for _, value in _hostile.values_for(param, corpus)]
-        value = draw(st.one_of(st.sampled_from(pool), st.text(max_size=12)))
+        # Any text given to an option that writes is a path relative to the current folder, which
+        # the command would write into (the work tree): those options get their pool only.
+        writes = param.opts[0] in _hostile.WRITE_OPTIONS
+        value = draw(
+            st.one_of(st.sampled_from(pool), st.nothing() if writes else st.text(max_size=12))
+        )
         if param.opts[0] == "--format":
             fmt = value
         args += [param.opts[0], value]
