@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import assert_input_error, run_cli
 
@@ -181,3 +183,50 @@ def test_compare_rejects_bad_inference_tokens() -> None:
     assert_input_error(
         run_cli("compare", "1e22", "--inference-tokens", "lots"), "--inference-tokens must be"
     )
+
+
+M_LAW = """schema_version = 1
+id = "m-law"
+description = "Parametric loss L(M, D), issue #16's synthetic law"
+source = "tests: L = 1.7 + 400 / M^0.34 + 410 / D^0.28 (issue #16, section 0)"
+predicts = "flops_per_token"
+form = "parametric_loss"
+
+[loss]
+e = 1.7
+a = 400.0
+b = 410.0
+alpha = 0.34
+beta = 0.28
+
+[fit_range]
+compute_min = 1e17
+compute_max = 1e25
+"""
+
+
+def test_a_law_in_m_serves_at_m_over_3_per_token(tmp_path: Path) -> None:
+    """M units: training M D, inference M / 3 per token (the forward pass; our convention)."""
+    from dsplan.laws.inference import inference_optimum, loss_at_compute
+    from dsplan.laws.loss import ParametricLoss
+
+    preset = tmp_path / "m-law.toml"
+    preset.write_text(M_LAW)
+    args = ("budget", "1e21", "--inference-tokens", "1e12", "--preset", str(preset))
+    result = run_cli(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    inf = doc["inference"]
+    law = ParametricLoss(e=1.7, a=400.0, b=410.0, alpha=0.34, beta=0.28)
+    core = inference_optimum(law, loss_at_compute(law, 1e21, 1.0), 1e12, 1.0)
+    assert inf["model_size_unit"] == "flops_per_token"
+    assert inf["tokens_per_param"] is None
+    assert inf["model_size"] == pytest.approx(core.optimum.model_size, rel=1e-6)
+    assert inf["inference_flops"] == pytest.approx(inf["model_size"] * 1e12 / 3, rel=1e-6)
+    assert inf["compute_optimal"]["training_flops"] == pytest.approx(1e21, rel=1e-9)
+    assert doc["architecture"]["flops_per_token"] == pytest.approx(inf["model_size"], rel=0.03)
+    assert doc["training"]["tokens"] == inf["tokens"]
+    text = run_cli(*args, "--format", "toml").stdout
+    check = run_cli("check", "--strict", "--format", "json", "-", input=text)
+    assert check.exit_code == 0, check.stdout
+    assert "DSP302" not in {f["rule"] for f in check.json()["files"][0]["findings"]}
