@@ -321,7 +321,7 @@ def check_table(ignores: Sequence[tuple[Sequence[str], str]]) -> list[str]:
 Ignores = list[tuple[tuple[str, ...], str]]
 
 
-def shape_ignores(shape: Shape, flops_per_token: float) -> Ignores:
+def shape_ignores(shape: Shape | MoeShape, flops_per_token: float) -> Ignores:
     """DSP106 for a shape outside the width/depth band, which the shape search keeps only when no
     shape inside reaches the target within its tolerance (or ``--aspect-ratio`` asks for one)."""
     from dsplan.model.shape import ASPECT_RANGE

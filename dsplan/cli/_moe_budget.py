@@ -32,7 +32,7 @@ def moe_budget(
     first_dense_layers: int,
     mla: bool,
 ) -> None:
-    """Plan, price and print one MoE budget per C (text, json or toml)."""
+    """Plan, price and print one MoE budget per C (text, json, toml or megatron)."""
     stray = [flag for flag, given in dense_only.items() if given]
     if stray:
         raise InputError(f"{', '.join(stray)} cannot be used with --moe")
@@ -81,6 +81,12 @@ def moe_budget(
         from dsplan.checking.writers import moe_config_toml
 
         out(moe_config_toml(plans[0], costs[0] if costs else None))
+    elif format is Format.megatron:
+        if len(plans) != 1:
+            raise InputError("--format megatron takes one budget: it writes one launch script")
+        from dsplan.checking.megatron_writer import megatron_script
+
+        out(megatron_script(plans[0], costs[0] if costs else None))
     elif format is Format.text:
         from dsplan.output.moe_text import moe_plan_text
 
@@ -92,5 +98,7 @@ def moe_budget(
                     seen.add(w)
                     warn_line(w)
     else:
-        raise InputError(f"--moe plans are written as text, json or toml, not {format.value}")
+        raise InputError(
+            f"--moe plans are written as text, json, toml or megatron, not {format.value}"
+        )
     finish_costs(costs)

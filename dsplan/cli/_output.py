@@ -29,6 +29,7 @@ class Format(str, Enum):
     csv = "csv"
     github = "github"
     nanotron = "nanotron"
+    megatron = "megatron"
 
 
 def error_line(message: str) -> None:

@@ -61,9 +61,16 @@ if TYPE_CHECKING:
     from dsplan.planning.layout_fit import LayoutFit
 
 
-FORMATS = (Format.text, Format.json, Format.env, Format.toml, Format.nanotron)
+FORMATS = (
+    Format.text,
+    Format.json,
+    Format.env,
+    Format.toml,
+    Format.nanotron,
+    Format.megatron,
+)
 # The formats that write one run config a launcher or `dsplan check` reads: one budget each.
-CONFIG_FORMATS = (Format.toml, Format.nanotron)
+CONFIG_FORMATS = (Format.toml, Format.nanotron, Format.megatron)
 
 
 def budget(
@@ -93,8 +100,8 @@ def budget(
         Format,
         format_option(
             FORMATS,
-            "Output: text, json, env, toml (a dsplan run config) or nanotron (a nanotron "
-            "training YAML).",
+            "Output: text, json, env, toml (a dsplan run config), nanotron (a nanotron "
+            "training YAML) or megatron (a Megatron-LM launch script).",
         ),
     ] = Format.text,
     field: Annotated[
@@ -149,6 +156,8 @@ def budget(
         dsplan budget 1e22 --format toml > run.toml && dsplan check run.toml
 
         dsplan budget 1e22 --gpu h100 --gpus 64 --format nanotron | dsplan check --strict -
+
+        dsplan budget 1e24 --gpu h800 --gpus 2048 --format megatron > pretrain.sh
 
         dsplan budget 4e24 --moe --n-experts 256 --top-k 8 --n-shared-experts 1 --first-dense-layers 3 --mla
     """
@@ -269,6 +278,10 @@ def budget(
 
 def _config(format: Format, p: Plan, cost: Cost | None, fit: LayoutFit | None) -> str:
     """The run config of one plan in a config format (imported here: start-up)."""
+    if format is Format.megatron:
+        from dsplan.checking.megatron_writer import megatron_script
+
+        return megatron_script(p, cost, fit)
     if format is Format.nanotron:
         from dsplan.checking.nanotron_writer import nanotron_yaml
 

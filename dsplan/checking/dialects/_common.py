@@ -102,7 +102,7 @@ def build(
     # A trainer key that the chosen schedule does not use in dsplan's terms (Megatron's decay end of
     # a cosine that ends with the run) is not a stale key of the config: DSP411 must not see it.
     unused = {"training.decay_fraction"} if training.schedule != "wsd" else set()
-    if training.schedule == "constant":
+    if training.schedule in ("constant", "multistep"):
         unused.add("training.final_lr_fraction")
     return RunConfig(
         file=c.file,

@@ -13,6 +13,7 @@ schedule and the layout, and assembles the run config.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from dsplan.checking.dialects._common import Collector, build, schedule_fields
@@ -169,6 +170,9 @@ def translate(
     model = model_config(a, c, layers, hidden, heads, seq, tp)
     # Megatron counts its schedule in samples: in steps of the full batch, as dsplan counts the run.
     schedule = _schedule(a, c, lr, gbs, math.ceil(total_samples / gbs) if gbs else total_iters)
+    drops = _lr_drops(text, c)
+    if drops and schedule is not None:
+        schedule = _multistep(a, c, schedule, drops, lr, gbs, seq, (ramp_iters, ramp_samples))
     c.raise_if_any()
     assert model is not None and schedule is not None
     for key, flag in (
@@ -226,8 +230,18 @@ def translate(
         first_stage_layers=a.int("decoder-first-pipeline-num-layers", minimum=0),
         last_stage_layers=a.int("decoder-last-pipeline-num-layers", minimum=0),
         split="megatron",
+        # What the memory rule (DSP606, with --gpu) needs: the distributed optimizer shards the
+        # optimizer states over DP (ZeRO-1); Megatron's recomputation and sequence parallelism.
+        zero=1 if a.has("use-distributed-optimizer") else 0,
+        recompute=_recompute(a),
+        sequence_parallel=a.has("sequence-parallel") and tp > 1,
+        virtual_stages=_virtual_stages(a, layers, pp),
     )
     c.raise_if_any()
+    ignore: list[str] = []
+    for found in _IGNORE.finditer(text):
+        ignore += found.group(1).replace(",", " ").split()
+        c.place("check.ignore", text.count("\n", 0, found.start()) + 1, name="# dsplan-ignore")
     return build(
         c,
         dialect="megatron",
@@ -239,6 +253,7 @@ def translate(
         schedule=schedule,
         preset=preset,
         layout=layout,
+        ignore=tuple(ignore),
     )
 
 
@@ -256,6 +271,92 @@ def _terms(a: Args, lr: float, whole_batches: bool) -> dict[str, str]:
     if a.has("train-iters") and whole_batches:
         terms["steps"] = f"--train-iters {a.raw('train-iters')}"
     return terms
+
+
+def _recompute(a: Args) -> str:
+    """``--recompute-granularity``: full or selective (the attention core), else none."""
+    value = a.raw("recompute-granularity") if a.has("recompute-granularity") else None
+    return value if value in ("full", "selective") else "none"
+
+
+def _virtual_stages(a: Args, layers: int, pp: int) -> int:
+    """Interleaved chunks per pipeline rank, from either of Megatron's two arguments (1 if absent
+    or not a whole number)."""
+    if a.has("num-virtual-stages-per-pipeline-rank"):
+        return a.int("num-virtual-stages-per-pipeline-rank") or 1
+    per_chunk = a.int("num-layers-per-virtual-pipeline-stage")
+    if per_chunk and layers % pp == 0 and (layers // pp) % per_chunk == 0:
+        return layers // pp // per_chunk
+    return 1
+
+
+# `dsplan budget --format megatron` writes DeepSeek's multi-step schedule as restarts from the
+# checkpoint at each drop, one comment line each (dsplan.checking.megatron_writer).
+_LR_DROP = re.compile(r"^\s*#\s*dsplan-lr-drop\s+(\S+)\s+(.*)$", re.MULTILINE)
+# ... and the rules the plan breaks on purpose, with the reason: `# dsplan-ignore DSP305: why`.
+_IGNORE = re.compile(r"^\s*#\s*dsplan-ignore\s+([A-Za-z0-9_, ]+?)\s*:", re.MULTILINE)
+_LR_VALUE = re.compile(r"(?:^|\s)--lr[\s=]+(\S+)")
+
+
+def _lr_drops(text: str, c: Collector) -> list[tuple[int, float, int]]:
+    """The ``# dsplan-lr-drop ITERATION ... --lr X`` lines: (iteration, rate, line)."""
+    drops = []
+    for found in _LR_DROP.finditer(text):
+        line = text.count("\n", 0, found.start()) + 1
+        rate = _LR_VALUE.search(found.group(2))
+        try:
+            iteration = int(found.group(1))
+            value = float(rate.group(1)) if rate else math.nan
+        except ValueError:
+            iteration, value = -1, math.nan
+        if iteration < 0 or not math.isfinite(value) or value < 0:
+            c.problem(
+                line,
+                "dsplan-lr-drop",
+                "expected '# dsplan-lr-drop ITERATION ... --lr RATE' with a whole iteration and a "
+                "rate >= 0",
+            )
+            continue
+        drops.append((iteration, value, line))
+    return drops
+
+
+def _multistep(
+    a: Args,
+    c: Collector,
+    schedule: dict[str, object],
+    drops: list[tuple[int, float, int]],
+    lr: float,
+    gbs: int,
+    seq: int,
+    ramp: tuple[int, int],
+) -> dict[str, object] | None:
+    """A constant schedule restarted at lower rates: dsplan's ``multistep``, each drop at the
+    tokens seen by its iteration."""
+    if schedule["schedule"] != "constant":
+        c.problem(
+            drops[0][2],
+            "dsplan-lr-drop",
+            "the restarts of a multi-step schedule need --lr-decay-style constant between them",
+        )
+        return None
+    ramp_iters, ramp_samples = ramp
+
+    def tokens_at(iteration: int) -> float:
+        if iteration <= ramp_iters:
+            return float(iteration * gbs * seq)  # inside a batch ramp: an upper bound
+        return float((ramp_samples + (iteration - ramp_iters) * gbs) * seq)
+
+    c.place("training.stage_tokens", drops[0][2], name="# dsplan-lr-drop")
+    c.place("training.stage_factors", drops[0][2], name="# dsplan-lr-drop")
+    del a
+    return {
+        **schedule,
+        "schedule": "multistep",
+        "stage_fractions": None,
+        "stage_tokens": tuple(tokens_at(i) for i, _, _ in drops),
+        "stage_factors": tuple(rate / lr if lr > 0 else math.inf for _, rate, _ in drops),
+    }
 
 
 def _schedule(a: Args, c: Collector, lr: float, gbs: int, total: int) -> dict[str, object] | None:
