@@ -195,3 +195,30 @@ def test_deepseek_v3_layout_fits_with_full_recomputation_only() -> None:
     )
     assert "DSP606" not in _rules(v3 + table.format(r="full"))
     assert "DSP606" in _rules(v3 + table.format(r="none"))
+
+
+MOE_4E24 = ("4e24", "--moe", "--n-experts", "256", "--top-k", "8", "--n-shared-experts", "1",
+            "--first-dense-layers", "3", "--mla")  # fmt: skip
+
+
+def test_moe_plans_are_laid_out_with_expert_parallelism() -> None:
+    hardware = ("--gpu", "h800", "--gpus", "2048")
+    r = run_cli("budget", *MOE_4E24, *hardware, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    layout = r.json()["cost"]["layout"]
+    best = layout["best"]["layout"]
+    assert layout["verdict"] == "fits" and best["ep"] > 1 and best["dp"] % best["ep"] == 0
+    toml = run_cli("budget", *MOE_4E24, *hardware, "--format", "toml").stdout
+    assert f"expert_parallel = {best['ep']}" in toml
+    checked = run_cli("check", "--strict", "--format", "json", "--gpu", "h800", "-", input=toml)
+    assert checked.exit_code == 0, checked.stdout
+    assert checked.json()["files"][0]["derived"]["expert_parallel"] == best["ep"]
+
+
+def test_too_few_gpus_for_an_moe_plan() -> None:
+    r = run_cli("budget", *MOE_4E24, "--gpu", "h800", "--gpus", "64", "--format", "json")
+    assert r.exit_code == 1
+    needed = r.json()["cost"]["layout"]["gpus_needed"]
+    assert needed > 64 and f"needs at least {needed:,} GPUs" in r.stderr
+    # The states floor (ZeRO-3 over every GPU) is a lower bound of it.
+    assert needed >= r.json()["cost"]["memory"]["min_gpus_zero3"]

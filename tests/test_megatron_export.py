@@ -122,9 +122,14 @@ MOE = [
 
 
 @pytest.mark.parametrize("moe", MOE)
-def test_moe_round_trip_keeps_the_activated_m(moe: tuple[str, ...]) -> None:
-    plan = run_cli("budget", moe[0], "--moe", *moe[1:], "--format", "json").json()
-    script = _script(moe[0], "--moe", *moe[1:])
+@pytest.mark.parametrize("hardware", [(), ("--gpu", "h800", "--gpus", "2048")])
+def test_moe_round_trip_keeps_the_activated_m(
+    moe: tuple[str, ...], hardware: tuple[str, ...]
+) -> None:
+    plan = run_cli("budget", moe[0], "--moe", *moe[1:], *hardware, "--format", "json").json()
+    script = _script(moe[0], "--moe", *moe[1:], *hardware)
+    if hardware:
+        assert "--expert-model-parallel-size" in script
     checked = run_cli("check", "--strict", "--format", "json", "-", input=script)
     assert checked.exit_code == 0, checked.stdout
     derived = checked.json()["files"][0]["derived"]

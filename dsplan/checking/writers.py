@@ -85,7 +85,9 @@ def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None =
     return "\n".join(lines) + "\n"
 
 
-def moe_config_toml(plan: MoePlan, cost: Cost | None = None) -> str:
+def moe_config_toml(
+    plan: MoePlan, cost: Cost | None = None, layout: LayoutFit | None = None
+) -> str:
     """The run config of an MoE plan (``dsplan budget --moe --format toml``): the [model] table
     holds the attention and the dense layers' width, [model.moe] the experts and, with MLA,
     [model.mla] its sizes; ``dsplan check`` reads it back and checks it at its activated C."""
@@ -119,6 +121,8 @@ def moe_config_toml(plan: MoePlan, cost: Cost | None = None) -> str:
     ]
     if cost is not None:
         lines += ["", *hardware_table(cost)]
+    if layout is not None and layout.best is not None:
+        lines += ["", *parallelism_table(layout)]
     ignores = fit_range_ignores(preset, plan.compute_flops, None)
     aspect = shape.d_model / shape.n_layers
     if not ASPECT_RANGE[0] <= aspect <= ASPECT_RANGE[1]:

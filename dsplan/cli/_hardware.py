@@ -13,6 +13,7 @@ from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Shape
+    from dsplan.model.moe import MoeShape
     from dsplan.planning.cost import Cost, Hardware
     from dsplan.planning.layout_fit import LayoutFit
 
@@ -109,7 +110,7 @@ def finish_costs(costs: list[Cost]) -> None:
 
 
 def lay_out(
-    shape: Shape, global_batch: int, cost: Cost, hardware: Hardware | None
+    shape: Shape | MoeShape, global_batch: int, cost: Cost, hardware: Hardware | None
 ) -> tuple[Cost, LayoutFit | None]:
     """The plan's best layout on the GPUs given (``--gpu`` with ``--gpus``), and its cost with the
     feasibility corrected by it; the cost unchanged without ``--gpus``."""

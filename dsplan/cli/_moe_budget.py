@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dsplan.cli._hardware import finish_costs
+from dsplan.cli._hardware import finish_costs, lay_out
 from dsplan.cli._moe_options import moe_search_options
 from dsplan.cli._output import Format, dumps, out, require_finite, warn_line
 from dsplan.errors import InputError
@@ -13,6 +13,7 @@ from dsplan.units import parse_positive
 
 if TYPE_CHECKING:
     from dsplan.planning.cost import Cost, Hardware
+    from dsplan.planning.layout_fit import LayoutFit
 
 
 def moe_budget(
@@ -65,11 +66,19 @@ def moe_budget(
         from dsplan.planning.cost import estimate
 
         costs = [estimate(p.candidate.counts, p.tokens, hardware) for p in plans]
+    fits: list[LayoutFit | None] = [None] * len(plans)
+    for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
+        costs[i], fits[i] = lay_out(
+            p.candidate.shape, p.hyperparameters.batch_size_sequences, c, hardware
+        )
     documents = []
     for i, p in enumerate(plans):
         doc = p.to_dict()
         if costs:
             doc["cost"] = costs[i].to_dict()
+            fit = fits[i]
+            if fit is not None:
+                doc["cost"]["layout"] = fit.to_dict()
             doc["warnings"] = [*doc["warnings"], *costs[i].warnings]
         documents.append(doc)
     require_finite(documents)
@@ -80,13 +89,13 @@ def moe_budget(
             raise InputError("--format toml takes one budget: it writes one run config")
         from dsplan.checking.writers import moe_config_toml
 
-        out(moe_config_toml(plans[0], costs[0] if costs else None))
+        out(moe_config_toml(plans[0], costs[0] if costs else None, fits[0]))
     elif format is Format.megatron:
         if len(plans) != 1:
             raise InputError("--format megatron takes one budget: it writes one launch script")
         from dsplan.checking.megatron_writer import megatron_script
 
-        out(megatron_script(plans[0], costs[0] if costs else None))
+        out(megatron_script(plans[0], costs[0] if costs else None, fits[0]))
     elif format is Format.text:
         from dsplan.output.moe_text import moe_plan_text
 

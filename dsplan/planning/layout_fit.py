@@ -4,14 +4,17 @@
 search (:func:`dsplan.planning.layout.search_layouts`) on the N GPUs, and, when no layout fits there,
 the fewest GPUs on which one does. That count comes from the least-memory settings of every
 tensor- and pipeline-parallel size (micro-batch 1, full recomputation, the highest ZeRO stage
-searched, no interleaving): per-GPU memory only falls as data parallelism grows (ZeRO shards more,
-fewer micro-batches are in flight), so the smallest data-parallel size that fits is found by
-bisection over the divisors of the global batch; the search then confirms the count.
+searched, no interleaving; for an MoE model the largest expert parallelism DP allows): a dense
+model's per-GPU memory only falls as data parallelism grows (ZeRO shards more, fewer micro-batches
+are in flight), so the smallest data-parallel size that fits is found by bisection over the
+divisors of the global batch (an MoE model's in turn); the search then confirms the count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dsplan.errors import InputError
@@ -27,6 +30,7 @@ from dsplan.records import record
 
 if TYPE_CHECKING:
     from dsplan.model.flops import Shape
+    from dsplan.model.moe import MoeShape
     from dsplan.planning.cost import Cost, Hardware
 
 # A bound on the GPU counts tried for "needs at least K GPUs" (as `dsplan layout --gpus`).
@@ -112,7 +116,7 @@ def _gpus(n: int) -> str:
 
 
 def fit_layout(
-    shape: Shape,
+    shape: Shape | MoeShape,
     hardware: Hardware,
     *,
     n_gpus: int,
@@ -168,7 +172,7 @@ def _divisors(n: int) -> list[int]:
 
 
 def _fewest_counts(
-    shape: Shape,
+    shape: Shape | MoeShape,
     gpu_memory_gb: float,
     global_batch: int,
     node_size: int,
@@ -178,8 +182,13 @@ def _fewest_counts(
     """Candidate GPU counts, fewest first: for each TP x PP, times the smallest DP that fits with
     the least-memory settings. At most :data:`MAX_CONFIRMATIONS` of them."""
     dps = _divisors(global_batch)
+    experts = getattr(shape, "n_experts", 0)
+    expert_sizes = _divisors(experts) if experts else [1]
 
     def fits(tp: int, pp: int, dp: int) -> bool:
+        # An MoE model's routed experts spread over the largest EP that divides both the experts
+        # and DP: the least memory for this TP x PP x DP.
+        ep = max(e for e in expert_sizes if dp % e == 0)
         lay = Layout(
             tp=tp,
             pp=pp,
@@ -188,6 +197,7 @@ def _fewest_counts(
             micro_batch=1,
             recompute="full",
             sequence_parallel=tp > 1,
+            ep=ep,
         )
         try:
             mem = run_memory(
@@ -208,22 +218,38 @@ def _fewest_counts(
             for pp in range(1, shape.n_layers + 1):
                 if tp * pp > MAX_GPUS:
                     break
-                if not fits(tp, pp, dps[-1]):
+                best = min(counts, default=MAX_GPUS + 1)
+                # Only counts below the fewest found so far can be the fewest.
+                under = [dp for dp in dps if tp * pp * dp < best]
+                if not under:
+                    break  # more stages only add GPUs
+                smallest = _smallest_dp(under, partial(fits, tp, pp), experts)
+                if smallest is None:
                     continue
-                lo, hi = 0, len(dps) - 1  # dps[hi] fits; find the first that does
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    if fits(tp, pp, dps[mid]):
-                        hi = mid
-                    else:
-                        lo = mid + 1
-                count = tp * pp * dps[lo]
-                if count <= MAX_GPUS:
-                    counts.add(count)
-                if dps[lo] == 1:
+                if tp * pp * smallest <= MAX_GPUS:
+                    counts.add(tp * pp * smallest)
+                if smallest == 1:
                     break  # more stages only add GPUs
         tp *= 2
     return sorted(counts)[:MAX_CONFIRMATIONS]
+
+
+def _smallest_dp(dps: list[int], fits: Callable[[int], bool], experts: int) -> int | None:
+    """The smallest DP of ``dps`` (ascending) that fits. A dense model's memory only falls as DP
+    grows, so it is found by bisection; an MoE model's expert parallelism follows DP's divisors, so
+    its DPs are tried in turn."""
+    if experts:
+        return next((dp for dp in dps if fits(dp)), None)
+    if not fits(dps[-1]):
+        return None
+    lo, hi = 0, len(dps) - 1  # dps[hi] fits; find the first that does
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(dps[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return dps[lo]
 
 
 def with_layout(cost: Cost, fit: LayoutFit) -> Cost:
