@@ -186,6 +186,7 @@ def test_declared_departures_are_ignored_as_in_the_toml() -> None:
         (126, 16, (7,) + (8,) * 14 + (7,)),  # Llama 3 405B (arXiv 2407.21783, Section 3.3.2)
         (61, 16, (2,) + (4,) * 14 + (3,)),
         (79, 2, (39, 40)),
+        (56, 16, (7,) + (3,) * 14 + (7,)),  # no middle of 4 leaves the edges a layer
         (80, 8, (10,) * 8),
     ],
 )

@@ -45,22 +45,24 @@ VOCAB_DIVISOR = 128
 
 def megatron_split(n_layers: int, pp: int) -> tuple[int, ...]:
     """Layers per stage as Megatron-LM splits them: even, or first and last stage given and the
-    middle stages even (``--decoder-first/last-pipeline-num-layers``), the edges one short or less
-    (they carry the embedding and the output head)."""
+    middle stages even (``--decoder-first/last-pipeline-num-layers``). Of the middle sizes that
+    leave the edges at least a layer each, the one with the fewest layers on any stage (then the
+    edges closest to the middle); the first edge takes the smaller half (it carries the embedding).
+    """
     if pp <= 1 or n_layers % pp == 0:
         return (n_layers // max(pp, 1),) * max(pp, 1)
     if pp == 2:
         first = n_layers // 2
         return (first, n_layers - first)
-    middle = -(-n_layers // pp)
-    while True:
+    options = []
+    for middle in range(1, (n_layers - 2) // (pp - 2) + 1):
         rest = n_layers - middle * (pp - 2)
-        if rest < 2:  # more stages than layers
-            raise InputError(f"{n_layers} layers do not split over {pp} stages", quantity="pp")
-        if rest <= 2 * middle:
-            first = rest // 2
-            return (first,) + (middle,) * (pp - 2) + (rest - first,)
-        middle += 1
+        first = rest // 2
+        options.append((max(middle, rest - first), abs(rest - first - middle), middle, first))
+    if not options:  # more stages than layers
+        raise InputError(f"{n_layers} layers do not split over {pp} stages", quantity="pp")
+    _, _, middle, first = min(options)
+    return (first,) + (middle,) * (pp - 2) + (n_layers - middle * (pp - 2) - first,)
 
 
 def megatron_layout(fit: LayoutFit, shape: Shape | MoeShape) -> RunMemory | None:
