@@ -300,3 +300,32 @@ def test_megatron_schedule_findings_name_its_arguments(tmp_path: Path) -> None:
     assert finding.message.startswith(
         "--lr-warmup-iters 40000 is longer than the run, --train-iters"
     )
+
+
+def test_olmo_layout_rules_with_the_world_size() -> None:
+    # FSDP: DP is the world. 1024 sequences do not split into micro-batches of 8 on 48 GPUs
+    # (8 x 48 = 384 does not divide 1024): DSP602. On 64 GPUs they do (2 micro-batches each).
+    bad = check_files([str(OLMO)], world_size=48)
+    (finding,) = [f for f in bad.files[0].findings if f.rule == "DSP602"]
+    assert "global batch 1024 is not a multiple of micro-batch 8 x DP 48 = 384" in finding.message
+    assert finding.trainer_key == "global_train_batch_size"
+    good = check_files([str(OLMO)], world_size=64)
+    assert not {f.rule for f in good.files[0].findings if f.rule.startswith("DSP6")}
+    # Without the world size, the layout rules that need it stay silent.
+    assert check_files([str(OLMO)]).files[0].derived.world_size is None
+
+
+def test_the_pure_python_composer_bounds_nesting_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without libyaml (or with one older than 0.2.5), PyYAML's own composer reads the file; the
+    # recursion bound stops a deep file there.
+    from dsplan.checking.dialects import yaml_doc
+
+    monkeypatch.setattr(yaml_doc, "_loader", lambda module: module.SafeLoader)
+    with pytest.raises(ConfigProblems, match="nested too deeply"):
+        load("a: " + "[" * 5000 + "]" * 5000 + "\n", "deep.yaml")
+    data, lines = load(NANOTRON.read_text(), "n.yaml")
+    assert data["tokens"]["train_steps"] == 100000
+    assert (
+        lines["tokens.train_steps"]
+        == NANOTRON.read_text().splitlines().index("  train_steps: 100000") + 1
+    )
