@@ -329,3 +329,17 @@ def test_the_pure_python_composer_bounds_nesting_too(monkeypatch: pytest.MonkeyP
         lines["tokens.train_steps"]
         == NANOTRON.read_text().splitlines().index("  train_steps: 100000") + 1
     )
+
+
+def test_yaml_pitfalls_are_named(tmp_path: Path) -> None:
+    text = NANOTRON.read_text()
+    # PyYAML (YAML 1.1) reads 4e-4 as a string; nanotron would refuse it too.
+    typo = text.replace("learning_rate: 0.0004", "learning_rate: 4e-4")
+    with pytest.raises(ConfigProblems, match=r"YAML reads 4e-4 as a string: write 4\.0e-4"):
+        parse_any(typo, "run.yaml", base_dir=tmp_path)
+    twice = text.replace("  train_steps: 100000", "  train_steps: 100000\n  train_steps: 5")
+    with pytest.raises(ConfigProblems, match=r"tokens\.train_steps is written twice"):
+        parse_any(twice, "run.yaml", base_dir=tmp_path)
+    # OLMo loads its YAML with OmegaConf, whose resolver reads 4e-4 as a float.
+    olmo = OLMO.read_text().replace("learning_rate: 4.0e-4", "learning_rate: 4e-4")
+    assert parse_any(olmo, "olmo.yaml", base_dir=tmp_path).training.learning_rate == 4e-4

@@ -242,7 +242,7 @@ def translate(
     del hf_config  # the shape is inline
     c = Collector(file)
     data, lines = load(text, file)
-    doc = Doc(data, lines, c)
+    doc = Doc(data, lines, c, exponent_floats=True)  # OLMo loads with OmegaConf: 4e-4 is a float
     for table in ("model", "optimizer", "scheduler"):
         doc.table(table)
     c.raise_if_any()

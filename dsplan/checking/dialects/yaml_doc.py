@@ -162,6 +162,12 @@ def _value(
                 file, key_node.start_mark.line + 1, "a mapping key must be a plain value"
             )
         name = _join(path, str(key))
+        if str(key) in out:  # YAML requires unique keys; PyYAML would keep the last silently
+            raise _problem(
+                file,
+                key_node.start_mark.line + 1,
+                f"{name} is written twice (first on line {lines.get(name)}): keep one",
+            )
         lines.setdefault(name, key_node.start_mark.line + 1)
         out[str(key)] = _value(yaml, value_node, name, lines, budget, file, scalar)
     for base in merged:
@@ -177,6 +183,9 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+# 3e-4 and 1E5: numbers to a reader, strings to YAML 1.1's resolver (no dot in the mantissa).
+_YAML11_EXPONENT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
 _KINDS = {
     "int": "an integer",
     "number": "a finite number",
@@ -188,8 +197,18 @@ _KINDS = {
 class Doc:
     """A loaded YAML config: values by dotted path, their lines, and the problems of the file."""
 
-    def __init__(self, data: dict[str, Any], lines: dict[str, int], c: Collector) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        lines: dict[str, int],
+        c: Collector,
+        *,
+        exponent_floats: bool = False,
+    ) -> None:
+        """``exponent_floats``: the trainer reads ``4e-4`` as a number (OmegaConf's loader, OLMo's),
+        where PyYAML's own (nanotron's) reads it as a string."""
         self.data, self.lines, self.c = data, lines, c
+        self.exponent_floats = exponent_floats
 
     def line(self, path: str) -> int | None:
         """The line of ``path``, else of its nearest written parent."""
@@ -218,6 +237,13 @@ class Doc:
         if not self.has(path):
             return default
         value = self.node(path)
+        if (
+            kind == "number"
+            and self.exponent_floats
+            and isinstance(value, str)
+            and _YAML11_EXPONENT.match(value)
+        ):
+            value = float(value)
         ok = {
             "int": isinstance(value, int) and not isinstance(value, bool),
             "number": number(value),
@@ -225,7 +251,12 @@ class Doc:
             "bool": isinstance(value, bool),
         }[kind]
         if not ok:
-            self.c.problem(self.line(path), path, f"expected {_KINDS[kind]}, got {value!r}")
+            hint = ""
+            if kind == "number" and isinstance(value, str) and _YAML11_EXPONENT.match(value):
+                # YAML 1.1 (PyYAML, and so nanotron and OLMo) needs a dot before the exponent.
+                mantissa, _, exponent = value.lower().partition("e")
+                hint = f"; YAML reads {value} as a string: write {mantissa}.0e{exponent}"
+            self.c.problem(self.line(path), path, f"expected {_KINDS[kind]}, got {value!r}{hint}")
             return None
         return float(value) if kind == "number" else value
 
