@@ -9,15 +9,18 @@ one multi-token-prediction module; read from its published config.json (tests/da
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsplan.errors import InputError
 from dsplan.model.hf_moe import read_hf_moe_config
 from dsplan.model.moe import Mla, MoeShape, moe_counts
 from dsplan.planning.activations import ActivationBlock, MoeFfn, layer_activations
-from dsplan.planning.memory import Layout, run_memory, stage_layers
+from dsplan.planning.memory import Layout, run_memory, stage_layers, state_memory
 
 HF = Path(__file__).resolve().parent / "data" / "hf"
 V3 = read_hf_moe_config(HF / "deepseek-ai--DeepSeek-V3.json", seq_len=4096).shape
@@ -177,3 +180,59 @@ def test_moe_layout_errors(change: dict[str, object], match: str) -> None:
             global_batch=12,
             block=ActivationBlock.gpt3(384, 3),
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_layers=st.integers(2, 24),
+    dense=st.integers(0, 2),
+    experts=st.sampled_from([4, 8, 16, 64]),
+    shared=st.integers(0, 2),
+    mla=st.booleans(),
+    tp=st.sampled_from([1, 2, 4]),
+    pp=st.integers(1, 8),
+    dp=st.sampled_from([1, 2, 4, 8, 16]),
+    zero=st.sampled_from([0, 1, 2, 3]),
+    recompute=st.sampled_from(["none", "full"]),
+    mtp=st.integers(0, 1),
+)
+def test_moe_states_floor_is_a_lower_bound(
+    n_layers: int,
+    dense: int,
+    experts: int,
+    shared: int,
+    mla: bool,
+    tp: int,
+    pp: int,
+    dp: int,
+    zero: int,
+    recompute: str,
+    mtp: int,
+) -> None:
+    # Whatever the layout, the fullest GPU holds at least the ZeRO-3 share of the 16 bytes per
+    # parameter over all its GPUs (the floor `budget --gpu` reports), and the stages hold every
+    # parameter at least once per tensor- and expert-parallel group.
+    shape = MoeShape(
+        n_layers=n_layers,
+        d_model=512,
+        n_heads=4,
+        n_experts=experts,
+        top_k=2,
+        d_ff_expert=256,
+        n_shared_experts=shared,
+        n_dense_layers=min(dense, n_layers - 1),
+        d_ff=1024,
+        vocab_size=1000,
+        seq_len=128,
+        mla=Mla(64, 64, 32, 64, 128 if mla else 0) if mla else None,
+        mtp_layers=mtp,
+    )
+    pp = min(pp, n_layers)
+    ep = math.gcd(experts, dp)
+    lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, recompute=recompute)
+    mem = run_memory(shape, lay, gpu_memory_gb=80, global_batch=dp * 2)
+    c = moe_counts(shape)
+    floor = state_memory(c.params_total, 80, n_gpus=lay.n_gpus)
+    assert mem.peak.total >= floor.zero3_bytes_per_gpu(lay.n_gpus) * (1 - 1e-12)
+    held = sum((s.params - s.expert_params) * tp + s.expert_params * tp * ep for s in mem.stages)
+    assert held >= c.params_total + c.params_mtp
