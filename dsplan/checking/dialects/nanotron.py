@@ -3,7 +3,8 @@
 
 Keys and defaults are nanotron's config dataclasses (huggingface/nanotron, read at commit 00708b8:
 ``src/nanotron/config/config.py``, ``models_config.py`` at 025f314, ``parallelism_config.py`` at
-19f88fb) and its schedule ``lr_scheduler_builder`` (``src/nanotron/helpers.py``): a warm-up over
+19f88fb) and its schedule ``lr_scheduler_builder`` (``src/nanotron/helpers.py`` at 06e3956): a
+warm-up over
 ``lr_warmup_steps``, the peak until ``lr_decay_starting_step``, a decay over ``lr_decay_steps`` to
 ``min_decay_lr``, then the floor. The global batch is dp x micro_batch_size x
 batch_accumulation_per_replica sequences (``Config.global_batch_size``) and the world tp x pp x dp x
