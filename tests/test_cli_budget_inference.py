@@ -226,6 +226,8 @@ def test_a_law_in_m_serves_at_m_over_3_per_token(tmp_path: Path) -> None:
     assert inf["compute_optimal"]["training_flops"] == pytest.approx(1e21, rel=1e-9)
     assert doc["architecture"]["flops_per_token"] == pytest.approx(inf["model_size"], rel=0.03)
     assert doc["training"]["tokens"] == inf["tokens"]
+    shown = run_cli(*args).stdout
+    assert "Allocation (inference-aware)" in shown and "Eq. 4" not in shown
     text = run_cli(*args, "--format", "toml").stdout
     check = run_cli("check", "--strict", "--format", "json", "-", input=text)
     assert check.exit_code == 0, check.stdout

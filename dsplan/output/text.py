@@ -124,9 +124,11 @@ def plan_text(plan: Plan) -> RenderableType:
 
     o = plan.optimal
     if o.model_size_unit == "flops_per_token":
-        section("Optimal allocation (Eq. 4)")
-        table.add_row("  M_opt", both(o.flops_per_token, "FLOPs/token"))
-        table.add_row("  D_opt", f"{sci(o.tokens)} tokens ({count(o.tokens)})")
+        # An inference-aware plan's M and D are the least-FLOPs pair at its loss, not Eq. 4's.
+        aware = plan.inference is not None
+        section("Allocation (inference-aware)" if aware else "Optimal allocation (Eq. 4)")
+        table.add_row("  M*" if aware else "  M_opt", both(o.flops_per_token, "FLOPs/token"))
+        table.add_row("  D*" if aware else "  D_opt", f"{sci(o.tokens)} tokens ({count(o.tokens)})")
     else:
         section(f"Allocation ({plan.preset.id})")
         size = o.model_size or 0.0
