@@ -3,6 +3,8 @@ way the physics says they should."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dsplan.catalog.gpus import get_gpu
@@ -203,3 +205,33 @@ def test_deepseek_v3_expert_parallel_traffic_is_about_its_compute() -> None:
     per_layer = 4 * (63 / 64) * 2 * 4096 * 8 * 7168 / 50e9
     assert priced.communication.expert_parallel == pytest.approx(4 * 120 * per_layer)
     assert 0.5 < priced.communication.expert_parallel / priced.compute_seconds < 1.5
+
+
+def test_expert_gradients_are_reduced_over_their_own_copies() -> None:
+    # EP is carved out of DP x CP (Megatron-LM's expert-data-parallel group): a routed expert has
+    # dp * cp / ep copies, so its gradients cross a ring of that size, the dense ones one of DP x CP.
+    # DeepSeek-V3's layout (arXiv 2412.19437, Section 3.2): DP 128, EP 64, so 2 copies per expert.
+    from pathlib import Path
+
+    from dsplan.model.hf_moe import read_any_hf_config
+
+    config = Path(__file__).parent / "data" / "hf" / "deepseek-ai--DeepSeek-V3.json"
+    v3 = read_any_hf_config(config, seq_len=4096).shape
+    lay = Layout(tp=1, pp=16, dp=128, ep=64, zero=1, recompute="full", sequence_parallel=False)
+    priced = price_layout(v3, resolve_hardware("h800"), lay, global_batch=15360)
+    assert priced.communication is not None
+    ib = 50e9  # 128 ranks span 16 nodes: InfiniBand (Section 3.2)
+
+    def by_hand(params: int, experts: int) -> float:  # ZeRO-1: reduce-scatter + all-gather, bf16
+        return 2 * 2 * ((params - experts) * 127 / 128 + experts * 1 / 2) / ib
+
+    stages = priced.memory.stages
+    assert any(s.expert_params for s in stages)
+    busiest = max(by_hand(s.params, s.expert_params) for s in stages)
+    assert priced.communication.data_parallel == pytest.approx(busiest)
+    # A stage of 4 MoE layers: 0.70B of its 1.64B parameters are experts with 2 copies each.
+    links = links_of(get_gpu("h800"))
+    one = step_communication(v3, replace(priced.memory, stages=stages[1:2]), links,
+                             compute_seconds=priced.compute_seconds)  # fmt: skip
+    assert one.data_parallel == pytest.approx(by_hand(stages[1].params, stages[1].expert_params))
+    assert one.data_parallel < 0.8 * by_hand(stages[1].params, 0)  # 43% experts, half the ring

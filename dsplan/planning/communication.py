@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from dsplan.catalog.gpus import Gpu
     from dsplan.model.flops import Shape
     from dsplan.model.moe import MoeShape
-    from dsplan.planning.memory import RunMemory
+    from dsplan.planning.memory import Layout, RunMemory, StageMemory
 
 # Activations, their gradients, weights and weight gradients travel in bf16.
 WIRE_BYTES = 2
@@ -200,6 +200,24 @@ def data_parallel_exposed(
     return left(reduce, backward) + left(gather, forward)
 
 
+def _stage_data_parallel(
+    stage: StageMemory, lay: Layout, micro_batches: int, links: Links
+) -> tuple[float, float]:
+    """(reduce, gather) seconds of one stage's data-parallel traffic. Dense parameters are
+    replicated over DP x CP; a routed expert only over its dp*cp/ep copies (EP is carved out of
+    DP x CP: an EP group is consecutive, so an expert's copies lie tp*ep ranks apart and span the
+    whole tp*cp*dp block)."""
+    d, span = lay.dp * lay.cp, links.bandwidth(lay.tp * lay.cp * lay.dp)
+    dense = stage.params - stage.expert_params
+    reduce, gather = data_parallel_seconds(dense, d, lay.zero, micro_batches, span)
+    if stage.expert_params:
+        more = data_parallel_seconds(
+            stage.expert_params, d // lay.ep, lay.zero, micro_batches, span
+        )
+        reduce, gather = reduce + more[0], gather + more[1]
+    return reduce, gather
+
+
 @record
 class StepCommunication:
     """Seconds of communication per step on the busiest GPU, by group; ``data_parallel`` is the
@@ -280,9 +298,8 @@ def step_communication(
         boundary, pp, lay.virtual_stages, m, links.bandwidth(2 * tp * cp * dp)
     )
     ep_time = expert_parallel_seconds(local, h, top_k, ep, moe_layers * m, links.bandwidth(tp * ep))
-    params = max(s.params for s in memory.stages)
-    reduce, gather = data_parallel_seconds(
-        params, dp * cp, lay.zero, m, links.bandwidth(tp * cp * dp)
+    reduce, gather = max(
+        (_stage_data_parallel(stage, lay, m, links) for stage in memory.stages), key=sum
     )
     forward = compute_seconds / (3 * m)
     backward = (2 * compute_seconds + 3 * recompute_seconds) / (3 * m)
