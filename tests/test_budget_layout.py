@@ -64,7 +64,7 @@ def test_a_count_that_splits_nothing_does_not_fit_though_fewer_gpus_would() -> N
     layout = r.json()["cost"]["layout"]
     assert layout["verdict"] == "does not fit"
     assert layout["gpus_needed"] == 1
-    assert "do not split over them; 1 GPU hold" in r.stderr
+    assert "do not split over them; 1 GPU holds one" in r.stderr
 
 
 def test_fit_layout_without_any_fit_says_so() -> None:

@@ -64,7 +64,7 @@ def layout_rows(fit: dict[str, Any]) -> list[tuple[str, str]]:
             verdict = (
                 f"no layout of {gpus:,} GPUs: the batch of {fit['global_batch_sequences']:,} "
                 f"sequences, the heads and the layers do not split over them; {needed:,} "
-                f"GPU{'' if needed == 1 else 's'} hold one"
+                f"GPU{' holds' if needed == 1 else 's hold'} one"
             )
         return [("fits in memory", verdict)]
     mem = best["memory"]

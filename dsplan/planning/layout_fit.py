@@ -89,7 +89,7 @@ class LayoutFit:
         return (
             f"no parallel layout of {where}: the global batch ({self.search.global_batch:,} "
             f"sequences), the heads and the layers do not split over them; "
-            f"{_gpus(self.gpus_needed)} hold one"
+            f"{_gpus(self.gpus_needed)} {'holds' if self.gpus_needed == 1 else 'hold'} one"
         )
 
     def to_dict(self) -> dict[str, Any]:
