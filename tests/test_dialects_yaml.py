@@ -213,6 +213,8 @@ def test_a_comment_declares_the_rules_a_yaml_config_skips(tmp_path: Path) -> Non
         ("model:\n  model_config: {hidden_size: [unclosed\n", "not valid YAML"),
         ("- a list\n- at the top\ntokens:\n", "not valid YAML"),
         ("model_config: x\n" + "#" * (MAX_YAML_BYTES + 1), "larger than 256 KiB"),
+        ("model:\n  model_config:\n    hidden_size: " + "1" * 5000 + "\n", "cannot read"),
+        ("general:\n  date: 2024-13-45\nmodel:\n  model_config: {}\n", "month must be in 1..12"),
     ],
 )
 def test_hostile_yaml_is_an_input_error(tmp_path: Path, text: str, message: str) -> None:

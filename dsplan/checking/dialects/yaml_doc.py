@@ -5,11 +5,12 @@ YAML file is read. The text is *composed* (parsed into nodes, never constructed 
 tag such as ``!!python/object`` is never acted on: it is reported. Values are built from the nodes
 by :func:`_value`, which accepts the plain YAML types only (mappings, sequences, strings, numbers,
 booleans, null) and counts every node it builds, so that an alias bomb (the "billion laughs":
-aliases of aliases that expand exponentially) stops at :data:`MAX_NODES`. The composer is PyYAML's
-pure-Python one, which recursion bounds: a file nested thousands of levels deep is an error, not a
-crash; libyaml's composer (where PyYAML has it, libyaml 0.2.5 or later) stops at 1000 levels
-itself and is some twenty times faster. The pure-Python one reads some 50 KiB a second on a loaded
-machine, so a YAML config is refused above :data:`MAX_YAML_BYTES` (a trainer's config is a few KiB).
+aliases of aliases that expand exponentially) stops at :data:`MAX_NODES`. The composer is libyaml's
+where PyYAML has it (libyaml 0.2.5 or later stops at 1000 levels of nesting itself), else PyYAML's
+pure-Python one, which recursion bounds: either way a file nested thousands of levels deep is an
+error, not a crash. The pure-Python one reads some 50 KiB a second on a loaded machine (libyaml some
+twenty times more), so a YAML config is refused above :data:`MAX_YAML_BYTES` (a trainer's config is
+a few KiB).
 """
 
 from __future__ import annotations
@@ -142,7 +143,12 @@ def _value(
             "strings, numbers, booleans, lists and mappings only",
         )
     if isinstance(node, yaml.ScalarNode):
-        return scalar(node)
+        try:
+            return scalar(node)
+        except (ValueError, OverflowError, yaml.YAMLError) as exc:  # 4301 digits, 2024-13-45
+            raise _problem(
+                file, node.start_mark.line + 1, f"a value dsplan cannot read: {exc}"
+            ) from None
     if isinstance(node, yaml.SequenceNode):
         return [
             _value(yaml, item, _join(path, str(i)), lines, budget, file, scalar)
