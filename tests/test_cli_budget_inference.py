@@ -232,3 +232,9 @@ def test_a_law_in_m_serves_at_m_over_3_per_token(tmp_path: Path) -> None:
     check = run_cli("check", "--strict", "--format", "json", "-", input=text)
     assert check.exit_code == 0, check.stdout
     assert "DSP302" not in {f["rule"] for f in check.json()["files"][0]["findings"]}
+
+
+def test_a_trainer_config_of_an_inference_aware_plan_says_so() -> None:
+    result = run_cli("budget", "1e22", "--inference-tokens", "2e13", *A3, "--format", "nanotron")
+    assert result.exit_code == 0, result.stderr
+    assert "inference-aware run under preset 'chinchilla-a3'" in result.stdout.splitlines()[0]

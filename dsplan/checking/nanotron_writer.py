@@ -107,7 +107,8 @@ def nanotron_yaml(plan: Plan, fit: LayoutFit | None = None) -> str:
     accumulation = batch // (dp * micro)
     lr = h.learning_rate
     lines = [
-        f"# dsplan budget {plan.compute_flops:.4g}: compute-optimal run under preset "
+        f"# dsplan budget {plan.compute_flops:.4g}: "
+        f"{'compute-optimal' if plan.inference is None else 'inference-aware'} run under preset "
         f"{plan.preset.id!r}, as a nanotron config.",
         f"# C = M * D = {plan.architecture.flops_per_token} FLOPs/token x "
         f"{steps * batch * shape.seq_len:.6g} tokens (train_steps x global batch x "
