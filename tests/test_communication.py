@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsplan.catalog.gpus import get_gpu
 from dsplan.errors import InputError
@@ -235,3 +237,25 @@ def test_expert_gradients_are_reduced_over_their_own_copies() -> None:
                              compute_seconds=priced.compute_seconds)  # fmt: skip
     assert one.data_parallel == pytest.approx(by_hand(stages[1].params, stages[1].expert_params))
     assert one.data_parallel < 0.8 * by_hand(stages[1].params, 0)  # 43% experts, half the ring
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    log_c=st.floats(19.0, 25.5),
+    log_gpus=st.integers(0, 14),
+    gpu=st.sampled_from(["h800", "h100", "a100-80gb", "b200"]),
+)
+def test_the_bounded_search_finds_the_full_search_s_best(
+    log_c: float, log_gpus: int, gpu: str
+) -> None:
+    # `budget --gpus` asks only for the best layout: the search visits layouts by a floor of their
+    # step time and stops past the best found. It must pick exactly what a full search ranks first.
+    from dsplan.planning.plan import plan
+
+    p = plan(10**log_c)
+    shape, batch = p.architecture.shape, p.hyperparameters.batch_size_sequences
+    hw = resolve_hardware(gpu)
+    full = search_layouts(shape, hw, n_gpus=2**log_gpus, global_batch=batch)
+    best = search_layouts(shape, hw, n_gpus=2**log_gpus, global_batch=batch, best_only=True)
+    assert best.candidates == full.candidates[:1]
+    assert best.examined <= full.examined

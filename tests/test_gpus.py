@@ -256,3 +256,11 @@ def test_links_are_consistent(gpu) -> None:  # type: ignore[no-untyped-def]
     published = ("arXiv", "docs.habana.ai")
     if gpu.inter_node_gb_per_s is not None and not any(p in gpu.links_source for p in published):
         assert any("inter_node_gb_per_s" in a for a in gpu.assumptions)
+
+
+def test_looking_up_one_entry_gives_the_validated_table_s_entry() -> None:
+    # get_gpu parses only the entry it is asked for (start-up); it must be the very entry the
+    # validated table holds, for every id and alias, in any case and with spaces or underscores.
+    for name, gpu in load_table().names().items():
+        assert get_gpu(name) == gpu
+        assert get_gpu(f" {name.upper().replace('-', '_')} ") == gpu

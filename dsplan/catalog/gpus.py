@@ -331,10 +331,33 @@ def parse_table(data: dict[str, Any], where: Path | str) -> GpuTable:
 
 
 @functools.cache
+def _read(file: Path) -> dict[str, Any]:
+    return read_toml(file)
+
+
+@functools.cache
 def load_table(path: str | None = None) -> GpuTable:
     """The shipped GPU table, or a table file of the same schema."""
     file = Path(path) if path is not None else presets_dir() / GPU_TABLE
-    return parse_table(read_toml(file), file)
+    return parse_table(_read(file), file)
+
+
+def _shipped_entry(key: str) -> Gpu | None:
+    """The shipped table's entry whose id or alias is ``key``, parsed alone (None if none is).
+
+    Measured (bench/startup.py, budget-gpu): building all 30 entries costs `budget --gpu` about
+    3 ms of a ~30 ms start-up; the whole table is still validated by :func:`load_table` (tests, and
+    `dsplan gpus`), and an unknown name falls back to it for the did-you-mean.
+    """
+    file = presets_dir() / GPU_TABLE
+    entries = _read(file).get("gpus")
+    if not isinstance(entries, dict):
+        return None
+    for gpu_id, entry in entries.items():
+        aliases = entry.get("aliases", ()) if isinstance(entry, dict) else ()
+        if key == gpu_id or (isinstance(aliases, list) and key in aliases):
+            return parse_gpu(gpu_id, entry, file)
+    return None
 
 
 def _normalise(name: str) -> str:
@@ -354,8 +377,11 @@ def get_gpu(name: str) -> Gpu:
                 f"{name}: a GPU file must hold exactly one [gpus.ID] table", quantity="gpu"
             )
         return table.gpus[0]
-    table = load_table()
     key = _normalise(name)
+    found = _shipped_entry(key)
+    if found is not None:
+        return found
+    table = load_table()
     names = table.names()
     if key in names:
         return names[key]

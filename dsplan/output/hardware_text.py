@@ -71,8 +71,7 @@ def layout_rows(fit: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (
             "fits in memory",
-            f"yes, on {gpus:,} GPUs ({fit['fitting']:,} of {fit['examined']:,} layouts searched "
-            "fit)",
+            f"yes, on {gpus:,} GPUs (the best of the layouts; `dsplan layout` lists them all)",
         ),
         ("best layout", layout_summary(best["layout"])),
         (

@@ -250,6 +250,43 @@ class StepCommunication:
         }
 
 
+def repeated_seconds(
+    shape: Shape | MoeShape,
+    lay: Layout,
+    *,
+    seq_len: int,
+    micro_batches: int,
+    layers: int,
+    links: Links,
+    moe_layers: int | None = None,
+    top_k: int | None = None,
+) -> tuple[float, float, float, float]:
+    """(TP, CP, PP, EP) seconds per step of the traffic that repeats with every micro-batch, on a
+    stage of ``layers`` layers: what :func:`step_communication` stretches by the bubble. It needs
+    no memory estimate, so the layout search also uses it to bound a layout's step time."""
+    tp, pp, dp, m = lay.tp, lay.pp, lay.dp, micro_batches
+    cp, ep = lay.cp, lay.ep
+    h, b = shape.d_model, lay.micro_batch
+    local = seq_len // cp * b
+    routed = getattr(shape, "n_moe_layers", 0)
+    if moe_layers is None:
+        moe_layers = min(layers, routed)
+    if top_k is None:
+        top_k = getattr(shape, "top_k", 0)
+    full = lay.recompute == "full"
+    tp_time = tensor_parallel_seconds(local, h, tp, layers * m, links.bandwidth(tp), recompute=full)
+    kv_width = shape.n_kv_heads * shape.head_dim // tp
+    cp_time = context_parallel_seconds(
+        seq_len * b, kv_width, cp, layers * m, links.bandwidth(tp * cp), recompute=full
+    )
+    boundary = WIRE_BYTES * local * h / (tp if lay.sequence_parallel else 1)
+    pp_time = pipeline_seconds(
+        boundary, pp, lay.virtual_stages, m, links.bandwidth(2 * tp * cp * dp)
+    )
+    ep_time = expert_parallel_seconds(local, h, top_k, ep, moe_layers * m, links.bandwidth(tp * ep))
+    return tp_time, cp_time, pp_time, ep_time
+
+
 def step_communication(
     shape: Shape | MoeShape,
     memory: RunMemory,
@@ -277,27 +314,18 @@ def step_communication(
     within n S consecutive ranks, on one node when that is at most the node size.
     """
     lay = memory.layout
-    tp, pp, dp, m = lay.tp, lay.pp, lay.dp, memory.micro_batches
-    cp, ep = lay.cp, lay.ep
-    h, b = shape.d_model, lay.micro_batch
-    local = memory.seq_len // cp * b
+    m = memory.micro_batches
     layers = max(s.layers for s in memory.stages)
-    routed = getattr(shape, "n_moe_layers", 0)
-    if moe_layers is None:
-        moe_layers = min(layers, routed)
-    if top_k is None:
-        top_k = getattr(shape, "top_k", 0)
-    full = lay.recompute == "full"
-    tp_time = tensor_parallel_seconds(local, h, tp, layers * m, links.bandwidth(tp), recompute=full)
-    kv_width = shape.n_kv_heads * shape.head_dim // tp
-    cp_time = context_parallel_seconds(
-        memory.seq_len * b, kv_width, cp, layers * m, links.bandwidth(tp * cp), recompute=full
+    tp_time, cp_time, pp_time, ep_time = repeated_seconds(
+        shape,
+        lay,
+        seq_len=memory.seq_len,
+        micro_batches=m,
+        layers=layers,
+        links=links,
+        moe_layers=moe_layers,
+        top_k=top_k,
     )
-    boundary = WIRE_BYTES * local * h / (tp if lay.sequence_parallel else 1)
-    pp_time = pipeline_seconds(
-        boundary, pp, lay.virtual_stages, m, links.bandwidth(2 * tp * cp * dp)
-    )
-    ep_time = expert_parallel_seconds(local, h, top_k, ep, moe_layers * m, links.bandwidth(tp * ep))
     reduce, gather = max(
         (_stage_data_parallel(stage, lay, m, links) for stage in memory.stages), key=sum
     )

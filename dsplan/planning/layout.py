@@ -11,7 +11,7 @@ estimated step time: compute at the MFU, recomputation, the exposed communicatio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dsplan.errors import InputError
 from dsplan.model.flops import counts
@@ -20,6 +20,7 @@ from dsplan.planning.communication import (
     Links,
     StepCommunication,
     links_of,
+    repeated_seconds,
     step_communication,
 )
 from dsplan.planning.memory import DEFAULT_ALLOWANCE, Layout, RunMemory, run_memory
@@ -155,17 +156,19 @@ def expert_parallel_sizes(shape: Shape | MoeShape, ranks: int) -> list[int]:
     """The expert-parallel sizes searched for ``ranks`` = DP x CP GPUs holding the same dense
     weights: 1 for a dense model; for a mixture-of-experts model every divisor of its routed experts
     that divides ``ranks`` (Megatron-LM carves EP out of DP x CP)."""
-    from dsplan.model.moe import MoeShape
-
-    if not isinstance(shape, MoeShape):
+    experts = getattr(shape, "n_experts", 0)
+    if not experts:
         return [1]
-    return [e for e in _divisors(shape.n_experts, ranks) if ranks % e == 0]
+    return [e for e in _divisors(experts, ranks) if ranks % e == 0]
 
 
 def _counts(shape: Shape | MoeShape) -> Counts | MoeCounts:
-    from dsplan.model.moe import MoeShape, moe_counts
+    if not getattr(shape, "n_experts", 0):
+        # Only a mixture-of-experts model imports its module (start-up of `budget --gpus`).
+        return counts(cast("Shape", shape))
+    from dsplan.model.moe import moe_counts
 
-    return moe_counts(shape) if isinstance(shape, MoeShape) else counts(shape)
+    return moe_counts(cast("MoeShape", shape))
 
 
 def context_parallel_sizes(seq_len: int, n_gpus: int) -> list[int]:
@@ -189,6 +192,7 @@ def search_layouts(
     allowance: float = DEFAULT_ALLOWANCE,
     max_zero: int = DEFAULT_MAX_ZERO,
     links: Links | None = None,
+    best_only: bool = False,
 ) -> LayoutSearch:
     """Search the layouts of ``shape`` on ``n_gpus`` GPUs of ``hardware`` that fit, best first.
 
@@ -203,6 +207,10 @@ def search_layouts(
         max_zero: The highest ZeRO stage to search (1, 2 or 3).
         links: The node size and bandwidths (default: ``links_of(hardware.gpu)``); ``node_size``
             overrides its node size.
+        best_only: Find only the best layout (the one a full search ranks first): layouts are
+            visited by a lower bound of their step time, compute x (1 + bubble), and the search
+            stops once that bound exceeds the best step time found. ``candidates`` then holds the
+            best alone and ``examined`` counts the memory estimates made.
 
     Returns:
         A :class:`LayoutSearch`. For each TP x CP x PP x DP, micro-batch and interleaving it keeps
@@ -231,8 +239,7 @@ def search_layouts(
     node = links.node_size
     compute, recompute_full = _step_compute(shape, hardware, n_gpus, global_batch)
     gpu_gb = hardware.gpu.memory_gb
-    candidates: list[Candidate] = []
-    examined = 0
+    bases: list[tuple[float, Layout]] = []
     cps = context_parallel_sizes(shape.seq_len, n_gpus)
     tp = 1
     while tp <= node:
@@ -255,16 +262,36 @@ def search_layouts(
                             continue
                         for ep in expert_parallel_sizes(shape, dp * cp):
                             lay = Layout(
-                                tp=tp, pp=pp, cp=cp, dp=dp, ep=ep, micro_batch=mb, virtual_stages=v
+                                tp=tp,
+                                pp=pp,
+                                cp=cp,
+                                dp=dp,
+                                ep=ep,
+                                micro_batch=mb,
+                                sequence_parallel=tp > 1,
+                                virtual_stages=v,
                             )
-                            mem, tried = _first_fit(
-                                shape, lay, zeros, gpu_gb, global_batch, allowance
-                            )
-                            examined += tried
-                            if mem is None:
-                                continue
-                            candidates.append(_price(shape, mem, links, compute, recompute_full))
+                            bound = _step_floor(shape, lay, m, compute, links) if best_only else 0.0
+                            bases.append((bound, lay))
         tp *= 2
+    if best_only:
+        # Measured (bench/startup.py, budget-gpu): 1e24 on 2,048 H800 makes 296 memory estimates
+        # in a full search and a few dozen here; the full search doubled `budget --gpus`' start-up.
+        bases.sort(key=lambda pair: pair[0])
+    candidates: list[Candidate] = []
+    examined = 0
+    for bound, lay in bases:
+        if best_only and candidates and bound > candidates[0].step_seconds:
+            break
+        mem, tried = _first_fit(shape, lay, zeros, gpu_gb, global_batch, allowance)
+        examined += tried
+        if mem is None:
+            continue
+        found = _price(shape, mem, links, compute, recompute_full)
+        if not best_only:
+            candidates.append(found)
+        elif not candidates or _rank(found) < _rank(candidates[0]):
+            candidates = [found]
     candidates.sort(key=_rank)
     return LayoutSearch(
         shape,
@@ -290,6 +317,19 @@ def _step_compute(
     cluster = n_gpus * hardware.peak_flops_per_gpu * hardware.mfu
     tokens = global_batch * shape.seq_len
     return c.flops_per_token_hardware * tokens / cluster, c.flops_per_token / 3 * tokens / cluster
+
+
+def _step_floor(
+    shape: Shape | MoeShape, lay: Layout, micro_batches: int, compute: float, links: Links
+) -> float:
+    """No step of ``lay`` is shorter: compute and the repeated traffic without recomputation, on a
+    stage of the fewest layers one can hold, stretched by the bubble; data-parallel traffic and
+    recomputation (which need the memory estimate) counted as nothing."""
+    layers = -(-shape.n_layers // lay.pp)
+    repeated = repeated_seconds(
+        shape, lay, seq_len=shape.seq_len, micro_batches=micro_batches, layers=layers, links=links
+    )
+    return (compute + sum(repeated)) * (1 + (lay.pp - 1) / (lay.virtual_stages * micro_batches))
 
 
 def _price(

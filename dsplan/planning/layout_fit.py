@@ -105,7 +105,6 @@ class LayoutFit:
             "allowance": s.allowance,
             "max_zero": s.max_zero,
             "examined": s.examined,
-            "fitting": len(s.candidates),
             "best": None if best is None else best.to_dict(),
             "note": s.to_dict()["note"],
         }
@@ -144,6 +143,7 @@ def fit_layout(
         node_size=node_size,
         allowance=allowance,
         max_zero=max_zero,
+        best_only=True,
     )
     gpu = hardware.gpu
     fit = LayoutFit(n_gpus, gpu.id, gpu.memory_gb, search)
@@ -160,6 +160,7 @@ def fit_layout(
             node_size=node_size,
             allowance=allowance,
             max_zero=max_zero,
+            best_only=True,
         )
         if confirm.candidates:
             return replace(fit, gpus_needed=count)

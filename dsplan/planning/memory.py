@@ -15,7 +15,7 @@ fragmentation. The derivation is docs/memory.md.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dsplan.errors import InputError
 from dsplan.planning.activations import ActivationBlock, LayerActivations
@@ -458,8 +458,6 @@ def run_memory(
 def _model_memory(
     shape: Shape | MoeShape, layout: Layout, block: ActivationBlock | None
 ) -> ModelMemory:
-    from dsplan.model.moe import MoeShape
-
     parallel: dict[str, Any] = {
         "tp": layout.tp,
         "cp": layout.cp,
@@ -468,7 +466,9 @@ def _model_memory(
         "recompute": layout.recompute,
         "flash_attention": layout.flash_attention,
     }
-    if isinstance(shape, MoeShape):
+    # Told apart by their experts, so that a dense plan does not import the MoE module (start-up).
+    if getattr(shape, "n_experts", 0):
+        shape = cast("MoeShape", shape)
         if block is not None:
             raise InputError("a mixture-of-experts model's layers are its own: give no block")
         if (layout.dp * layout.cp) % layout.ep:
@@ -482,5 +482,6 @@ def _model_memory(
         raise InputError(
             f"expert parallelism ({layout.ep}) needs a mixture-of-experts model", quantity="ep"
         )
-    blk = block if block is not None else ActivationBlock.of_shape(shape)
-    return dense_model_memory(shape, blk, **parallel)
+    dense = cast("Shape", shape)
+    blk = block if block is not None else ActivationBlock.of_shape(dense)
+    return dense_model_memory(dense, blk, **parallel)
