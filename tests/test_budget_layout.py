@@ -223,3 +223,14 @@ def test_too_few_gpus_for_an_moe_plan() -> None:
     assert needed > 64 and f"needs at least {needed:,} GPUs" in r.stderr
     # The states floor (ZeRO-3 over every GPU) is a lower bound of it.
     assert needed >= r.json()["cost"]["memory"]["min_gpus_zero3"]
+
+
+def test_the_node_size_comes_from_the_gpu_table() -> None:
+    # An H100 PCIe pair shares an NVLink bridge (node of 2 in the table): tensor parallelism may
+    # not go past 2 there, where an HGX board allows 8.
+    p = plan(1e22)
+    shape, batch = p.architecture.shape, p.hyperparameters.batch_size_sequences
+    pcie = fit_layout(shape, resolve_hardware("h100-pcie"), n_gpus=64, global_batch=batch)
+    sxm = fit_layout(shape, resolve_hardware("h100"), n_gpus=64, global_batch=batch)
+    assert (pcie.search.node_size, sxm.search.node_size) == (2, 8)
+    assert pcie.best is not None and pcie.best.memory.layout.tp <= 2

@@ -110,14 +110,27 @@ def finish_costs(costs: list[Cost]) -> None:
 
 
 def lay_out(
-    shape: Shape | MoeShape, global_batch: int, cost: Cost, hardware: Hardware | None
+    shape: Shape | MoeShape,
+    global_batch: int,
+    cost: Cost,
+    hardware: Hardware | None,
+    *,
+    ranked: bool = False,
 ) -> tuple[Cost, LayoutFit | None]:
     """The plan's best layout on the GPUs given (``--gpu`` with ``--gpus``), and its cost with the
-    feasibility corrected by it; the cost unchanged without ``--gpus``."""
+    feasibility corrected by it; the cost unchanged without ``--gpus``. ``ranked`` keeps every
+    fitting layout, best first (a trainer's writer takes the best it can express); otherwise the
+    search stops at the best (start-up)."""
     if hardware is None or hardware.n_gpus is None:
         return cost, None
     # Imported here: only a plan on a given cluster is laid out (start-up).
     from dsplan.planning.layout_fit import fit_layout, with_layout
 
-    fit = fit_layout(shape, hardware, n_gpus=hardware.n_gpus, global_batch=global_batch)
+    fit = fit_layout(
+        shape,
+        hardware,
+        n_gpus=hardware.n_gpus,
+        global_batch=global_batch,
+        best_only=not ranked,
+    )
     return with_layout(cost, fit), fit

@@ -69,7 +69,11 @@ def moe_budget(
     fits: list[LayoutFit | None] = [None] * len(plans)
     for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
         costs[i], fits[i] = lay_out(
-            p.candidate.shape, p.hyperparameters.batch_size_sequences, c, hardware
+            p.candidate.shape,
+            p.hyperparameters.batch_size_sequences,
+            c,
+            hardware,
+            ranked=format in (Format.nanotron, Format.megatron),
         )
     documents = []
     for i, p in enumerate(plans):

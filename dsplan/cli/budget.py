@@ -71,6 +71,8 @@ FORMATS = (
 )
 # The formats that write one run config a launcher or `dsplan check` reads: one budget each.
 CONFIG_FORMATS = (Format.toml, Format.nanotron, Format.megatron)
+# Their writers take the best layout the trainer can express: the whole ranking, not the best alone.
+TRAINER_FORMATS = (Format.nanotron, Format.megatron)
 
 
 def budget(
@@ -244,7 +246,11 @@ def budget(
         fits: list[LayoutFit | None] = [None] * len(plans)
         for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
             costs[i], fits[i] = lay_out(
-                p.architecture.shape, p.hyperparameters.batch_size_sequences, c, hardware
+                p.architecture.shape,
+                p.hyperparameters.batch_size_sequences,
+                c,
+                hardware,
+                ranked=format in TRAINER_FORMATS,
             )
         cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
         documents = [_document(p, c, f) for p, c, f in zip(plans, cost_of, fits, strict=True)]

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from dsplan.errors import InputError
 from dsplan.planning.layout import (
     DEFAULT_MAX_ZERO,
-    DEFAULT_NODE_SIZE,
     Candidate,
     LayoutSearch,
     search_layouts,
@@ -120,9 +119,10 @@ def fit_layout(
     *,
     n_gpus: int,
     global_batch: int,
-    node_size: int = DEFAULT_NODE_SIZE,
+    node_size: int | None = None,
     allowance: float = DEFAULT_ALLOWANCE,
     max_zero: int = DEFAULT_MAX_ZERO,
+    best_only: bool = False,
 ) -> LayoutFit:
     """The best layout of ``shape`` on ``n_gpus`` GPUs of ``hardware``, or the fewest GPUs needed.
 
@@ -131,9 +131,11 @@ def fit_layout(
         hardware: The GPU, precision and MFU.
         n_gpus: The cluster's GPU count.
         global_batch: Sequences per optimizer step.
-        node_size: GPUs per node, the largest tensor-parallel size.
+        node_size: GPUs per node, the largest tensor-parallel size (default: the GPU table's,
+            else 8).
         allowance: Fraction of each GPU's memory set aside (``run_memory``).
         max_zero: The highest ZeRO stage searched.
+        best_only: Find the best layout alone (``search_layouts``' bounded search), not all that fit.
     """
     search = search_layouts(
         shape,
@@ -143,13 +145,14 @@ def fit_layout(
         node_size=node_size,
         allowance=allowance,
         max_zero=max_zero,
-        best_only=True,
+        best_only=best_only,
     )
     gpu = hardware.gpu
     fit = LayoutFit(n_gpus, gpu.id, gpu.memory_gb, search)
     if search.candidates:
         return fit
-    for count in _fewest_counts(shape, gpu.memory_gb, global_batch, node_size, allowance, max_zero):
+    node = search.node_size
+    for count in _fewest_counts(shape, gpu.memory_gb, global_batch, node, allowance, max_zero):
         if count == n_gpus:
             continue
         confirm = search_layouts(
