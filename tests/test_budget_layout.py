@@ -234,3 +234,16 @@ def test_the_node_size_comes_from_the_gpu_table() -> None:
     sxm = fit_layout(shape, resolve_hardware("h100"), n_gpus=64, global_batch=batch)
     assert (pcie.search.node_size, sxm.search.node_size) == (2, 8)
     assert pcie.best is not None and pcie.best.memory.layout.tp <= 2
+
+
+def test_the_search_for_the_fewest_gpus_is_bounded_and_says_so() -> None:
+    # A 3,509-layer, 151T-parameter plan (1e30 FLOPs) took 160 s to search for the fewest GPUs;
+    # the search now stops at a fixed number of layer estimates and says so (deterministically).
+    r = run_cli("budget", "1e30", "--gpu", "h800", "--gpus", "64", "--format", "json")
+    assert r.exit_code == 1
+    layout = r.json()["cost"]["layout"]
+    assert layout["verdict"] == "does not fit" and layout["gpus_needed_exhaustive"] is False
+    assert "search for the fewest GPUs stopped after 500,000" in r.stderr
+    # An ordinary plan's search runs to its end.
+    small = run_cli("budget", "1e24", "--gpu", "h800", "--gpus", "16", "--format", "json")
+    assert small.json()["cost"]["layout"]["gpus_needed_exhaustive"] is True

@@ -168,3 +168,11 @@ def test_the_allocation_is_a_minimum_along_the_constraint(
     assert r.optimum.total_flops == pytest.approx(total(n), rel=1e-9)
     assert total(n * 1.001) >= r.optimum.total_flops * (1 - 1e-12)
     assert total(n * 0.999) >= r.optimum.total_flops * (1 - 1e-12)
+
+
+def test_a_subnormal_inference_demand_is_the_compute_optimal_plan() -> None:
+    # 5e-324 tokens (the hostile-input corpus): D_inf / 3 underflows to 0, whose log used to raise.
+    target = loss_at_compute(UNROUNDED, 1e22)
+    r = inference_optimum(UNROUNDED, target, 5e-324)
+    assert r.optimum.model_size == pytest.approx(r.compute_optimal.model_size, rel=1e-9)
+    assert r.optimum.tokens == pytest.approx(r.compute_optimal.tokens, rel=1e-9)

@@ -245,7 +245,8 @@ def inference_optimum(
     phi0 = math.log(loss.beta / loss.alpha)
     delta = 0.0
     if d_inf > 0:
-        goal = math.log(d_inf * INFERENCE_FRACTION)
+        # Summed in logs: D_inf / 3 underflows for a subnormal D_inf (5e-324).
+        goal = math.log(d_inf) + math.log(INFERENCE_FRACTION)
 
         def excess(dl: float) -> float:  # ln(D (q - 1)) - ln(D_inf / 3); increasing in dl
             return _point(loss, headroom, phi0 + dl)[1] + _log_expm1(dl) - goal

@@ -56,10 +56,16 @@ def layout_rows(fit: dict[str, Any]) -> list[tuple[str, str]]:
     best = fit["best"]
     if best is None:
         needed = fit["gpus_needed"]
+        complete = fit.get("gpus_needed_exhaustive", True)
         if needed is None:
-            verdict = f"does not fit on {gpus:,} GPUs (nor on any count searched)"
+            searched = "any count searched" if complete else "any count the bounded search reached"
+            verdict = f"does not fit on {gpus:,} GPUs (nor on {searched})"
         elif needed > gpus:
-            verdict = f"does not fit on {gpus:,} GPUs: needs at least {needed:,}"
+            verdict = (
+                f"does not fit on {gpus:,} GPUs: needs at least {needed:,}"
+                if complete
+                else f"does not fit on {gpus:,} GPUs: fits on {needed:,} (fewer may do)"
+            )
         else:
             verdict = (
                 f"no layout of {gpus:,} GPUs: the batch of {fit['global_batch_sequences']:,} "
