@@ -25,6 +25,7 @@ from typing import Any
 
 from dsplan.catalog.presets import looks_like_path, presets_dir, read_toml
 from dsplan.errors import PresetError
+from dsplan.io import loads_toml, read_input
 from dsplan.records import record
 
 SCHEMA_VERSION = 1
@@ -331,33 +332,43 @@ def parse_table(data: dict[str, Any], where: Path | str) -> GpuTable:
 
 
 @functools.cache
-def _read(file: Path) -> dict[str, Any]:
-    return read_toml(file)
-
-
-@functools.cache
 def load_table(path: str | None = None) -> GpuTable:
     """The shipped GPU table, or a table file of the same schema."""
     file = Path(path) if path is not None else presets_dir() / GPU_TABLE
-    return parse_table(_read(file), file)
+    return parse_table(read_toml(file), file)
 
 
 def _shipped_entry(key: str) -> Gpu | None:
     """The shipped table's entry whose id or alias is ``key``, parsed alone (None if none is).
 
-    Measured (bench/startup.py, budget-gpu): building all 30 entries costs `budget --gpu` about
-    3 ms of a ~30 ms start-up; the whole table is still validated by :func:`load_table` (tests, and
-    `dsplan gpus`), and an unknown name falls back to it for the did-you-mean.
+    Measured (bench/startup.py, budget-gpu): parsing the whole 38 kB table and building its 30
+    entries costs `budget --gpu` about 7 ms of a ~35 ms start-up; one section costs a few tenths.
+    The shipped file keeps one ``[gpus.ID]`` table a GPU with its ``aliases`` on one line, which
+    this relies on; the whole table is still validated by :func:`load_table` (tests check that
+    every name gives the same entry both ways, and `dsplan gpus` reads it whole), and an unknown
+    name falls back to it for the did-you-mean.
     """
     file = presets_dir() / GPU_TABLE
-    entries = _read(file).get("gpus")
-    if not isinstance(entries, dict):
-        return None
-    for gpu_id, entry in entries.items():
-        aliases = entry.get("aliases", ()) if isinstance(entry, dict) else ()
-        if key == gpu_id or (isinstance(aliases, list) and key in aliases):
-            return parse_gpu(gpu_id, entry, file)
+    for gpu_id, names, section in _sections(file):
+        if key in names:
+            entry = loads_toml(section, str(file)).get("gpus", {}).get(gpu_id)
+            return parse_gpu(gpu_id, entry, file) if entry is not None else None
     return None
+
+
+@functools.cache
+def _sections(file: Path) -> tuple[tuple[str, frozenset[str], str], ...]:
+    """``(id, its id and aliases, the section's TOML)`` of each ``[gpus.ID]`` table of ``file``."""
+    out = []
+    for chunk in read_input(file).split("\n[gpus.")[1:]:
+        gpu_id, _, _ = chunk.partition("]")
+        names = {gpu_id}
+        for line in chunk.splitlines():
+            if line.startswith("aliases"):
+                names.update(loads_toml(line, str(file)).get("aliases", ()))
+                break
+        out.append((gpu_id, frozenset(names), "[gpus." + chunk))
+    return tuple(out)
 
 
 def _normalise(name: str) -> str:
