@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dsplan.cli._output import warn_line
+from dsplan.cli._output import Format, warn_line
 from dsplan.errors import InfeasiblePlanError, InputError
 from dsplan.records import record
 
@@ -109,28 +110,42 @@ def finish_costs(costs: list[Cost]) -> None:
         raise InfeasiblePlanError("infeasible: " + "; ".join(reasons))
 
 
+# Their writers take the best layout the trainer can express: the whole ranking, not the best alone.
+TRAINER_FORMATS = (Format.nanotron, Format.megatron)
+
+
 def lay_out(
-    shape: Shape | MoeShape,
-    global_batch: int,
-    cost: Cost,
+    runs: Sequence[tuple[Shape | MoeShape, int]],
+    costs: list[Cost],
     hardware: Hardware | None,
-    *,
-    ranked: bool = False,
-) -> tuple[Cost, LayoutFit | None]:
-    """The plan's best layout on the GPUs given (``--gpu`` with ``--gpus``), and its cost with the
-    feasibility corrected by it; the cost unchanged without ``--gpus``. ``ranked`` keeps every
-    fitting layout, best first (a trainer's writer takes the best it can express); otherwise the
-    search stops at the best (start-up)."""
+    format: Format,
+) -> tuple[list[Cost], list[LayoutFit | None]]:
+    """Each plan's best layout on the GPUs given (``--gpu`` with ``--gpus``), from its shape and
+    batch in sequences, and its cost with the feasibility corrected by it; the costs unchanged and
+    no layouts without ``--gpus``. A trainer's format keeps every fitting layout, best first;
+    otherwise the search stops at the best (start-up)."""
+    fits: list[LayoutFit | None] = [None] * len(runs)
     if hardware is None or hardware.n_gpus is None:
-        return cost, None
+        return costs, fits
     # Imported here: only a plan on a given cluster is laid out (start-up).
     from dsplan.planning.layout_fit import fit_layout, with_layout
 
-    fit = fit_layout(
-        shape,
-        hardware,
-        n_gpus=hardware.n_gpus,
-        global_batch=global_batch,
-        best_only=not ranked,
-    )
-    return with_layout(cost, fit), fit
+    laid = list(costs)
+    for i, ((shape, batch), cost) in enumerate(zip(runs, costs, strict=True)):
+        fit = fit_layout(
+            shape,
+            hardware,
+            n_gpus=hardware.n_gpus,
+            global_batch=batch,
+            best_only=format not in TRAINER_FORMATS,
+        )
+        laid[i], fits[i] = with_layout(cost, fit), fit
+    return laid, fits
+
+
+def add_cost(doc: dict[str, Any], cost: Cost, fit: LayoutFit | None) -> None:
+    """Put a plan's cost (and its layout, when it has one) and the cost's warnings in its document."""
+    doc["cost"] = cost.to_dict()
+    if fit is not None:
+        doc["cost"]["layout"] = fit.to_dict()
+    doc["warnings"] = [*doc["warnings"], *cost.warnings]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dsplan.cli._hardware import finish_costs, lay_out
+from dsplan.cli._hardware import add_cost, finish_costs, lay_out
 from dsplan.cli._moe_options import moe_search_options
 from dsplan.cli._output import Format, dumps, out, require_finite, warn_line
 from dsplan.errors import InputError
@@ -13,7 +13,6 @@ from dsplan.units import parse_positive
 
 if TYPE_CHECKING:
     from dsplan.planning.cost import Cost, Hardware
-    from dsplan.planning.layout_fit import LayoutFit
 
 
 def moe_budget(
@@ -66,24 +65,13 @@ def moe_budget(
         from dsplan.planning.cost import estimate
 
         costs = [estimate(p.candidate.counts, p.tokens, hardware) for p in plans]
-    fits: list[LayoutFit | None] = [None] * len(plans)
-    for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
-        costs[i], fits[i] = lay_out(
-            p.candidate.shape,
-            p.hyperparameters.batch_size_sequences,
-            c,
-            hardware,
-            ranked=format in (Format.nanotron, Format.megatron),
-        )
+    runs = [(p.candidate.shape, p.hyperparameters.batch_size_sequences) for p in plans]
+    costs, fits = lay_out(runs, costs, hardware, format)
     documents = []
     for i, p in enumerate(plans):
         doc = p.to_dict()
         if costs:
-            doc["cost"] = costs[i].to_dict()
-            fit = fits[i]
-            if fit is not None:
-                doc["cost"]["layout"] = fit.to_dict()
-            doc["warnings"] = [*doc["warnings"], *costs[i].warnings]
+            add_cost(doc, costs[i], fits[i])
         documents.append(doc)
     require_finite(documents)
     if format is Format.json:

@@ -15,6 +15,7 @@ from dsplan.cli._hardware import (
     MaxCostOption,
     MfuOption,
     PriceOption,
+    add_cost,
     finish_costs,
     lay_out,
 )
@@ -71,8 +72,6 @@ FORMATS = (
 )
 # The formats that write one run config a launcher or `dsplan check` reads: one budget each.
 CONFIG_FORMATS = (Format.toml, Format.nanotron, Format.megatron)
-# Their writers take the best layout the trainer can express: the whole ranking, not the best alone.
-TRAINER_FORMATS = (Format.nanotron, Format.megatron)
 
 
 def budget(
@@ -243,15 +242,8 @@ def budget(
                 match_quality=match_quality,
             )
             plans, costs = inference_plans(targets, serve, options, hardware)
-        fits: list[LayoutFit | None] = [None] * len(plans)
-        for i, (p, c) in enumerate(zip(plans, costs, strict=False)):
-            costs[i], fits[i] = lay_out(
-                p.architecture.shape,
-                p.hyperparameters.batch_size_sequences,
-                c,
-                hardware,
-                ranked=format in TRAINER_FORMATS,
-            )
+        runs = [(p.architecture.shape, p.hyperparameters.batch_size_sequences) for p in plans]
+        costs, fits = lay_out(runs, costs, hardware, format)
         cost_of: list[Cost | None] = list(costs) if costs else [None] * len(plans)
         documents = [_document(p, c, f) for p, c, f in zip(plans, cost_of, fits, strict=True)]
         require_finite(documents)
@@ -322,10 +314,7 @@ def _plans(
 def _document(p: Plan, cost: Cost | None, fit: LayoutFit | None) -> dict[str, Any]:
     doc = p.to_dict()
     if cost is not None:
-        doc["cost"] = cost.to_dict()
-        if fit is not None:
-            doc["cost"]["layout"] = fit.to_dict()
-        doc["warnings"] = [*doc["warnings"], *cost.warnings]
+        add_cost(doc, cost, fit)
         if p.inference is not None:
             from dsplan.cli._inference_budget import inference_cost
 

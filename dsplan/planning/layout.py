@@ -11,6 +11,7 @@ estimated step time: compute at the MFU, recomputation, the exposed communicatio
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from dsplan.errors import InputError
@@ -377,18 +378,7 @@ def _first_fit(
     tried = 0
     for recompute in RECOMPUTE_ORDER:
         for zero in zeros:
-            lay = Layout(
-                tp=base.tp,
-                pp=base.pp,
-                cp=base.cp,
-                dp=base.dp,
-                ep=base.ep,
-                zero=zero,
-                micro_batch=base.micro_batch,
-                recompute=recompute,
-                sequence_parallel=base.tp > 1,
-                virtual_stages=base.virtual_stages,
-            )
+            lay = replace(base, zero=zero, recompute=recompute)
             tried += 1
             try:
                 mem = run_memory(

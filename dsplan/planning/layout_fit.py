@@ -213,12 +213,13 @@ def _fewest_counts(
     dps = _divisors(global_batch)
     experts = getattr(shape, "n_experts", 0)
     expert_sizes = _divisors(experts) if experts else [1]
-    estimates_left = [MAX_LAYER_ESTIMATES // shape.n_layers]
+    estimates_left = MAX_LAYER_ESTIMATES // shape.n_layers
 
     def fits(tp: int, pp: int, dp: int) -> bool:
-        if estimates_left[0] <= 0:
+        nonlocal estimates_left
+        if estimates_left <= 0:
             raise _Stopped
-        estimates_left[0] -= 1
+        estimates_left -= 1
         # An MoE model's routed experts spread over the largest EP that divides both the experts
         # and DP: the least memory for this TP x PP x DP.
         ep = max(e for e in expert_sizes if dp % e == 0)
