@@ -323,7 +323,6 @@ def _document(p: Plan, cost: Cost | None, fit: LayoutFit | None) -> dict[str, An
 
 
 def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
-    from dsplan.output.hardware_text import cost_table, costs_table
     from dsplan.output.table import to_text
     from dsplan.output.text import plan_text, plans_table, preset_footer
 
@@ -335,6 +334,8 @@ def _text(plans: list[Plan], documents: list[dict[str, Any]]) -> None:
         parts += [inference_table(doc) for doc in documents]
         notes.append(inference_notes(documents))
     if "cost" in documents[0]:
+        from dsplan.output.hardware_text import cost_table, costs_table
+
         parts.append(
             cost_table(documents[0]["cost"]) if len(plans) == 1 else costs_table(documents)
         )
