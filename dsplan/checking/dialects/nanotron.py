@@ -187,18 +187,18 @@ def translate(
     recompute = doc.get("parallelism.recompute_layer", "bool", False)
     tp_mode = doc.get("parallelism.tp_mode", "string", "ALL_REDUCE")
     c.raise_if_any()
-    for key, value in (
-        ("tokens.sequence_length", seq),
-        ("parallelism.dp", dp),
-        ("parallelism.tp", tp),
-        ("parallelism.pp", pp),
-        ("parallelism.context_parallel_size", cp),
-        ("parallelism.expert_parallel_size", ep),
-        ("tokens.micro_batch_size", mbs),
-        ("tokens.batch_accumulation_per_replica", accum),
-    ):
-        if value <= 0:
-            c.problem(doc.line(key), key, f"must be positive, got {value}")
+    doc.positive(
+        (
+            ("tokens.sequence_length", seq),
+            ("parallelism.dp", dp),
+            ("parallelism.tp", tp),
+            ("parallelism.pp", pp),
+            ("parallelism.context_parallel_size", cp),
+            ("parallelism.expert_parallel_size", ep),
+            ("tokens.micro_batch_size", mbs),
+            ("tokens.batch_accumulation_per_replica", accum),
+        )
+    )
     c.raise_if_any()
     model = _model(doc, seq, tp)
     schedule = _schedule(doc, lr, steps)
@@ -228,10 +228,7 @@ def translate(
         ("layout.micro_batch", "tokens.micro_batch_size"),
         ("layout.global_batch", "tokens.batch_accumulation_per_replica"),
     ]
-    for key, trainer in placed:
-        present = doc.has(trainer)
-        counts = present and not key.startswith("layout.")
-        c.place(key, doc.line(trainer), given=counts, name=trainer if present else None)
+    doc.place(placed)
     c.place("model", doc.line(MODEL), given=False)
     c.place("training", doc.line("tokens"), given=False)
     c.place("layout", doc.line("parallelism"), given=False)

@@ -254,9 +254,7 @@ def translate(
     strategy = doc.get("fsdp.sharding_strategy", "string", "FULL_SHARD")
     c.raise_if_any()
     assert model is not None
-    for key, value in (("global_train_batch_size", gbs), ("device_train_microbatch_size", micro)):
-        if value <= 0:
-            c.problem(doc.line(key), key, f"must be positive, got {value}")
+    doc.positive((("global_train_batch_size", gbs), ("device_train_microbatch_size", micro)))
     c.raise_if_any()
     per_step = gbs * model.seq_len
     duration = _duration(doc, max(per_step, 1))
@@ -287,10 +285,7 @@ def translate(
         ("layout.micro_batch", "device_train_microbatch_size"),
         ("layout.global_batch", "global_train_batch_size"),
     ]
-    for key, trainer in placed:
-        present = doc.has(trainer)
-        counts = present and not key.startswith("layout.")
-        c.place(key, doc.line(trainer), given=counts, name=trainer if present else None)
+    doc.place(placed)
     c.place("model", doc.line("model"), given=False)
     c.place("training", doc.line("max_duration") or doc.line("optimizer"), given=False)
     ignore, ignore_line = comment_ignores(text)

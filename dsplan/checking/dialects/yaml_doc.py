@@ -16,6 +16,7 @@ a few KiB).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,21 @@ class Doc:
         value = self.node(path)
         if value is not None and not isinstance(value, dict):
             self.c.problem(self.line(path), path, f"must be a mapping, got {value!r}")
+
+    def positive(self, values: Iterable[tuple[str, int]]) -> None:
+        """A problem at each ``(path, value)`` whose value is not positive."""
+        for path, value in values:
+            if value <= 0:
+                self.c.problem(self.line(path), path, f"must be positive, got {value}")
+
+    def place(self, placed: Iterable[tuple[str, str]]) -> None:
+        """Point each dsplan quantity of ``(quantity, trainer path)`` at the line of the trainer
+        key that sets it; one written counts as given, except the layout's (which rules read, not
+        ``--strict``'s "given" checks)."""
+        for key, path in placed:
+            present = self.has(path)
+            given = present and not key.startswith("layout.")
+            self.c.place(key, self.line(path), given=given, name=path if present else None)
 
 
 # ``# dsplan: ignore DSP305, DSP106 (why)``: a trainer's YAML has no room for a [check] table (nanotron
