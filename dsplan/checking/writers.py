@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from dsplan.planning.cost import Cost
     from dsplan.planning.layout_fit import LayoutFit
     from dsplan.planning.moe_plan import MoePlan
-    from dsplan.planning.plan import Plan
+    from dsplan.planning.plan import Hyperparameters, Plan
     from dsplan.planning.sweep import SweepRun
 
 
@@ -48,8 +48,6 @@ def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None =
     h = plan.hyperparameters
     sched = plan.schedule
     preset = plan.preset
-    stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
-    stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
     kind = "compute-optimal" if plan.inference is None else "inference-aware"
     lines = [
         f"# dsplan budget {plan.compute_flops:.4g}: {kind} run under preset {preset.id!r}.",
@@ -59,14 +57,7 @@ def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None =
         "",
         *model_table(plan.architecture.shape),
         "",
-        "[training]",
-        f"tokens = {_toml_number('tokens', plan.training.tokens)}",
-        f"batch_size_sequences = {h.batch_size_sequences}  # {h.tokens_per_step} tokens per step",
-        f"learning_rate = {_toml_number('learning_rate', h.learning_rate)}",
-        f"warmup_steps = {sched.warmup_steps}",
-        'schedule = "multistep"',
-        f"stage_fractions = [{stage_fractions}]",
-        f"stage_factors = [{stage_factors}]",
+        *_training_table(plan.training.tokens, h, sched.warmup_steps),
         "",
         "[data]",
         f"preset = {toml_string(preset_reference(preset))}",
@@ -85,6 +76,23 @@ def config_toml(plan: Plan, cost: Cost | None = None, layout: LayoutFit | None =
     return "\n".join(lines) + "\n"
 
 
+def _training_table(tokens: float, h: Hyperparameters, warmup_steps: int) -> list[str]:
+    """The [training] table of a plan: its tokens, batch, learning rate and the multi-step
+    schedule."""
+    stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
+    stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
+    return [
+        "[training]",
+        f"tokens = {_toml_number('tokens', tokens)}",
+        f"batch_size_sequences = {h.batch_size_sequences}  # {h.tokens_per_step} tokens per step",
+        f"learning_rate = {_toml_number('learning_rate', h.learning_rate)}",
+        f"warmup_steps = {warmup_steps}",
+        'schedule = "multistep"',
+        f"stage_fractions = [{stage_fractions}]",
+        f"stage_factors = [{stage_factors}]",
+    ]
+
+
 def moe_config_toml(
     plan: MoePlan, cost: Cost | None = None, layout: LayoutFit | None = None
 ) -> str:
@@ -96,8 +104,6 @@ def moe_config_toml(
     h, sched, preset = plan.hyperparameters, plan.schedule, plan.preset
     shape = plan.candidate.shape
     m = plan.candidate.counts.flops_per_token
-    stage_fractions = ", ".join(repr(f) for f in DEFAULT_STAGE_FRACTIONS)
-    stage_factors = ", ".join(repr(f) for f in DEFAULT_STAGE_FACTORS)
     lines = [
         f"# dsplan budget {plan.compute_flops:.4g} --moe: Eq. 4 on the activated compute (dsplan's "
         f"assumption) under preset {preset.id!r}.",
@@ -107,14 +113,7 @@ def moe_config_toml(
         "",
         *moe_model_tables(shape),
         "",
-        "[training]",
-        f"tokens = {_toml_number('tokens', plan.tokens)}",
-        f"batch_size_sequences = {h.batch_size_sequences}  # {h.tokens_per_step} tokens per step",
-        f"learning_rate = {_toml_number('learning_rate', h.learning_rate)}",
-        f"warmup_steps = {sched.warmup_steps}",
-        'schedule = "multistep"',
-        f"stage_fractions = [{stage_fractions}]",
-        f"stage_factors = [{stage_factors}]",
+        *_training_table(plan.tokens, h, sched.warmup_steps),
         "",
         "[data]",
         f"preset = {toml_string(preset_reference(preset))}",
