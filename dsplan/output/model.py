@@ -41,29 +41,7 @@ def model_text(doc: dict[str, Any]) -> str:
         f"{'6 N2 / M':28}{doc['ratio_6n2_to_m']:>22.3f}{doc['ratio_6n2_to_m_eq2']:>22.3f}",
         f"{'hardware FLOPs/token':28}{sci(doc['flops_per_token_hardware']):>22}   (M + output head 6 V d)",
     ]
-    if "training" in doc:
-        t, h = doc["training"], doc["hyperparameters"]
-        # The DeepSeek files carry Eq. 1 themselves; other presets name a hyperparameter law file.
-        label = f"Eq. 1 ({h['preset']})" if h["law"] is None else f"{h['law']} law"
-        lr = "undefined" if h["learning_rate"] is None else f"{h['learning_rate']:.3e}"
-        batch = (
-            "none"
-            if h["batch_size_tokens"] is None
-            else f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences"
-        )
-        lines += [
-            "",
-            f"C = M x D = {sci(t['compute_flops'])} FLOPs over {count(t['tokens'])} tokens "
-            f"({t['tokens_per_param']:.1f} tokens/parameter)",
-            f"{label}: peak learning rate {lr}, batch {batch}",
-            *h["notes"],
-        ]
-    if "cost" in doc:
-        from dsplan.output.hardware_text import cost_rows
-
-        cost = doc["cost"]
-        lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']})"]
-        lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
+    lines += _training_and_cost(doc, "tokens_per_param", "tokens/parameter", "", "")
     lines += ["", f"convention: {doc['attention_convention']}"]
     return "\n".join(lines)
 
@@ -124,29 +102,13 @@ def moe_text(doc: dict[str, Any]) -> str:
         f"{'6 N_activated / M':32}{doc['ratio_6na_to_m']:>22.3f}",
         f"{'hardware FLOPs/token':32}{sci(doc['flops_per_token_hardware']):>22}   (M + output head 6 V d)",
     ]
-    if "training" in doc:
-        t, h = doc["training"], doc["hyperparameters"]
-        label = f"Eq. 1 ({h['preset']})" if h["law"] is None else f"{h['law']} law"
-        lr = "undefined" if h["learning_rate"] is None else f"{h['learning_rate']:.3e}"
-        batch = (
-            "none"
-            if h["batch_size_tokens"] is None
-            else f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences"
-        )
-        lines += [
-            "",
-            f"C = M x D = {sci(t['compute_flops'])} FLOPs over {count(t['tokens'])} tokens "
-            f"({t['tokens_per_activated_param']:.1f} tokens/activated parameter)",
-            f"{label} at the activated C (an assumption for MoE): peak learning rate {lr}, "
-            f"batch {batch}",
-            *h["notes"],
-        ]
-    if "cost" in doc:
-        from dsplan.output.hardware_text import cost_rows
-
-        cost = doc["cost"]
-        lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']}; memory of all parameters)"]
-        lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
+    lines += _training_and_cost(
+        doc,
+        "tokens_per_activated_param",
+        "tokens/activated parameter",
+        " at the activated C (an assumption for MoE)",
+        "; memory of all parameters",
+    )
     lines += [
         "",
         f"convention: {doc['attention_convention']}",
@@ -188,3 +150,36 @@ def moe_shapes_text(rows: list[dict[str, Any]], target: float, options: MoeSearc
             f"{count(r['params_total']):>8} {count(r['params_activated']):>10}"
         )
     return "\n".join(lines)
+
+
+def _training_and_cost(
+    doc: dict[str, Any], per_param: str, per_param_unit: str, law_note: str, cost_note: str
+) -> list[str]:
+    """The training lines (C = M x D, the hyperparameter law's learning rate and batch) and the
+    hardware rows of a model report, when it has them; ``per_param`` names its tokens-per-parameter
+    key, ``law_note`` and ``cost_note`` what an MoE report adds."""
+    lines: list[str] = []
+    if "training" in doc:
+        t, h = doc["training"], doc["hyperparameters"]
+        # The DeepSeek files carry Eq. 1 themselves; other presets name a hyperparameter law file.
+        label = f"Eq. 1 ({h['preset']})" if h["law"] is None else f"{h['law']} law"
+        lr = "undefined" if h["learning_rate"] is None else f"{h['learning_rate']:.3e}"
+        batch = (
+            "none"
+            if h["batch_size_tokens"] is None
+            else f"{count(h['batch_size_tokens'])} tokens = {h['batch_size_sequences']:.1f} sequences"
+        )
+        lines += [
+            "",
+            f"C = M x D = {sci(t['compute_flops'])} FLOPs over {count(t['tokens'])} tokens "
+            f"({t[per_param]:.1f} {per_param_unit})",
+            f"{label}{law_note}: peak learning rate {lr}, batch {batch}",
+            *h["notes"],
+        ]
+    if "cost" in doc:
+        from dsplan.output.hardware_text import cost_rows
+
+        cost = doc["cost"]
+        lines += ["", f"Hardware ({cost['gpu']}, {cost['dtype']}{cost_note})"]
+        lines += [f"  {label:<22}{value}" for label, value in cost_rows(cost)]
+    return lines
